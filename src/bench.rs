@@ -1,0 +1,125 @@
+//! `armhil bench`: real-time factor of the full headless loop (physics + every joint
+//! service + report) and of the bare rapier step on the same model, for arm6,
+//! generated chains, and several copies of arm6 in one world; and the real-time
+//! executor's step lateness. Build with `--release` for meaningful figures.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use armhil::physics::{ArmWorld, BuildOptions};
+use armhil::runtime::{self, Executor, RunOptions};
+use armhil::scene::{Scene, generate};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The arm6 scene used for the arm6 rows.
+    #[arg(long, default_value = "scenes/arm6.ron")]
+    scene: PathBuf,
+    /// Simulated seconds per measurement (1..=600).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Also run the real-time executor for this many seconds and report step lateness (0 = skip).
+    #[arg(long, default_value_t = 0.0)]
+    realtime_seconds: f64,
+    /// Only the named rows (comma-separated: arm6, chain6, chain12, chain24, chain48, arm6x1, arm6x4, arm6x16).
+    #[arg(long)]
+    only: Option<String>,
+}
+
+fn bare_rtf(scene: &Scene, copies: usize, seconds: f64) -> f64 {
+    let mut w = ArmWorld::with_options(
+        scene,
+        BuildOptions {
+            copies,
+            spacing: 1.0,
+        },
+    );
+    let steps = (seconds * scene.physics.rate_hz) as u64;
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        w.step();
+    }
+    seconds / t0.elapsed().as_secs_f64()
+}
+
+fn full_rtf(scene: &Scene, copies: usize, seconds: f64) -> anyhow::Result<f64> {
+    let opts = RunOptions {
+        duration_s: Some(seconds),
+        build: BuildOptions {
+            copies,
+            spacing: 1.0,
+        },
+        ..RunOptions::default()
+    };
+    let t0 = Instant::now();
+    let r = runtime::run(scene, &opts, &mut |_, _| {})?;
+    let json = r.to_json();
+    std::hint::black_box(json);
+    Ok(seconds / t0.elapsed().as_secs_f64())
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    if !(1.0..=600.0).contains(&a.seconds) {
+        return Err(super::BadInput(format!(
+            "--seconds: {} is out of range: expected 1 ..= 600",
+            a.seconds
+        ))
+        .into());
+    }
+    let arm6 = Scene::load(&a.scene)?;
+    let mut rows: Vec<(String, Scene, usize)> = vec![("arm6".into(), arm6.clone(), 1)];
+    for n in [6, 12, 24, 48] {
+        rows.push((format!("chain{n}"), generate::chain(n, a.seconds)?, 1));
+    }
+    for c in [1, 4, 16] {
+        rows.push((format!("arm6x{c}"), arm6.clone(), c));
+    }
+    if let Some(only) = &a.only {
+        let keep: Vec<&str> = only.split(',').map(str::trim).collect();
+        rows.retain(|(n, _, _)| keep.contains(&n.as_str()));
+    }
+    println!(
+        "armhil bench: {} simulated s per row, profile {}",
+        a.seconds,
+        if cfg!(debug_assertions) {
+            "debug (use --release!)"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "{:<10} {:>6} {:>12} {:>12} {:>12} {:>10}",
+        "model", "joints", "full RTF", "bare RTF", "µs/step", "full/bare"
+    );
+    for (name, scene, copies) in &rows {
+        let joints = scene.joints.len() * copies;
+        let full = full_rtf(scene, *copies, a.seconds)?;
+        let bare = bare_rtf(scene, *copies, a.seconds);
+        let us = 1e6 / (full * scene.physics.rate_hz);
+        println!(
+            "{name:<10} {joints:>6} {full:>11.1}× {bare:>11.1}× {us:>12.2} {:>10.2}",
+            bare / full
+        );
+    }
+    if a.realtime_seconds > 0.0 {
+        let opts = RunOptions {
+            executor: Executor::Realtime,
+            duration_s: Some(a.realtime_seconds),
+            ..RunOptions::default()
+        };
+        let r = runtime::run(&arm6, &opts, &mut |_, _| {})?;
+        let l = r.step_lateness_us.unwrap_or(armhil::telemetry::Lateness {
+            p50: 0.0,
+            p99: 0.0,
+            p999: 0.0,
+            max: 0.0,
+        });
+        let misses: u64 = r.joints.iter().map(|j| j.deadline_misses).sum();
+        println!(
+            "realtime arm6 {:.0} s @ {:.0} Hz: lateness p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; deadline misses {misses}",
+            a.realtime_seconds, arm6.physics.rate_hz, l.p50, l.p99, l.p999, l.max
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,197 @@
+//! PID position controller with velocity feed-forward, optional gravity compensation
+//! and anti-windup (conditional integration plus a clamp on the integral term).
+
+use serde::{Deserialize, Serialize};
+
+use super::{ControlInput, JointController, check};
+use crate::scene::ServoSpec;
+
+/// PID gains. Units assume a revolute joint (rad, N·m); for prismatic joints read m, N.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PidConfig {
+    /// Proportional gain, N·m/rad, in [0, 1e6]. Start near stall_torque / 0.1 rad.
+    pub kp: f64,
+    /// Integral gain, N·m/(rad·s), in [0, 1e7]. Removes steady-state error from
+    /// unmodelled loads; keep below kp · (controller rate / 10).
+    #[serde(default)]
+    pub ki: f64,
+    /// Derivative gain on the velocity error, N·m·s/rad, in [0, 1e5].
+    #[serde(default)]
+    pub kd: f64,
+    /// Velocity feed-forward, N·m·s/rad, in [0, 1e5]: torque per rad/s of desired
+    /// velocity. Set it to the servo's viscous damping to cancel it.
+    #[serde(default)]
+    pub velocity_ff: f64,
+    /// Add the model's gravity torque at the measured pose to the command.
+    #[serde(default)]
+    pub gravity_compensation: bool,
+    /// Largest magnitude of the integral term, N·m; defaults to the servo's stall torque.
+    #[serde(default)]
+    pub integral_limit_nm: Option<f64>,
+}
+
+impl PidConfig {
+    pub(crate) fn validate(
+        &self,
+        f: &str,
+        servo: &ServoSpec,
+        push: &mut dyn FnMut(String, String),
+    ) {
+        check(push, format!("{f}.kp"), self.kp, 0.0, 1e6, "N·m/rad");
+        check(push, format!("{f}.ki"), self.ki, 0.0, 1e7, "N·m/(rad·s)");
+        check(push, format!("{f}.kd"), self.kd, 0.0, 1e5, "N·m·s/rad");
+        check(
+            push,
+            format!("{f}.velocity_ff"),
+            self.velocity_ff,
+            0.0,
+            1e5,
+            "N·m·s/rad",
+        );
+        if let Some(l) = self.integral_limit_nm {
+            check(
+                push,
+                format!("{f}.integral_limit_nm"),
+                l,
+                0.0,
+                servo.stall_torque_nm.max(0.0),
+                "N·m (at most the servo's stall torque)",
+            );
+        }
+    }
+}
+
+/// The running controller.
+pub struct Pid {
+    cfg: PidConfig,
+    torque_limit: f64,
+    integral: f64,
+}
+
+impl Pid {
+    /// `torque_limit` is the servo's stall torque, N·m.
+    pub fn new(cfg: PidConfig, torque_limit: f64) -> Self {
+        Self {
+            cfg,
+            torque_limit,
+            integral: 0.0,
+        }
+    }
+
+    /// The integral term, N·m.
+    pub fn integral(&self) -> f64 {
+        self.integral
+    }
+}
+
+impl JointController for Pid {
+    fn update(&mut self, i: &ControlInput) -> f64 {
+        let c = &self.cfg;
+        let e = i.setpoint.pos - i.measured.pos;
+        let de = i.setpoint.vel - i.measured.vel;
+        let ff = c.velocity_ff * i.setpoint.vel
+            - if c.gravity_compensation {
+                i.gravity_torque
+            } else {
+                0.0
+            };
+        let pd = c.kp * e + c.kd * de + ff;
+        let ilim = c.integral_limit_nm.unwrap_or(self.torque_limit);
+        let candidate = (self.integral + c.ki * e * i.dt).clamp(-ilim, ilim);
+        let unsat = pd + candidate;
+        let out = unsat.clamp(-self.torque_limit, self.torque_limit);
+        // Anti-windup: integrate only while the output is not saturated in the
+        // direction the error pushes it.
+        let winding =
+            (unsat > self.torque_limit && e > 0.0) || (unsat < -self.torque_limit && e < 0.0);
+        if !winding {
+            self.integral = candidate;
+        }
+        out
+    }
+
+    fn reset(&mut self) {
+        self.integral = 0.0;
+    }
+
+    fn kind(&self) -> &'static str {
+        "pid"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{Measured, Setpoint};
+
+    fn input(e: f64, dt: f64) -> ControlInput {
+        ControlInput {
+            t: 0.0,
+            dt,
+            setpoint: Setpoint {
+                pos: e,
+                vel: 0.0,
+                acc: 0.0,
+            },
+            measured: Measured::default(),
+            gravity_torque: 0.0,
+        }
+    }
+
+    #[test]
+    fn integral_does_not_wind_up_while_saturated() {
+        let cfg = PidConfig {
+            kp: 100.0,
+            ki: 50.0,
+            kd: 0.0,
+            velocity_ff: 0.0,
+            gravity_compensation: false,
+            integral_limit_nm: None,
+        };
+        let mut pid = Pid::new(cfg, 1.0);
+        for _ in 0..1000 {
+            assert_eq!(pid.update(&input(1.0, 0.001)), 1.0);
+        }
+        assert_eq!(
+            pid.integral(),
+            0.0,
+            "integrator grew while the output was saturated"
+        );
+    }
+
+    #[test]
+    fn integral_removes_constant_offset() {
+        let cfg = PidConfig {
+            kp: 1.0,
+            ki: 10.0,
+            kd: 0.0,
+            velocity_ff: 0.0,
+            gravity_compensation: false,
+            integral_limit_nm: Some(0.5),
+        };
+        let mut pid = Pid::new(cfg, 10.0);
+        let mut out = 0.0;
+        for _ in 0..10_000 {
+            out = pid.update(&input(0.01, 0.001));
+        }
+        // kp·e = 0.01; integral is clamped at 0.5.
+        assert!((out - 0.51).abs() < 1e-9, "{out}");
+    }
+
+    #[test]
+    fn gravity_compensation_cancels_gravity_torque() {
+        let cfg = PidConfig {
+            kp: 0.0,
+            ki: 0.0,
+            kd: 0.0,
+            velocity_ff: 0.0,
+            gravity_compensation: true,
+            integral_limit_nm: None,
+        };
+        let mut pid = Pid::new(cfg, 10.0);
+        let mut i = input(0.0, 0.001);
+        i.gravity_torque = -2.5;
+        assert_eq!(pid.update(&i), 2.5);
+    }
+}

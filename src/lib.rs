@@ -1,0 +1,13 @@
+//! armhil: a real-time hardware-in-the-loop simulator for multi-joint robot arms.
+//!
+//! The core (scene, physics, servo, control, runtime, faults, telemetry) is plain Rust
+//! plus rapier3d and crossbeam and builds without any rendering; the `gui` feature is
+//! reserved for the desktop window.
+
+pub mod control;
+pub mod faults;
+pub mod physics;
+pub mod runtime;
+pub mod scene;
+pub mod servo;
+pub mod telemetry;

@@ -1,0 +1,296 @@
+//! The `armhil` command line. The only place that maps errors to exit codes:
+//! 0 completed and healthy, 1 a joint faulted / an expectation failed / the run was
+//! aborted, 2 bad input (nothing was started).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use armhil::runtime::{self, Executor, RunOptions};
+use armhil::scene::{JointKind, Scene, SceneError};
+use armhil::servo::ServoModel;
+use armhil::telemetry::Report;
+
+mod bench;
+
+#[derive(Parser)]
+#[command(
+    name = "armhil",
+    version,
+    about = "Real-time hardware-in-the-loop simulator for multi-joint robot arms"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scene (.ron) or a URDF file.
+    Run(RunArgs),
+    /// Validate a scene and print its joints, limits, servos and controllers; run nothing.
+    Check {
+        /// Scene file (.ron) or URDF (.urdf).
+        scene: PathBuf,
+    },
+    /// Measure real-time factors (full loop and bare physics) and real-time lateness.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scene file (.ron) or URDF (.urdf).
+    scene: PathBuf,
+    /// Run without a window (the GUI is not built yet: runs are always headless).
+    #[arg(long)]
+    headless: bool,
+    /// Override the scene's duration, seconds (0 < S <= 86400).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Override the scene's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Pace the run by the wall clock (each joint service on its own thread).
+    #[arg(long)]
+    realtime: bool,
+    /// Write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Lockstep watchdog: seconds a controller call may take before the run is ended (0.1..=4).
+    #[arg(long, default_value_t = 2.0)]
+    hang_timeout: f64,
+}
+
+/// Bad input: exit 2.
+#[derive(Debug)]
+struct BadInput(String);
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Check { scene } => cmd_check(&scene),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<BadInput>().is_some() || e.downcast_ref::<SceneError>().is_some() {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Scene> {
+    Ok(Scene::load(path)?)
+}
+
+fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
+    let scene = load(path)?;
+    println!("scene {} ({}): OK", scene.name, scene.source.display());
+    println!(
+        "  physics {:.0} Hz, {} solver iterations, gravity {:?} m/s², duration {} s, seed {}",
+        scene.physics.rate_hz,
+        scene.physics.solver_iterations,
+        scene.physics.gravity,
+        scene.duration_s,
+        scene.seed
+    );
+    let total_mass: f64 = scene.arm.links.iter().map(|l| l.mass).sum();
+    println!(
+        "  {} links ({:.3} kg), {} joints, {} actuated",
+        scene.arm.links.len(),
+        total_mass,
+        scene.arm.joints.len(),
+        scene.joints.len()
+    );
+    println!(
+        "  {:<16} {:<9} {:>17} {:<12} {:>8} {:>8} {:>9} {:>8} {:>8} {:<10} {:>7} {:<5}",
+        "joint",
+        "kind",
+        "limits (rad|m)",
+        "servo",
+        "τ max",
+        "ω max",
+        "armature",
+        "ticks",
+        "backlash",
+        "controller",
+        "rate",
+        "safe"
+    );
+    for j in &scene.joints {
+        let m = ServoModel::new(&j.servo, j.kind);
+        println!(
+            "  {:<16} {:<9} {:>8.3}..{:<8.3} {:<12} {:>8.3} {:>8.2} {:>9.4} {:>8} {:>7.2}° {:<10} {:>5.0}Hz {:<5}",
+            j.name,
+            match j.kind {
+                JointKind::Revolute => "revolute",
+                JointKind::Prismatic => "prismatic",
+                JointKind::Fixed => "fixed",
+            },
+            j.limits.0,
+            j.limits.1,
+            j.servo_name,
+            j.servo.stall_torque_nm,
+            j.servo.no_load_speed_rad_s,
+            m.armature(),
+            j.servo.encoder_ticks_per_rev,
+            j.servo.backlash_rad.to_degrees(),
+            j.controller.kind(),
+            j.rate_hz,
+            format!("{:?}", j.safe_state)
+        );
+    }
+    println!(
+        "  trajectory segments: {}, faults: {}",
+        scene.trajectory.len(),
+        scene.faults.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    if let Some(d) = a.duration {
+        if !(d > 0.0 && d <= 86_400.0) {
+            return Err(BadInput(format!(
+                "--duration: {d} is out of range: expected > 0 and <= 86400 s"
+            ))
+            .into());
+        }
+    }
+    if !(0.1..=4.0).contains(&a.hang_timeout) {
+        return Err(BadInput(format!(
+            "--hang-timeout: {} is out of range: expected 0.1 ..= 4 s",
+            a.hang_timeout
+        ))
+        .into());
+    }
+    let mut scene = load(&a.scene)?;
+    if let Some(s) = a.seed {
+        scene.seed = s;
+    }
+    if let Some(d) = a.duration {
+        scene.duration_s = d;
+    }
+    // Refuse an unwritable report path before anything runs.
+    if let Some(r) = &a.report {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(r)
+            .map_err(|e| BadInput(format!("--report {}: cannot write: {e}", r.display())))?;
+    }
+    if !a.headless {
+        eprintln!("note: the GUI is not built yet; running headless");
+    }
+    let name = scene.name.clone();
+    let report_path = a.report.clone();
+    let seed = scene.seed;
+    let joint_names: Vec<String> = scene.joints.iter().map(|j| j.name.clone()).collect();
+    let on_hang: runtime::HangHook = Arc::new(move |joint, t| {
+        let joint = joint_names
+            .get(joint)
+            .cloned()
+            .unwrap_or_else(|| format!("#{joint}"));
+        eprintln!(
+            "error: watchdog: joint '{joint}' controller hung at t = {t:.3} s (no return within the hang timeout); ending the run"
+        );
+        let (name, report_path) = (name.clone(), report_path.clone());
+        // Injected hangs are released by the watchdog's cancel flag and the run ends by
+        // itself; a controller that ignores it gets one second, then the process ends.
+        let _ = std::thread::Builder::new().name("armhil-hang-exit".into()).spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            if let Some(p) = &report_path {
+                let stub = serde_json::json!({
+                    "scene": name, "seed": seed, "passed": false,
+                    "aborted": format!("watchdog: joint '{joint}' controller hung at t = {t:.3} s"),
+                });
+                let _ = std::fs::write(p, stub.to_string());
+            }
+            std::process::exit(1);
+        });
+    });
+    let opts = RunOptions {
+        executor: if a.realtime {
+            Executor::Realtime
+        } else {
+            Executor::Lockstep
+        },
+        hang_timeout: Duration::from_secs_f64(a.hang_timeout),
+        on_hang: Some(on_hang),
+        ..RunOptions::default()
+    };
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:40}] {msg}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut shown = false;
+    let mut progress = |t: f64, total: f64| {
+        // Only runs that take longer than about a second get a bar.
+        if !shown && started.elapsed() > Duration::from_millis(800) {
+            shown = true;
+            bar.reset_elapsed();
+        }
+        if shown {
+            bar.set_position((t / total * 1000.0) as u64);
+            bar.set_message(format!("t = {t:.2} / {total:.2} s"));
+        }
+    };
+    let report = runtime::run(&scene, &opts, &mut progress).context("running the scene")?;
+    bar.finish_and_clear();
+    print_summary(&report);
+    if let Some(p) = &a.report {
+        std::fs::write(p, report.to_json())
+            .with_context(|| format!("writing report {}", p.display()))?;
+        println!("report: {}", p.display());
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_summary(r: &Report) {
+    println!(
+        "{}: {} {} steps, {:.3} s simulated in {:.3} s wall ({:.1}× real time), seed {}",
+        r.scene, r.executor, r.steps, r.sim_time_s, r.wall_time_s, r.real_time_factor, r.seed
+    );
+    if let Some(l) = &r.step_lateness_us {
+        println!(
+            "step lateness: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            l.p50, l.p99, l.p999, l.max
+        );
+    }
+    print!("{}", r.table());
+    for e in &r.events {
+        println!(
+            "  [{:>8.3} s] {:<14} {:<18} {}",
+            e.t, e.joint, e.kind, e.detail
+        );
+    }
+    if let Some(a) = &r.aborted {
+        println!("ABORTED: {a}");
+    }
+    println!("{}", if r.passed { "PASSED" } else { "FAILED" });
+}

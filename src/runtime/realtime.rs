@@ -1,0 +1,151 @@
+//! Real-time executor: the physics loop runs on the calling thread, paced by the wall
+//! clock at the physics rate; each joint service runs on its own thread and answers
+//! samples sent at its own period. Physics never waits for a service: it uses the
+//! last command and records its age. A service that has not answered its previous
+//! sample when the next is due has missed a deadline; after `silent_periods`
+//! consecutive misses it is declared hung, and its joint goes to its safe state while
+//! every other joint keeps running.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam::channel::TryRecvError;
+
+use super::clock::{Clock, WallClock, sleep_until};
+use super::plant::{DriveMode, Plant};
+use super::service::{ServiceInput, ServiceOutput};
+use super::{Progress, RunOptions, build_services};
+use crate::scene::Scene;
+use crate::telemetry::{Lateness, Report};
+
+pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
+    let clock = WallClock::new();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut plant = Plant::new(scene, opts.build);
+    let (services, ports) = build_services(scene, opts.build.copies, &cancel);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for mut s in services {
+        let stop = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("joint-{}", s.name))
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}
+                })?,
+        );
+    }
+    let n = plant.joints.len();
+    let mut awaiting = vec![None::<u64>; n];
+    let mut silent = vec![0u32; n];
+    let duration = opts.duration_s.unwrap_or(scene.duration_s);
+    let total = (duration / plant.dt).round() as u64;
+    let dt = Duration::from_secs_f64(plant.dt);
+    let mut lateness_us = Vec::with_capacity(total as usize);
+    let every = (total / 200).max(1);
+    let start = clock.now();
+    for step in 0..total {
+        let deadline = start + dt * step as u32;
+        sleep_until(&clock, deadline);
+        lateness_us.push((clock.now().saturating_sub(deadline)).as_secs_f64() * 1e6);
+        for i in 0..n {
+            // Collect replies.
+            loop {
+                match ports[i].from_service.try_recv() {
+                    Ok(ServiceOutput::Command { seq, torque }) => {
+                        if awaiting[i] == Some(seq) {
+                            awaiting[i] = None;
+                            silent[i] = 0;
+                        }
+                        let sent_at = sent_time(&plant, i, seq);
+                        plant.command(i, torque, sent_at);
+                    }
+                    Ok(ServiceOutput::Died { message, .. }) => {
+                        plant.fault(i, "controller_panic", message)
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        if plant.joints[i].mode == DriveMode::Controller {
+                            plant.fault(i, "service_gone", "joint service thread ended".into());
+                        }
+                        break;
+                    }
+                }
+            }
+            if plant.joints[i].mode != DriveMode::Controller || !plant.due(i) {
+                continue;
+            }
+            if awaiting[i].is_some() {
+                plant.joints[i].stats.deadline_misses += 1;
+                silent[i] += 1;
+                if silent[i] >= opts.silent_periods {
+                    let periods = silent[i];
+                    plant.fault(
+                        i,
+                        "controller_hang",
+                        format!("no reply for {periods} control periods"),
+                    );
+                    continue;
+                }
+            }
+            let input = plant.sample(i);
+            let seq = plant.joints[i].seq;
+            match ports[i].to_service.try_send(ServiceInput { seq, input }) {
+                Ok(()) => awaiting[i] = Some(seq),
+                Err(_) => {} // still busy with an older sample: counted above
+            }
+        }
+        for j in plant.joints.iter_mut() {
+            if j.mode == DriveMode::Controller {
+                let age = plant.t - j.command_t;
+                j.stats.max_command_age_s = j.stats.max_command_age_s.max(age);
+            }
+        }
+        plant.step();
+        if step % every == 0 {
+            progress(plant.t, duration);
+        }
+    }
+    progress(plant.t, duration);
+    let wall = (clock.now() - start).as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    cancel.store(true, Ordering::Relaxed);
+    drop(ports);
+    for t in threads {
+        // Hung threads were released by `cancel`; a controller that ignores it stays
+        // detached rather than holding the run.
+        if t.is_finished() {
+            let _ = t.join();
+        }
+    }
+    let mut report = plant.report(scene, "realtime", wall, None);
+    report.step_lateness_us = Some(percentiles(&mut lateness_us));
+    Ok(report)
+}
+
+/// Sim time at which sample `seq` of joint `i` was taken (samples are periodic).
+fn sent_time(plant: &Plant, i: usize, seq: u64) -> f64 {
+    let j = &plant.joints[i];
+    let behind = j.seq.saturating_sub(seq) as f64;
+    (j.next_tick - j.period * (1.0 + behind)).max(0.0)
+}
+
+fn percentiles(v: &mut [f64]) -> Lateness {
+    if v.is_empty() {
+        return Lateness {
+            p50: 0.0,
+            p99: 0.0,
+            p999: 0.0,
+            max: 0.0,
+        };
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    Lateness {
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: v[v.len() - 1],
+    }
+}

@@ -1,0 +1,189 @@
+//! A joint service: one joint's controller with its own state, reached only through
+//! its inbox (setpoint + measurement) and outbox (command). A panic inside the
+//! controller is caught here, at the service boundary, and reported as a message;
+//! the service is then dead and answers nothing more.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam::channel::{Receiver, Sender, TryRecvError, bounded};
+
+use crate::control::{ControlInput, JointController};
+use crate::faults::{FaultKind, FaultSpec};
+
+/// Message into a service.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceInput {
+    /// Sequence number of this sample (per joint, from 0).
+    pub seq: u64,
+    pub input: ControlInput,
+}
+
+/// Message out of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceOutput {
+    /// The torque command for sample `seq`, N·m.
+    Command { seq: u64, torque: f64 },
+    /// The controller panicked on sample `seq`; the service is dead.
+    Died { seq: u64, message: String },
+}
+
+/// The executor's end of a service's channels.
+pub struct ServicePort {
+    pub to_service: Sender<ServiceInput>,
+    pub from_service: Receiver<ServiceOutput>,
+}
+
+/// One joint's controller service.
+pub struct JointService {
+    pub name: String,
+    controller: Box<dyn JointController>,
+    inbox: Receiver<ServiceInput>,
+    outbox: Sender<ServiceOutput>,
+    dead: bool,
+}
+
+/// Capacity of a service inbox: one sample. A service that has not taken the previous
+/// sample is late; queueing more would only feed it stale data.
+const INBOX: usize = 1;
+/// Capacity of a service outbox: two commands, so a reply never blocks the service
+/// even if the executor has not yet collected the previous one.
+const OUTBOX: usize = 2;
+
+impl JointService {
+    /// Creates a service and the executor's port to it.
+    pub fn new(name: &str, controller: Box<dyn JointController>) -> (Self, ServicePort) {
+        let (to_service, inbox) = bounded(INBOX);
+        let (outbox, from_service) = bounded(OUTBOX);
+        (
+            Self {
+                name: name.to_string(),
+                controller,
+                inbox,
+                outbox,
+                dead: false,
+            },
+            ServicePort {
+                to_service,
+                from_service,
+            },
+        )
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Processes every waiting sample (normally one). Returns false once dead.
+    pub fn poll(&mut self) -> bool {
+        loop {
+            match self.inbox.try_recv() {
+                Ok(msg) => self.handle(msg),
+                Err(TryRecvError::Empty) => return !self.dead,
+                Err(TryRecvError::Disconnected) => return false,
+            }
+            if self.dead {
+                return false;
+            }
+        }
+    }
+
+    /// Blocks for the next sample up to `timeout`; returns false when the executor
+    /// has gone or the service is dead.
+    pub fn serve_one(&mut self, timeout: std::time::Duration) -> bool {
+        match self.inbox.recv_timeout(timeout) {
+            Ok(msg) => {
+                self.handle(msg);
+                !self.dead
+            }
+            Err(crossbeam::channel::RecvTimeoutError::Timeout) => !self.dead,
+            Err(crossbeam::channel::RecvTimeoutError::Disconnected) => false,
+        }
+    }
+
+    fn handle(&mut self, msg: ServiceInput) {
+        if self.dead {
+            return;
+        }
+        let ctl = &mut self.controller;
+        let out = match catch_unwind(AssertUnwindSafe(|| ctl.update(&msg.input))) {
+            Ok(torque) => ServiceOutput::Command {
+                seq: msg.seq,
+                torque,
+            },
+            Err(payload) => {
+                self.dead = true;
+                ServiceOutput::Died {
+                    seq: msg.seq,
+                    message: panic_message(&payload),
+                }
+            }
+        };
+        // The executor drains the outbox every period; if it is full the executor is
+        // gone or far behind, and dropping a command is the right thing.
+        let _ = self.outbox.try_send(out);
+    }
+}
+
+/// Text of a panic payload.
+pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".into()
+    }
+}
+
+/// Wraps a controller with the scene's faults for its joint.
+pub struct FaultyController {
+    inner: Box<dyn JointController>,
+    faults: Vec<FaultSpec>,
+    /// Set by the executor/watchdog to release a hung controller.
+    cancel: Arc<AtomicBool>,
+}
+
+impl FaultyController {
+    pub fn new(
+        inner: Box<dyn JointController>,
+        faults: Vec<FaultSpec>,
+        cancel: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            inner,
+            faults,
+            cancel,
+        }
+    }
+}
+
+impl JointController for FaultyController {
+    fn update(&mut self, input: &ControlInput) -> f64 {
+        for f in &self.faults {
+            if input.t + 1e-12 >= f.at {
+                match f.kind {
+                    FaultKind::Panic => panic!("injected controller panic at t = {:.3} s", input.t),
+                    FaultKind::Hang => loop {
+                        // A real hang: never returns on its own. Only a cancel (the run
+                        // is being torn down) releases it, as a panic.
+                        if self.cancel.load(Ordering::Relaxed) {
+                            panic!("hung controller released by the watchdog");
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    },
+                }
+            }
+        }
+        self.inner.update(input)
+    }
+
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}

@@ -1,0 +1,58 @@
+//! Scenes: the RON schema a user writes (`schema`), URDF import (`urdf`), and the
+//! validated, typed [`Scene`] that the rest of armhil runs. Loading is all-or-nothing:
+//! either every field is valid or the caller gets a [`SceneError`] listing each problem
+//! with its file, field and expected range, and nothing has started.
+
+mod error;
+pub mod generate;
+mod model;
+pub mod schema;
+pub mod urdf;
+mod validate;
+
+pub use error::{Problem, SceneError};
+pub use model::{ArmModel, JointConfig, KinJoint, Link, PhysicsConfig, Scene};
+pub use schema::{
+    DriveSpec, JointKind, OriginSpec, SafeState, ServoSpec, ShapeSpec, TrajectorySpec, WaypointSpec,
+};
+
+use std::path::Path;
+
+impl Scene {
+    /// Loads a scene from a `.ron` scene file or a `.urdf` file.
+    pub fn load(path: &Path) -> Result<Scene, SceneError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let is_urdf = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("urdf"));
+        if is_urdf {
+            validate::from_urdf_text(path, &text)
+        } else {
+            Self::from_ron_str(path, &text)
+        }
+    }
+
+    /// Parses and validates RON text; `path` names the file in errors and anchors
+    /// relative URDF paths.
+    pub fn from_ron_str(path: &Path, text: &str) -> Result<Scene, SceneError> {
+        let file = parse_ron(path, text)?;
+        validate::validate(path, file)
+    }
+}
+
+/// Parses RON text into the raw schema, mapping errors to file:line:column.
+pub fn parse_ron(path: &Path, text: &str) -> Result<schema::SceneFile, SceneError> {
+    let opts = ron::Options::default()
+        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+        .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
+    opts.from_str::<schema::SceneFile>(text)
+        .map_err(|e| SceneError::Parse {
+            file: path.to_path_buf(),
+            line: e.position.line,
+            column: e.position.col,
+            message: e.code.to_string(),
+        })
+}

@@ -1,0 +1,300 @@
+//! The on-disk RON schema of a scene, exactly as a user writes it.
+//!
+//! Every struct denies unknown fields so a typo is an error, not a silently ignored
+//! setting. Units are in the field names (`_s`, `_hz`, `_nm`, `_rad`, `_kg`) and in each
+//! doc comment. These types carry no validation: `validate.rs` turns them into a typed
+//! [`crate::scene::Scene`] or a list of precise errors.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use crate::control::ControllerSpec;
+use crate::faults::FaultSpec;
+
+/// A whole scene file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneFile {
+    /// Display name; defaults to the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seed of every random stream in the run (sensor noise, fault schedules).
+    pub seed: u64,
+    /// Simulated duration of the run, seconds, in (0, 86400].
+    pub duration_s: f64,
+    /// Physics settings; every field has a default.
+    #[serde(default)]
+    pub physics: PhysicsSpec,
+    /// The arm: inline links and joints, or a URDF file relative to the scene file.
+    pub arm: ArmSpec,
+    /// Named servo models that drives refer to.
+    #[serde(default)]
+    pub servos: BTreeMap<String, ServoSpec>,
+    /// Drive used by every actuated joint that `drives` does not name.
+    #[serde(default)]
+    pub default_drive: Option<DriveSpec>,
+    /// Per-joint drives, keyed by joint name.
+    #[serde(default)]
+    pub drives: BTreeMap<String, DriveSpec>,
+    /// Trajectory segments; a joint named by none holds its initial position.
+    #[serde(default)]
+    pub trajectory: Vec<TrajectorySpec>,
+    /// Timed faults injected into joint services.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// Physics settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhysicsSpec {
+    /// Fixed physics step rate, Hz, in [100, 20000]. 1000 is a good default: servo
+    /// controllers rarely run faster than 1 kHz.
+    #[serde(default = "default_rate")]
+    pub rate_hz: f64,
+    /// Gravity vector in the world frame (z up), m/s².
+    #[serde(default = "default_gravity")]
+    pub gravity: [f64; 3],
+    /// Solver iterations per step, in [1, 64]. Cost grows linearly; 4 is plenty for
+    /// a free-standing arm without contacts.
+    #[serde(default = "default_iterations")]
+    pub solver_iterations: u32,
+}
+
+fn default_rate() -> f64 {
+    1000.0
+}
+fn default_gravity() -> [f64; 3] {
+    [0.0, 0.0, -9.81]
+}
+fn default_iterations() -> u32 {
+    4
+}
+
+impl Default for PhysicsSpec {
+    fn default() -> Self {
+        Self {
+            rate_hz: default_rate(),
+            gravity: default_gravity(),
+            solver_iterations: default_iterations(),
+        }
+    }
+}
+
+/// Where the arm's kinematics and inertia come from.
+#[derive(Debug, Clone, Deserialize)]
+pub enum ArmSpec {
+    /// Links and joints written in the scene.
+    Inline {
+        /// Name of the fixed base link (must be one of `links`).
+        base: String,
+        links: Vec<LinkSpec>,
+        joints: Vec<JointSpec>,
+    },
+    /// A URDF file, path relative to the scene file.
+    Urdf { path: String },
+}
+
+/// One rigid link.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub name: String,
+    /// Mass, kg, > 0.
+    pub mass_kg: f64,
+    /// Centre of mass in the link frame, m.
+    #[serde(default)]
+    pub com: [f64; 3],
+    /// Inertia tensor about the centre of mass, kg·m²; computed from `shape` when absent.
+    #[serde(default)]
+    pub inertia: Option<InertiaSpec>,
+    /// Visual / inertia shape, placed at `shape_origin` in the link frame.
+    #[serde(default)]
+    pub shape: Option<ShapeSpec>,
+    /// Pose of the shape in the link frame.
+    #[serde(default)]
+    pub shape_origin: OriginSpec,
+}
+
+/// Inertia tensor components, kg·m².
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InertiaSpec {
+    pub ixx: f64,
+    pub iyy: f64,
+    pub izz: f64,
+    #[serde(default)]
+    pub ixy: f64,
+    #[serde(default)]
+    pub ixz: f64,
+    #[serde(default)]
+    pub iyz: f64,
+}
+
+/// Simple link shapes (metres). Cylinders and capsules run along their local z axis.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
+pub enum ShapeSpec {
+    Box { size: [f64; 3] },
+    Cylinder { radius: f64, length: f64 },
+    Capsule { radius: f64, length: f64 },
+    Sphere { radius: f64 },
+}
+
+/// A pose: translation (m) then roll/pitch/yaw (rad, URDF convention R = Rz·Ry·Rx).
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OriginSpec {
+    #[serde(default)]
+    pub xyz: [f64; 3],
+    #[serde(default)]
+    pub rpy: [f64; 3],
+}
+
+/// Kind of a joint.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub enum JointKind {
+    Revolute,
+    Prismatic,
+    Fixed,
+}
+
+/// One joint between two links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointSpec {
+    pub name: String,
+    pub kind: JointKind,
+    pub parent: String,
+    pub child: String,
+    /// Pose of the joint frame (and of the child link frame at q = 0) in the parent frame.
+    #[serde(default)]
+    pub origin: OriginSpec,
+    /// Joint axis in the joint frame (normalised on load, must be non-zero).
+    #[serde(default = "default_axis")]
+    pub axis: [f64; 3],
+    /// Position limits, rad or m; required for revolute and prismatic joints.
+    #[serde(default)]
+    pub limits: Option<LimitsSpec>,
+    /// Initial joint position, rad or m, inside the limits.
+    #[serde(default)]
+    pub initial: f64,
+}
+
+fn default_axis() -> [f64; 3] {
+    [0.0, 0.0, 1.0]
+}
+
+/// Joint position limits.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// A servo model as a datasheet gives it (output-side figures unless stated).
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServoSpec {
+    /// Gear reduction motor:output, > 0 (e.g. 345 for the STS3215). Reflects the rotor
+    /// inertia to the joint as armature = rotor_inertia · ratio².
+    pub gear_ratio: f64,
+    /// Stall torque at the output shaft, N·m, > 0. Also the torque limit.
+    pub stall_torque_nm: f64,
+    /// No-load speed at the output shaft, rad/s, > 0. Available torque falls linearly
+    /// to zero at this speed (DC motor curve).
+    pub no_load_speed_rad_s: f64,
+    /// Rotor inertia on the motor side, kg·m², ≥ 0.
+    pub rotor_inertia_kgm2: f64,
+    /// Viscous damping at the joint, N·m·s/rad, ≥ 0.
+    pub damping_nm_s_per_rad: f64,
+    /// Coulomb friction at the joint, N·m, ≥ 0.
+    pub friction_nm: f64,
+    /// Output-shaft encoder resolution, ticks per revolution, in [16, 1048576].
+    pub encoder_ticks_per_rev: u32,
+    /// Gear backlash, half-width, rad, in [0, 0.1]: the output moves ±backlash freely.
+    #[serde(default)]
+    pub backlash_rad: f64,
+    /// Encoder noise standard deviation, ticks, in [0, 100].
+    #[serde(default)]
+    pub noise_ticks: f64,
+    /// Resolution of the reported velocity, rad/s, ≥ 0 (0 = exact).
+    #[serde(default)]
+    pub velocity_resolution_rad_s: f64,
+    /// The servo's built-in position loop used by the Hold safe state: stiffness, N·m/rad.
+    #[serde(default = "default_hold_kp")]
+    pub hold_kp: f64,
+    /// ... and damping, N·m·s/rad.
+    #[serde(default = "default_hold_kd")]
+    pub hold_kd: f64,
+}
+
+fn default_hold_kp() -> f64 {
+    20.0
+}
+fn default_hold_kd() -> f64 {
+    0.5
+}
+
+/// What a joint does when its controller service dies.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub enum SafeState {
+    /// The servo's own position loop holds the last measured position.
+    #[default]
+    Hold,
+    /// Torque off: the joint goes limp.
+    Limp,
+}
+
+/// How one joint is driven.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DriveSpec {
+    /// Name of a servo model in `servos`.
+    pub servo: String,
+    /// The joint's controller.
+    pub controller: ControllerSpec,
+    /// Controller rate, Hz, in [1, physics rate_hz].
+    pub rate_hz: f64,
+    /// Safe state when the controller service dies.
+    #[serde(default)]
+    pub safe_state: SafeState,
+}
+
+/// One trajectory segment.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub enum TrajectorySpec {
+    /// Hold these joints at their initial positions.
+    Hold { joints: Vec<String> },
+    /// Timed joint-space waypoints, smoothly interpolated (cubic, continuous velocity);
+    /// the joints hold the first point before it and the last point after it.
+    Waypoints {
+        joints: Vec<String>,
+        points: Vec<WaypointSpec>,
+    },
+    /// A sinusoid on one joint: centre + amplitude·sin(2π·freq·t + phase), faded in over
+    /// `ramp_s` so that it starts without a velocity step.
+    Sine {
+        joint: String,
+        amplitude: f64,
+        freq_hz: f64,
+        #[serde(default)]
+        center: Option<f64>,
+        #[serde(default)]
+        phase: f64,
+        #[serde(default = "default_ramp")]
+        ramp_s: f64,
+    },
+}
+
+fn default_ramp() -> f64 {
+    0.5
+}
+
+/// One waypoint: time (s) and one position per listed joint.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WaypointSpec {
+    pub t: f64,
+    pub q: Vec<f64>,
+}

@@ -1,0 +1,100 @@
+//! The run report: what `--report FILE` writes and the end-of-run table prints.
+//! Wall-clock fields (`wall_time_s`, `real_time_factor`) are the only ones that differ
+//! between two lockstep runs of the same scene and seed.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Event, JointHealth};
+
+/// Per-joint summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JointReport {
+    pub name: String,
+    /// `sim` for simulated joints (serial backends come later).
+    pub backend: String,
+    pub controller: String,
+    pub rate_hz: f64,
+    pub state: JointHealth,
+    pub rms_error_rad: f64,
+    pub max_error_rad: f64,
+    pub peak_torque_nm: f64,
+    pub saturated_fraction: f64,
+    pub deadline_misses: u64,
+    pub max_command_age_s: f64,
+    /// Fraction of steps spent at a position limit.
+    pub at_limit_fraction: f64,
+    pub min_pos_rad: f64,
+    pub max_pos_rad: f64,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub armhil_version: String,
+    pub scene: String,
+    pub scene_file: String,
+    pub executor: String,
+    pub seed: u64,
+    pub steps: u64,
+    pub sim_time_s: f64,
+    pub wall_time_s: f64,
+    pub real_time_factor: f64,
+    /// Completed with every joint healthy.
+    pub passed: bool,
+    /// Why the run ended early, if it did.
+    pub aborted: Option<String>,
+    /// Physics step lateness percentiles, µs (real-time executor only).
+    pub step_lateness_us: Option<Lateness>,
+    pub joints: Vec<JointReport>,
+    pub events: Vec<Event>,
+}
+
+/// Step lateness distribution of the real-time executor, µs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lateness {
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Report {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The report without wall-clock fields, for determinism checks.
+    pub fn deterministic_json(&self) -> String {
+        let mut r = self.clone();
+        r.wall_time_s = 0.0;
+        r.real_time_factor = 0.0;
+        r.to_json()
+    }
+
+    /// The per-joint table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:<16} {:<8} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}\n",
+            "joint", "backend", "state", "rms err", "max err", "peak τ", "sat %", "misses"
+        );
+        s.push_str(&format!(
+            "{:<16} {:<8} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}\n",
+            "", "", "", "(rad)", "(rad)", "(N·m)", "", ""
+        ));
+        for j in &self.joints {
+            s.push_str(&format!(
+                "{:<16} {:<8} {:<10} {:>10.5} {:>10.5} {:>10.3} {:>8.2} {:>8}\n",
+                j.name,
+                j.backend,
+                j.state.as_str(),
+                j.rms_error_rad,
+                j.max_error_rad,
+                j.peak_torque_nm,
+                j.saturated_fraction * 100.0,
+                j.deadline_misses
+            ));
+        }
+        s
+    }
+}
