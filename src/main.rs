@@ -120,8 +120,15 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
         scene.arm.joints.len(),
         scene.joints.len()
     );
+    let w = scene
+        .joints
+        .iter()
+        .map(|j| j.servo_name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
     println!(
-        "  {:<16} {:<9} {:>17} {:<12} {:>8} {:>8} {:>9} {:>8} {:>8} {:<10} {:>7} {:<5}",
+        "  {:<16} {:<9} {:>17} {:<w$} {:>8} {:>8} {:>9} {:>8} {:>8} {:<10} {:>7} {:<5}",
         "joint",
         "kind",
         "limits (rad|m)",
@@ -138,7 +145,7 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
     for j in &scene.joints {
         let m = ServoModel::new(&j.servo, j.kind);
         println!(
-            "  {:<16} {:<9} {:>8.3}..{:<8.3} {:<12} {:>8.3} {:>8.2} {:>9.4} {:>8} {:>7.2}° {:<10} {:>5.0}Hz {:<5}",
+            "  {:<16} {:<9} {:>8.3}..{:<8.3} {:<w$} {:>8.3} {:>8.2} {:>9.4} {:>8} {:>7.2}° {:<10} {:>5.0}Hz {:<5}",
             j.name,
             match j.kind {
                 JointKind::Revolute => "revolute",

@@ -112,9 +112,14 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     stop.store(true, Ordering::Relaxed);
     cancel.store(true, Ordering::Relaxed);
     drop(ports);
+    // Hung threads are released by `cancel`; give every thread a moment to end so
+    // nothing outlives the run, but never let a controller that ignores the cancel
+    // hold the run: it stays detached.
+    let until = clock.now() + Duration::from_millis(500);
     for t in threads {
-        // Hung threads were released by `cancel`; a controller that ignores it stays
-        // detached rather than holding the run.
+        while !t.is_finished() && clock.now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if t.is_finished() {
             let _ = t.join();
         }

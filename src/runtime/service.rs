@@ -3,9 +3,10 @@
 //! controller is caught here, at the service boundary, and reported as a message;
 //! the service is then dead and answers nothing more.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 
 use crossbeam::channel::{Receiver, Sender, TryRecvError, bounded};
 
@@ -106,8 +107,12 @@ impl JointService {
         if self.dead {
             return;
         }
+        quiet_service_panics();
         let ctl = &mut self.controller;
-        let out = match catch_unwind(AssertUnwindSafe(|| ctl.update(&msg.input))) {
+        IN_SERVICE.with(|f| f.set(true));
+        let result = catch_unwind(AssertUnwindSafe(|| ctl.update(&msg.input)));
+        IN_SERVICE.with(|f| f.set(false));
+        let out = match result {
             Ok(torque) => ServiceOutput::Command {
                 seq: msg.seq,
                 torque,
@@ -124,6 +129,27 @@ impl JointService {
         // gone or far behind, and dropping a command is the right thing.
         let _ = self.outbox.try_send(out);
     }
+}
+
+thread_local! {
+    /// True while this thread is inside a controller call.
+    static IN_SERVICE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays silent for panics inside a controller
+/// call: they are caught at the service boundary and reported in the event log, and
+/// printing a backtrace would cost the other joints' deadlines. Every other panic goes
+/// to the previous hook unchanged.
+fn quiet_service_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_SERVICE.with(|f| f.get()) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Text of a panic payload.
@@ -167,9 +193,9 @@ impl JointController for FaultyController {
                     FaultKind::Panic => panic!("injected controller panic at t = {:.3} s", input.t),
                     FaultKind::Hang => loop {
                         // A real hang: never returns on its own. Only a cancel (the run
-                        // is being torn down) releases it, as a panic.
+                        // is being torn down) releases it, with no usable command.
                         if self.cancel.load(Ordering::Relaxed) {
-                            panic!("hung controller released by the watchdog");
+                            return f64::NAN;
                         }
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     },

@@ -358,16 +358,18 @@ fn urdf_arm(robot: &UrdfRobot, urdf_path: &Path, field: &str, p: &mut Problems) 
             initial: 0.0_f64.clamp(j.lower.min(j.upper), j.upper.max(j.lower)),
         })
         .collect();
-    // Massless links (URDF frames such as a tool tip) are fine when fixed to a parent;
-    // the physics merges nothing, so give them a negligible mass.
+    // Massless or inertia-less links (URDF frames such as a tool tip) are fine when
+    // fixed to a parent: they get a negligible mass and inertia. A link that a joint
+    // moves must be a physical body.
     let mut arm = build_tree(&base, links, joints, field, p);
     for (i, l) in arm.links.iter_mut().enumerate() {
-        if l.mass <= 0.0 {
-            let moving = arm
-                .joints
-                .iter()
-                .any(|j| j.child == i && j.kind != JointKind::Fixed);
-            if moving {
+        let moving = arm
+            .joints
+            .iter()
+            .any(|j| j.child == i && j.kind != JointKind::Fixed);
+        let diag_ok = l.inertia[0][0] > 0.0 && l.inertia[1][1] > 0.0 && l.inertia[2][2] > 0.0;
+        if moving {
+            if !(l.mass > 0.0 && l.mass.is_finite()) {
                 p.push(
                     format!("{field} link \"{}\".mass", l.name),
                     format!(
@@ -376,14 +378,15 @@ fn urdf_arm(robot: &UrdfRobot, urdf_path: &Path, field: &str, p: &mut Problems) 
                     ),
                 );
             }
-            l.mass = 1e-6;
+            if !diag_ok {
+                p.push(
+                    format!("{field} link \"{}\".inertia", l.name),
+                    "diagonal (ixx, iyy, izz) must be > 0 kg·m²",
+                );
+            }
+        } else if l.mass <= 1e-6 || !diag_ok {
+            l.mass = l.mass.max(1e-6);
             l.inertia = [[1e-12, 0.0, 0.0], [0.0, 1e-12, 0.0], [0.0, 0.0, 1e-12]];
-        }
-        if !(l.inertia[0][0] > 0.0 && l.inertia[1][1] > 0.0 && l.inertia[2][2] > 0.0) {
-            p.push(
-                format!("{field} link \"{}\".inertia", l.name),
-                "diagonal must be > 0 kg·m²",
-            );
         }
     }
     arm

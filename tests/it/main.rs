@@ -1,1 +1,9 @@
+//! armhil integration tests: one binary (heavy crates link once), one module per area.
 
+mod cli;
+mod common;
+mod physics;
+mod runtime;
+mod scenes;
+mod tracking;
+mod urdf;

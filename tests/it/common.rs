@@ -1,0 +1,72 @@
+//! Shared helpers. Real-time tests need the machine to themselves (2 cores): they take
+//! the exclusive lock, every other heavy test a shared one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use armhil::scene::{Scene, SceneError};
+
+static MACHINE: RwLock<()> = RwLock::new(());
+
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn scene(rel: &str) -> Scene {
+    Scene::load(&root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+pub fn parse(text: &str) -> Result<Scene, SceneError> {
+    Scene::from_ron_str(Path::new("test.ron"), text)
+}
+
+pub fn so101_urdf() -> PathBuf {
+    root().join("../shared/models/so101/so101_new_calib.urdf")
+}
+
+/// A one-joint pendulum: 0.3 m, 1 kg link on a pitch joint. `extra` is spliced into
+/// the scene's top level; `drive` is the joint's drive.
+pub fn pendulum(initial: f64, drive: &str, extra: &str) -> String {
+    format!(
+        r#"(
+    seed: 3,
+    duration_s: 3.0,
+    arm: Inline(base: "base", links: [
+        (name: "base", mass_kg: 1.0, shape: Box(size: (0.1, 0.1, 0.1))),
+        (name: "arm", mass_kg: 1.0, com: (0, 0, 0.15), shape: Box(size: (0.03, 0.03, 0.3)), shape_origin: (xyz: (0, 0, 0.15))),
+    ], joints: [
+        (name: "pitch", kind: Revolute, parent: "base", child: "arm", origin: (xyz: (0, 0, 0.1)),
+         axis: (0, 1, 0), limits: (lower: -2.0, upper: 2.0), initial: {initial}),
+    ]),
+    servos: {{
+        "s": (gear_ratio: 200, stall_torque_nm: 20.0, no_load_speed_rad_s: 6.0, rotor_inertia_kgm2: 5e-7,
+              damping_nm_s_per_rad: 0.1, friction_nm: 0.02, encoder_ticks_per_rev: 4096),
+    }},
+    drives: {{ "pitch": {drive} }},
+    {extra}
+)"#
+    )
+}
+
+/// A PD(+gravity) drive for the pendulum.
+pub const PD_DRIVE: &str =
+    r#"(servo: "s", rate_hz: 500, controller: Pid(kp: 60.0, kd: 4.0, gravity_compensation: true))"#;
+
+/// Joint report by name.
+pub fn joint<'a>(
+    r: &'a armhil::telemetry::Report,
+    name: &str,
+) -> &'a armhil::telemetry::JointReport {
+    r.joints
+        .iter()
+        .find(|j| j.name == name)
+        .unwrap_or_else(|| panic!("no joint {name}"))
+}
