@@ -4,6 +4,7 @@
 //! plus rapier3d and crossbeam and builds without any rendering; the `gui` feature is
 //! reserved for the desktop window.
 
+pub mod app;
 pub mod control;
 pub mod faults;
 pub mod physics;

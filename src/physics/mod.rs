@@ -34,8 +34,11 @@ struct PhysJoint {
     axis_local: Vector,
     /// Anchor (joint origin) in the drive body frame.
     anchor_local: Vector,
-    motor_link: usize,
-    backlash_link: Option<usize>,
+    /// Multibody link of the motor DoF (resolved once the multibody is assembled).
+    motor_link: Option<MultibodyLinkId>,
+    /// Multibody link of the backlash DoF, when the servo has backlash.
+    backlash_link: Option<MultibodyLinkId>,
+    has_backlash: bool,
     /// Rigid bodies whose mass hangs on this joint (for gravity torque).
     subtree: Vec<RigidBodyHandle>,
     /// (body, mass kg, centre of mass in the body frame) of that subtree.
@@ -215,8 +218,9 @@ impl ArmWorld {
                         parent_body: parent_h,
                         axis_local: axis,
                         anchor_local: Vector::ZERO,
-                        motor_link: 0,
-                        backlash_link: (drive_h != child_h).then_some(0),
+                        motor_link: None,
+                        backlash_link: None,
+                        has_backlash: drive_h != child_h,
                         subtree: if drive_h != child_h {
                             vec![drive_h]
                         } else {
@@ -259,20 +263,18 @@ impl ArmWorld {
             joints,
             link_bodies,
         };
-        // Resolve link ids now that all multibodies are assembled.
+        // Resolve link ids now that all multibodies are assembled (they are stable
+        // from here on: the topology never changes during a run).
         for pj in aw.joints.iter_mut() {
-            if let Some(link) = aw.world.multibody_joints.rigid_body_link(pj.drive_body) {
-                pj.motor_link = link.id;
-            }
-            if pj.backlash_link.is_some() {
-                let child = *pj
-                    .subtree
-                    .iter()
-                    .find(|h| **h != pj.drive_body)
-                    .unwrap_or(&pj.drive_body);
-                if let Some(link) = aw.world.multibody_joints.rigid_body_link(child) {
-                    pj.backlash_link = Some(link.id);
-                }
+            pj.motor_link = aw
+                .world
+                .multibody_joints
+                .rigid_body_link(pj.drive_body)
+                .copied();
+            if pj.has_backlash {
+                let child = pj.subtree.iter().copied().find(|h| *h != pj.drive_body);
+                pj.backlash_link =
+                    child.and_then(|c| aw.world.multibody_joints.rigid_body_link(c).copied());
             }
         }
         for (body, armature, damping, friction) in dof_settings {
@@ -339,13 +341,9 @@ impl ArmWorld {
         self.world.integration_parameters.dt as f64
     }
 
-    fn link_state(&self, body: RigidBodyHandle, link_hint: usize) -> (f64, f64) {
-        let _ = link_hint;
-        let ms = &self.world.multibody_joints;
-        let Some(id) = ms.rigid_body_link(body) else {
-            return (0.0, 0.0);
-        };
-        let Some(mb) = ms.get_multibody(id.multibody) else {
+    fn link_state(&self, id: Option<MultibodyLinkId>) -> (f64, f64) {
+        let Some(id) = id else { return (0.0, 0.0) };
+        let Some(mb) = self.world.multibody_joints.get_multibody(id.multibody) else {
             return (0.0, 0.0);
         };
         let Some(link) = mb.link(id.id) else {
@@ -361,18 +359,8 @@ impl ArmWorld {
     /// True state of joint `i`.
     pub fn joint_state(&self, i: usize) -> JointState {
         let pj = &self.joints[i];
-        let (mp, mv) = self.link_state(pj.drive_body, pj.motor_link);
-        let (bp, bv) = match pj.backlash_link {
-            Some(_) => {
-                let child = *pj
-                    .subtree
-                    .iter()
-                    .find(|h| **h != pj.drive_body)
-                    .unwrap_or(&pj.drive_body);
-                self.link_state(child, 0)
-            }
-            None => (0.0, 0.0),
-        };
+        let (mp, mv) = self.link_state(pj.motor_link);
+        let (bp, bv) = self.link_state(pj.backlash_link);
         JointState {
             pos: mp + bp,
             vel: mv + bv,

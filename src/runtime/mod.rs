@@ -10,6 +10,7 @@
 
 pub mod clock;
 mod lockstep;
+pub use lockstep::Lockstep;
 pub mod plant;
 mod realtime;
 pub mod service;

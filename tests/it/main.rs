@@ -1,5 +1,6 @@
 //! armhil integration tests: one binary (heavy crates link once), one module per area.
 
+mod app;
 mod cli;
 mod common;
 mod physics;

@@ -125,3 +125,59 @@ fn backlash_lets_the_output_move_within_the_play_only() {
         "play exceeded ±0.5°: {max_gap}"
     );
 }
+
+/// Each solver iteration is a substep; the default of 1 at 1 kHz must not change the
+/// dynamics of a free-swinging arm noticeably compared with 8.
+#[test]
+fn one_solver_iteration_matches_eight_on_a_swinging_pendulum() {
+    let _g = shared();
+    let swing = |iters: u32| -> Vec<f64> {
+        let text = pendulum(
+            0.3,
+            PD_DRIVE,
+            &format!("physics: (solver_iterations: {iters}),"),
+        );
+        let text = text
+            .replace("friction_nm: 0.02", "friction_nm: 0.0")
+            .replace("damping_nm_s_per_rad: 0.1", "damping_nm_s_per_rad: 0.0");
+        let s = parse(&text).expect("scene");
+        let mut w = ArmWorld::new(&s);
+        let mut out = Vec::new();
+        for k in 0..1000 {
+            w.clear_torques();
+            w.step();
+            if k % 100 == 99 {
+                out.push(w.joint_state(0).pos);
+            }
+        }
+        out
+    };
+    let (a, b) = (swing(1), swing(8));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    let range =
+        b.iter().copied().fold(f64::MIN, f64::max) - b.iter().copied().fold(f64::MAX, f64::min);
+    assert!(range > 0.5, "the pendulum should swing: {b:?}");
+    assert!(
+        worst < 0.01,
+        "1 vs 8 iterations differ by {worst} rad: {a:?} vs {b:?}"
+    );
+}
+
+#[test]
+fn limits_hold_with_one_solver_iteration() {
+    let _g = shared();
+    let s = parse(&pendulum(0.0, PD_DRIVE, "physics: (solver_iterations: 1),")).expect("scene");
+    let mut w = ArmWorld::new(&s);
+    let mut max = f64::MIN;
+    for _ in 0..3000 {
+        w.clear_torques();
+        w.set_torque(0, 20.0);
+        w.step();
+        max = max.max(w.joint_state(0).pos);
+    }
+    assert!(max < 2.0 + 0.02 && max > 1.9, "{max}");
+}
