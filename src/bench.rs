@@ -22,6 +22,9 @@ pub struct BenchArgs {
     /// Also run the real-time executor for this many seconds and report step lateness (0 = skip).
     #[arg(long, default_value_t = 0.0)]
     realtime_seconds: f64,
+    /// Real-time run: SCHED_FIFO priority of the physics thread (1..=99; needs root).
+    #[arg(long)]
+    rt_priority: Option<i32>,
     /// Only the named rows (comma-separated: arm6, chain6, chain12, chain24, chain48, arm6x1, arm6x4, arm6x16).
     #[arg(long)]
     only: Option<String>,
@@ -116,9 +119,24 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             max: 0.0,
         });
         let misses: u64 = r.joints.iter().map(|j| j.deadline_misses).sum();
+        let faulted = r
+            .joints
+            .iter()
+            .filter(|j| j.state != armhil::telemetry::JointHealth::Ok)
+            .count();
         println!(
-            "realtime arm6 {:.0} s @ {:.0} Hz: lateness p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; deadline misses {misses}",
-            a.realtime_seconds, arm6.physics.rate_hz, l.p50, l.p99, l.p999, l.max
+            "realtime arm6 {:.0} s @ {:.0} Hz{}: lateness p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; deadline misses {misses} (all joints), joints faulted {faulted}",
+            a.realtime_seconds,
+            arm6.physics.rate_hz,
+            r.events
+                .iter()
+                .find(|e| e.kind == "rt_priority")
+                .map(|e| format!(" ({})", e.detail))
+                .unwrap_or_default(),
+            l.p50,
+            l.p99,
+            l.p999,
+            l.max
         );
     }
     Ok(ExitCode::SUCCESS)

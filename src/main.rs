@@ -61,6 +61,9 @@ struct RunArgs {
     /// Write the JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Real-time: SCHED_FIFO priority for physics (services one below), 1..=99; needs root or CAP_SYS_NICE.
+    #[arg(long, value_name = "N")]
+    rt_priority: Option<i32>,
     /// Lockstep watchdog: seconds a controller call may take before the run is ended (0.1..=4).
     #[arg(long, default_value_t = 2.0)]
     hang_timeout: f64,
@@ -189,6 +192,14 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    if let Some(p) = a.rt_priority {
+        if !(1..=99).contains(&p) {
+            return Err(BadInput(format!(
+                "--rt-priority: {p} is out of range: expected 1 ..= 99"
+            ))
+            .into());
+        }
+    }
     let mut scene = load(&a.scene)?;
     if let Some(s) = a.seed {
         scene.seed = s;
@@ -242,6 +253,7 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         },
         hang_timeout: Duration::from_secs_f64(a.hang_timeout),
         on_hang: Some(on_hang),
+        rt_priority: a.rt_priority,
         ..RunOptions::default()
     };
     let bar = ProgressBar::new(1000);

@@ -12,6 +12,7 @@ pub mod clock;
 mod lockstep;
 pub use lockstep::Lockstep;
 pub mod plant;
+pub mod priority;
 mod realtime;
 pub mod service;
 pub mod watchdog;
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub build: BuildOptions,
     /// Real-time: consecutive missed periods after which a silent service is faulted.
     pub silent_periods: u32,
+    /// Real-time: run physics at this SCHED_FIFO priority and services one below
+    /// (1..=99; needs root or CAP_SYS_NICE). `None`: normal scheduling.
+    pub rt_priority: Option<i32>,
 }
 
 impl Default for RunOptions {
@@ -59,6 +63,7 @@ impl Default for RunOptions {
             on_hang: None,
             build: BuildOptions::default(),
             silent_periods: 3,
+            rt_priority: None,
         }
     }
 }

@@ -36,9 +36,18 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 })?,
         );
     }
+    // Sleep overshoot is bounded by the timer slack (50 µs by default): ask for 1 µs.
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_TIMERSLACK only changes the calling thread's timer slack.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
+    }
     let n = plant.joints.len();
+    // Per joint: the newest sample sent and not yet answered, when it was sent (wall),
+    // and since when the service has owed a reply (wall; cleared by any reply).
     let mut awaiting = vec![None::<u64>; n];
-    let mut silent = vec![0u32; n];
+    let mut last_sent = vec![Duration::ZERO; n];
+    let mut owed_since = vec![None::<Duration>; n];
     let duration = opts.duration_s.unwrap_or(scene.duration_s);
     let total = (duration / plant.dt).round() as u64;
     let dt = Duration::from_secs_f64(plant.dt);
@@ -56,7 +65,10 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                     Ok(ServiceOutput::Command { seq, torque }) => {
                         if awaiting[i] == Some(seq) {
                             awaiting[i] = None;
-                            silent[i] = 0;
+                            owed_since[i] = None;
+                        } else if awaiting[i].is_some() {
+                            // An older sample's reply: alive, still owes the newest one.
+                            owed_since[i] = Some(last_sent[i]);
                         }
                         let sent_at = sent_time(&plant, i, seq);
                         plant.command(i, torque, sent_at);
@@ -76,24 +88,41 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             if plant.joints[i].mode != DriveMode::Controller || !plant.due(i) {
                 continue;
             }
-            if awaiting[i].is_some() {
+            // Lateness is judged on the wall clock: after a stall of the physics
+            // thread, catch-up steps come faster than real time and a service that
+            // has had less than one period to answer is not late.
+            if let Some(since) = owed_since[i] {
+                let period = Duration::from_secs_f64(plant.joints[i].period);
+                let waited = clock.now().saturating_sub(since);
+                if waited < period {
+                    continue;
+                }
                 plant.joints[i].stats.deadline_misses += 1;
-                silent[i] += 1;
-                if silent[i] >= opts.silent_periods {
-                    let periods = silent[i];
+                if waited >= period * opts.silent_periods {
                     plant.fault(
                         i,
                         "controller_hang",
-                        format!("no reply for {periods} control periods"),
+                        format!(
+                            "no reply for {:.1} ms ({} control periods)",
+                            waited.as_secs_f64() * 1e3,
+                            opts.silent_periods
+                        ),
                     );
                     continue;
                 }
             }
             let input = plant.sample(i);
             let seq = plant.joints[i].seq;
-            match ports[i].to_service.try_send(ServiceInput { seq, input }) {
-                Ok(()) => awaiting[i] = Some(seq),
-                Err(_) => {} // still busy with an older sample: counted above
+            // A full inbox means the service has not even taken the previous sample:
+            // keep waiting for it (the miss was counted above).
+            if ports[i]
+                .to_service
+                .try_send(ServiceInput { seq, input })
+                .is_ok()
+            {
+                awaiting[i] = Some(seq);
+                last_sent[i] = clock.now();
+                owed_since[i].get_or_insert(last_sent[i]);
             }
         }
         for j in plant.joints.iter_mut() {
@@ -122,6 +151,15 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         }
         if t.is_finished() {
             let _ = t.join();
+        }
+    }
+    if opts.rt_priority.is_some() {
+        // Back to normal scheduling for whatever the calling thread does next.
+        #[cfg(target_os = "linux")]
+        {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: as in `priority::set_fifo`: only the calling thread is affected.
+            unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
         }
     }
     let mut report = plant.report(scene, "realtime", wall, None);

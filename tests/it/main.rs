@@ -3,6 +3,7 @@
 mod app;
 mod cli;
 mod common;
+mod fuzz;
 mod physics;
 mod runtime;
 mod scenes;
