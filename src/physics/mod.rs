@@ -38,10 +38,10 @@ struct PhysJoint {
     motor_link: Option<MultibodyLinkId>,
     /// Multibody link of the backlash DoF, when the servo has backlash.
     backlash_link: Option<MultibodyLinkId>,
-    has_backlash: bool,
-    /// Rigid bodies whose mass hangs on this joint (for gravity torque).
-    subtree: Vec<RigidBodyHandle>,
-    /// (body, mass kg, centre of mass in the body frame) of that subtree.
+    /// The link body behind the backlash DoF, when the servo has backlash.
+    backlash_child: Option<RigidBodyHandle>,
+    /// (body, mass kg, centre of mass in the body frame) of every link this joint
+    /// carries (for the gravity torque).
     subtree_mass: Vec<(RigidBodyHandle, f32, Vector)>,
 }
 
@@ -114,12 +114,10 @@ impl ArmWorld {
         let arm = &scene.arm;
         let mut joints = Vec::new();
         let mut link_bodies = Vec::new();
-        let mut mb_of_first: Option<RigidBodyHandle> = None;
         // Per-DoF settings to apply once the multibody exists: (rb, link kind, values).
         let mut dof_settings: Vec<(RigidBodyHandle, f32, f32, f32)> = Vec::new();
         let mut initial: Vec<(RigidBodyHandle, f32)> = Vec::new();
-        // All copies hang off one fixed ground body so they form one multibody each;
-        // they are separate multibodies, so we keep joints by body handle.
+        // Each copy is its own multibody on its own fixed base.
         for copy in 0..opts.copies {
             let offset = Vector::new(0.0, (copy as f64 * opts.spacing) as f32, 0.0);
             let mut world_pose = vec![Pose::IDENTITY; arm.links.len()];
@@ -132,7 +130,6 @@ impl ArmWorld {
                     .additional_mass_properties(mass_props(base.mass, base.com, base.inertia)),
             );
             handles[arm.base] = Some(base_h);
-            let mut subtree_of_link: Vec<Vec<RigidBodyHandle>> = vec![Vec::new(); arm.links.len()];
             let mut joint_of_child: Vec<Option<usize>> = vec![None; arm.links.len()];
             let first_joint = joints.len();
             for (ji, j) in arm.joints.iter().enumerate() {
@@ -153,7 +150,6 @@ impl ArmWorld {
                 );
                 handles[j.child] = Some(child_h);
                 joint_of_child[j.child] = Some(ji);
-                mb_of_first.get_or_insert(child_h);
                 let axis = v3(j.axis);
                 let rax = GenericJoint::complete_ang_frame(axis);
                 let frame1 = Pose::from_parts(origin.translation, origin.rotation * rax);
@@ -220,35 +216,18 @@ impl ArmWorld {
                         anchor_local: Vector::ZERO,
                         motor_link: None,
                         backlash_link: None,
-                        has_backlash: drive_h != child_h,
-                        subtree: if drive_h != child_h {
-                            vec![drive_h]
-                        } else {
-                            Vec::new()
-                        },
+                        backlash_child: (drive_h != child_h).then_some(child_h),
                         subtree_mass: Vec::new(),
                     });
-                    // Remember the child to fill the subtree below.
-                    joints.last_mut().map(|pj| pj.subtree.push(child_h));
-                } else {
-                    let _ = drive_h;
                 }
-                let _ = frame2;
             }
-            // Subtrees: each link's body belongs to every joint on its path to the base.
-            for (li, h) in handles.iter().enumerate() {
-                let Some(h) = *h else { continue };
-                subtree_of_link[li].push(h);
-            }
+            // Each link's mass loads every actuated joint on its path to the base.
             for (li, _) in arm.links.iter().enumerate() {
                 let Some(body) = handles[li] else { continue };
                 let mut cur = li;
                 while let Some(ji) = joint_of_child[cur] {
                     if let Some(k) = scene.joints.iter().position(|c| c.kin == ji) {
                         let pj = &mut joints[first_joint + k];
-                        if !pj.subtree.contains(&body) {
-                            pj.subtree.push(body);
-                        }
                         let l = &arm.links[li];
                         pj.subtree_mass.push((body, l.mass as f32, v3(l.com)));
                     }
@@ -271,10 +250,8 @@ impl ArmWorld {
                 .multibody_joints
                 .rigid_body_link(pj.drive_body)
                 .copied();
-            if pj.has_backlash {
-                let child = pj.subtree.iter().copied().find(|h| *h != pj.drive_body);
-                pj.backlash_link =
-                    child.and_then(|c| aw.world.multibody_joints.rigid_body_link(c).copied());
+            if let Some(child) = pj.backlash_child {
+                pj.backlash_link = aw.world.multibody_joints.rigid_body_link(child).copied();
             }
         }
         for (body, armature, damping, friction) in dof_settings {
@@ -294,7 +271,6 @@ impl ArmWorld {
             }
         }
         aw.sync_kinematics();
-        let _ = mb_of_first;
         aw
     }
 

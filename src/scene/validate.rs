@@ -299,7 +299,6 @@ fn inline_arm(base: &str, links: &[LinkSpec], joints: &[JointSpec], p: &mut Prob
 fn urdf_arm(robot: &UrdfRobot, urdf_path: &Path, field: &str, p: &mut Problems) -> ArmModel {
     let mut links = Vec::new();
     for l in &robot.links {
-        let f = format!("{field} link \"{}\"", l.name);
         let r = rpy_matrix(l.inertial_origin.rpy);
         let inertia = r * tensor(l.inertia) * r.transpose();
         links.push(Link {
@@ -311,7 +310,6 @@ fn urdf_arm(robot: &UrdfRobot, urdf_path: &Path, field: &str, p: &mut Problems) 
             shape_origin: OriginSpec::default(),
             meshes: l.meshes.clone(),
         });
-        let _ = f;
     }
     // The base is the link that is nobody's child.
     let children: BTreeSet<&str> = robot.joints.iter().map(|j| j.child.as_str()).collect();
