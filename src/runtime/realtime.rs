@@ -48,6 +48,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let mut awaiting = vec![None::<u64>; n];
     let mut last_sent = vec![Duration::ZERO; n];
     let mut owed_since = vec![None::<Duration>; n];
+    let mut prev_late = Duration::ZERO;
     let duration = opts.duration_s.unwrap_or(scene.duration_s);
     let total = (duration / plant.dt).round() as u64;
     let dt = Duration::from_secs_f64(plant.dt);
@@ -57,7 +58,18 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     for step in 0..total {
         let deadline = start + dt * step as u32;
         sleep_until(&clock, deadline);
-        lateness_us.push((clock.now().saturating_sub(deadline)).as_secs_f64() * 1e6);
+        let late = clock.now().saturating_sub(deadline);
+        lateness_us.push(late.as_secs_f64() * 1e6);
+        // Lateness grows only while this thread could not run (the process or the
+        // machine stalled). Services could not run then either: that time is not
+        // held against them.
+        let stalled = late.saturating_sub(prev_late);
+        prev_late = late;
+        if stalled > Duration::from_micros(200) {
+            for o in owed_since.iter_mut().flatten() {
+                *o += stalled;
+            }
+        }
         for i in 0..n {
             // Collect replies.
             loop {
