@@ -258,7 +258,7 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let bar = ProgressBar::new(1000);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:40}] {msg}")
+        ProgressStyle::with_template("{spinner} [{bar:40}] {msg} ({elapsed} elapsed, ETA {eta})")
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
