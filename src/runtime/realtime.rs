@@ -26,15 +26,44 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let (services, ports) = build_services(scene, opts.build.copies, &cancel);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
+    // Each service thread reports once it is running (and scheduled as asked), so the
+    // clock starts only when every service can answer. Capacity: one per service.
+    let (ready_tx, ready_rx) = crossbeam::channel::bounded(services.len().max(1));
+    let count = services.len();
     for mut s in services {
         let stop = stop.clone();
+        let ready = ready_tx.clone();
+        let prio = opts.rt_priority;
         threads.push(
             std::thread::Builder::new()
                 .name(format!("joint-{}", s.name))
                 .spawn(move || {
+                    if let Some(p) = prio {
+                        let _ = super::priority::set_fifo((p - 1).max(1));
+                    }
+                    let _ = ready.send(());
                     while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}
                 })?,
         );
+    }
+    for _ in 0..count {
+        if ready_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+            break;
+        }
+    }
+    if let Some(p) = opts.rt_priority {
+        match super::priority::set_fifo(p) {
+            Ok(()) => plant.event(
+                usize::MAX,
+                "rt_priority",
+                format!("SCHED_FIFO priority {p} (services {})", (p - 1).max(1)),
+            ),
+            Err(e) => plant.event(
+                usize::MAX,
+                "rt_priority",
+                format!("SCHED_FIFO {p} refused ({e}); normal scheduling"),
+            ),
+        }
     }
     // Sleep overshoot is bounded by the timer slack (50 µs by default): ask for 1 µs.
     #[cfg(target_os = "linux")]

@@ -134,6 +134,9 @@ fn realtime_executor_tracks_and_keeps_deadlines() {
     let s = scene("scenes/arm6.ron");
     let opts = RunOptions {
         executor: Executor::Realtime,
+        // SCHED_FIFO where permitted (CI runs as root), so that other load on the
+        // machine cannot starve the services; normal scheduling otherwise.
+        rt_priority: Some(20),
         duration_s: Some(2.0),
         ..RunOptions::default()
     };
@@ -163,6 +166,9 @@ fn realtime_hang_is_contained_to_its_joint() {
     let s = arm6_with_faults(r#"(at: 0.5, joint: "wrist_roll", kind: Hang)"#);
     let opts = RunOptions {
         executor: Executor::Realtime,
+        // SCHED_FIFO where permitted (CI runs as root), so that other load on the
+        // machine cannot starve the services; normal scheduling otherwise.
+        rt_priority: Some(20),
         duration_s: Some(1.5),
         ..RunOptions::default()
     };
@@ -189,6 +195,9 @@ fn realtime_panic_is_contained_to_its_joint() {
     let s = arm6_with_faults(r#"(at: 0.5, joint: "elbow_pitch", kind: Panic)"#);
     let opts = RunOptions {
         executor: Executor::Realtime,
+        // SCHED_FIFO where permitted (CI runs as root), so that other load on the
+        // machine cannot starve the services; normal scheduling otherwise.
+        rt_priority: Some(20),
         duration_s: Some(1.0),
         ..RunOptions::default()
     };
