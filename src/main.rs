@@ -177,13 +177,13 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    if let Some(d) = a.duration {
-        if !(d > 0.0 && d <= 86_400.0) {
-            return Err(BadInput(format!(
-                "--duration: {d} is out of range: expected > 0 and <= 86400 s"
-            ))
-            .into());
-        }
+    if let Some(d) = a.duration
+        && !(d > 0.0 && d <= 86_400.0)
+    {
+        return Err(BadInput(format!(
+            "--duration: {d} is out of range: expected > 0 and <= 86400 s"
+        ))
+        .into());
     }
     if !(0.1..=4.0).contains(&a.hang_timeout) {
         return Err(BadInput(format!(
@@ -192,13 +192,13 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    if let Some(p) = a.rt_priority {
-        if !(1..=99).contains(&p) {
-            return Err(BadInput(format!(
-                "--rt-priority: {p} is out of range: expected 1 ..= 99"
-            ))
-            .into());
-        }
+    if let Some(p) = a.rt_priority
+        && !(1..=99).contains(&p)
+    {
+        return Err(BadInput(format!(
+            "--rt-priority: {p} is out of range: expected 1 ..= 99"
+        ))
+        .into());
     }
     let mut scene = load(&a.scene)?;
     if let Some(s) = a.seed {

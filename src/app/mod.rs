@@ -106,10 +106,10 @@ fn step_sim(mut sim: ResMut<Sim>) {
             break;
         }
     }
-    if ls.plant.steps >= sim.total_steps || ls.aborted.is_some() {
-        if let Some(done) = guard.take() {
-            sim.report = Some(done.finish(&sim.scene));
-        }
+    if (ls.plant.steps >= sim.total_steps || ls.aborted.is_some())
+        && let Some(done) = guard.take()
+    {
+        sim.report = Some(done.finish(&sim.scene));
     }
 }
 

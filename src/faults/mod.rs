@@ -68,13 +68,13 @@ impl FaultSpec {
                 ),
             );
         }
-        if let Some(u) = self.until {
-            if !u.is_finite() || u <= self.at {
-                push(
-                    format!("{f}.until"),
-                    format!("{u} must be a time after `at` ({} s)", self.at),
-                );
-            }
+        if let Some(u) = self.until
+            && (!u.is_finite() || u <= self.at)
+        {
+            push(
+                format!("{f}.until"),
+                format!("{u} must be a time after `at` ({} s)", self.at),
+            );
         }
     }
 }

@@ -106,8 +106,10 @@ impl ArmWorld {
 
     /// Builds `opts.copies` copies of the arm; joints are ordered copy by copy.
     pub fn with_options(scene: &Scene, opts: BuildOptions) -> Self {
-        let mut world = PhysicsWorld::default();
-        world.gravity = v3(scene.physics.gravity);
+        let mut world = PhysicsWorld {
+            gravity: v3(scene.physics.gravity),
+            ..PhysicsWorld::default()
+        };
         world.integration_parameters.dt = scene.physics.dt() as f32;
         world.integration_parameters.num_solver_iterations =
             scene.physics.solver_iterations as usize;
@@ -262,12 +264,11 @@ impl ArmWorld {
             });
         }
         for (body, q) in initial {
-            if let Some(link) = aw.world.multibody_joints.rigid_body_link(body).copied() {
-                if let Some(mb) = aw.world.multibody_joints.get_multibody_mut(link.multibody) {
-                    if let Some(l) = mb.link_mut(link.id) {
-                        l.joint.apply_displacement(&[q]);
-                    }
-                }
+            if let Some(link) = aw.world.multibody_joints.rigid_body_link(body).copied()
+                && let Some(mb) = aw.world.multibody_joints.get_multibody_mut(link.multibody)
+                && let Some(l) = mb.link_mut(link.id)
+            {
+                l.joint.apply_displacement(&[q]);
             }
         }
         aw.sync_kinematics();
@@ -275,16 +276,15 @@ impl ArmWorld {
     }
 
     fn with_dof(&mut self, body: RigidBodyHandle, f: impl FnOnce(&mut Multibody, usize)) {
-        if let Some(link) = self.world.multibody_joints.rigid_body_link(body).copied() {
-            if let Some(mb) = self
+        if let Some(link) = self.world.multibody_joints.rigid_body_link(body).copied()
+            && let Some(mb) = self
                 .world
                 .multibody_joints
                 .get_multibody_mut(link.multibody)
-            {
-                let dof = mb.link(link.id).map(|l| l.assembly_id());
-                if let Some(dof) = dof {
-                    f(mb, dof);
-                }
+        {
+            let dof = mb.link(link.id).map(|l| l.assembly_id());
+            if let Some(dof) = dof {
+                f(mb, dof);
             }
         }
     }
@@ -298,11 +298,11 @@ impl ArmWorld {
             .map(|m| m.root().rigid_body_handle())
             .collect();
         for root in handles {
-            if let Some(link) = w.multibody_joints.rigid_body_link(root).copied() {
-                if let Some(mb) = w.multibody_joints.get_multibody_mut(link.multibody) {
-                    mb.forward_kinematics(&w.bodies, true);
-                    mb.update_rigid_bodies(&mut w.bodies, true);
-                }
+            if let Some(link) = w.multibody_joints.rigid_body_link(root).copied()
+                && let Some(mb) = w.multibody_joints.get_multibody_mut(link.multibody)
+            {
+                mb.forward_kinematics(&w.bodies, true);
+                mb.update_rigid_bodies(&mut w.bodies, true);
             }
         }
     }
@@ -386,13 +386,13 @@ impl ArmWorld {
                 b.add_torque(v, true)
             }
         }
-        if let Some(b) = bodies.get_mut(pj.parent_body) {
-            if b.is_dynamic() {
-                if prismatic {
-                    b.add_force(-v, true)
-                } else {
-                    b.add_torque(-v, true)
-                }
+        if let Some(b) = bodies.get_mut(pj.parent_body)
+            && b.is_dynamic()
+        {
+            if prismatic {
+                b.add_force(-v, true)
+            } else {
+                b.add_torque(-v, true)
             }
         }
     }

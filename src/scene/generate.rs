@@ -25,11 +25,10 @@ pub fn chain_ron(n: usize, duration_s: f64) -> String {
         } else {
             format!("l{}", i - 1)
         };
-        let z = if i == 0 { 0.05 } else { 0.05 };
         let axis = if i % 2 == 0 { "(0, 0, 1)" } else { "(0, 1, 0)" };
         let _ = writeln!(
             joints,
-            "(name: \"j{i}\", kind: Revolute, parent: \"{parent}\", child: \"l{i}\", origin: (xyz: (0, 0, {z})), axis: {axis}, limits: (lower: -2.5, upper: 2.5)),"
+            "(name: \"j{i}\", kind: Revolute, parent: \"{parent}\", child: \"l{i}\", origin: (xyz: (0, 0, 0.05)), axis: {axis}, limits: (lower: -2.5, upper: 2.5)),"
         );
         let _ = writeln!(traj, "Sine(joint: \"j{i}\", amplitude: 0.2, freq_hz: 0.5),");
     }

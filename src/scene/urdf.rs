@@ -151,19 +151,19 @@ fn parse_link(n: roxmltree::Node, dir: &Path) -> Result<UrdfLink, String> {
         .filter(|c| c.is_element() && c.tag_name().name() == "visual")
     {
         let vo = origin(visual, &what)?;
-        if let Some(mesh) = child(visual, "geometry").and_then(|g| child(g, "mesh")) {
-            if let Some(file) = mesh.attribute("filename") {
-                let rel = file
-                    .strip_prefix("package://")
-                    .map(|s| s.split_once('/').map_or(s, |(_, r)| r))
-                    .unwrap_or(file);
-                let scale = vec3(
-                    mesh.attribute("scale"),
-                    [1.0; 3],
-                    &format!("{what} mesh scale"),
-                )?;
-                link.meshes.push((dir.join(rel), vo, scale));
-            }
+        if let Some(mesh) = child(visual, "geometry").and_then(|g| child(g, "mesh"))
+            && let Some(file) = mesh.attribute("filename")
+        {
+            let rel = file
+                .strip_prefix("package://")
+                .map(|s| s.split_once('/').map_or(s, |(_, r)| r))
+                .unwrap_or(file);
+            let scale = vec3(
+                mesh.attribute("scale"),
+                [1.0; 3],
+                &format!("{what} mesh scale"),
+            )?;
+            link.meshes.push((dir.join(rel), vo, scale));
         }
     }
     Ok(link)

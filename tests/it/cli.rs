@@ -228,3 +228,82 @@ fn urdf_can_be_run_directly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every kind of bad scene: exit 2 from both `check` and `run`, and a message naming
+/// the file and the offending field.
+#[test]
+fn each_kind_of_bad_scene_exits_2_with_its_own_message() {
+    let _g = shared();
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "unknown field",
+            "seed: 42,",
+            "seed: 42, sed: 1,",
+            "Unexpected field named `sed`",
+        ),
+        ("missing field", "    seed: 42,\n", "", "seed"),
+        (
+            "mass <= 0",
+            "mass_kg: 1.2,",
+            "mass_kg: 0.0,",
+            "arm.links[1].mass_kg",
+        ),
+        (
+            "min > max",
+            "limits: (lower: -1.9, upper: 1.9)",
+            "limits: (lower: 1.9, upper: -1.9)",
+            "arm.joints[1].limits",
+        ),
+        (
+            "zero gear ratio",
+            "gear_ratio: 353.5",
+            "gear_ratio: 0.0",
+            "servos[\"xm430\"].gear_ratio",
+        ),
+        (
+            "rate above physics",
+            "rate_hz: 250,",
+            "rate_hz: 2000,",
+            "drives[\"base_yaw\"].rate_hz",
+        ),
+        (
+            "duplicate joint",
+            "(name: \"elbow_pitch\",",
+            "(name: \"shoulder_pitch\",",
+            "duplicate joint name",
+        ),
+        (
+            "unknown trajectory joint",
+            "Sine(joint: \"wrist_roll\"",
+            "Sine(joint: \"wrist_rool\"",
+            "trajectory[1].joint",
+        ),
+        (
+            "NaN",
+            "duration_s: 10.0,",
+            "duration_s: NaN,",
+            "duration_s: NaN",
+        ),
+    ];
+    let base = std::fs::read_to_string(root().join("scenes/arm6.ron")).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut messages = std::collections::BTreeSet::new();
+    for (kind, from, to, want) in cases {
+        assert!(base.contains(from), "{kind}: setup");
+        let p = dir.path().join(format!("{}.ron", kind.replace(' ', "_")));
+        std::fs::write(&p, base.replacen(from, to, 1)).expect("write");
+        for cmd in ["check", "run"] {
+            let out = armhil().arg(cmd).arg(&p).output().expect("spawn");
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert_eq!(out.status.code(), Some(2), "{kind} ({cmd}): {err}");
+            assert!(
+                err.contains(&p.display().to_string()),
+                "{kind}: file not named: {err}"
+            );
+            assert!(err.contains(want), "{kind}: {want:?} not in {err}");
+            messages.insert(err);
+        }
+    }
+    // `check` and `run` print the same message; each kind its own.
+    assert_eq!(messages.len(), cases.len(), "{messages:#?}");
+}

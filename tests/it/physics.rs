@@ -42,10 +42,10 @@ fn final_state(s: &armhil::scene::Scene, seconds: f64) -> (f64, f64) {
         .map(|j| j.controller.build(&j.servo))
         .collect();
     while plant.t < seconds {
-        for i in 0..plant.joints.len() {
+        for (i, c) in ctl.iter_mut().enumerate() {
             if plant.due(i) {
                 let inp = plant.sample(i);
-                let u = ctl[i].update(&inp);
+                let u = c.update(&inp);
                 plant.command(i, u, inp.t);
             }
         }
