@@ -1,0 +1,364 @@
+//! Raw schema -> typed [`Scene`]. Every check pushes a [`Problem`] naming the field and
+//! the expected range; all problems are reported together, and a scene with any
+//! problem is refused as a whole.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use nalgebra::{Matrix3, Rotation3};
+
+use arm::{inline_arm, urdf_arm};
+use traj::check_trajectory;
+
+mod arm;
+mod traj;
+
+use super::error::{Problems, SceneError};
+use super::model::{ArmModel, JointConfig, PhysicsConfig, Scene};
+use super::schema::*;
+use super::urdf::{self, UrdfRobot};
+use crate::control::{ControllerSpec, PidConfig};
+
+/// Longest run accepted, seconds (one day).
+pub const MAX_DURATION_S: f64 = 86_400.0;
+
+/// Rotation matrix of a URDF rpy triple (R = Rz(yaw)·Ry(pitch)·Rx(roll)).
+pub fn rpy_matrix(rpy: [f64; 3]) -> Matrix3<f64> {
+    *Rotation3::from_euler_angles(rpy[0], rpy[1], rpy[2]).matrix()
+}
+
+pub(super) fn validate(path: &Path, file: SceneFile) -> Result<Scene, SceneError> {
+    let mut p = Problems::default();
+    let name = file.name.clone().unwrap_or_else(|| stem(path));
+    p.positive("duration_s", file.duration_s, MAX_DURATION_S, "s");
+    let phys = &file.physics;
+    p.range("physics.rate_hz", phys.rate_hz, 100.0, 20_000.0, "Hz");
+    for (i, g) in phys.gravity.iter().enumerate() {
+        p.range(format!("physics.gravity[{i}]"), *g, -100.0, 100.0, "m/s²");
+    }
+    if !(1..=64).contains(&phys.solver_iterations) {
+        p.push(
+            "physics.solver_iterations",
+            format!(
+                "{} is out of range: expected 1 ..= 64",
+                phys.solver_iterations
+            ),
+        );
+    }
+
+    let arm = match &file.arm {
+        ArmSpec::Inline {
+            base,
+            links,
+            joints,
+        } => inline_arm(base, links, joints, &mut p),
+        ArmSpec::Urdf { path: rel } => {
+            let urdf_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let robot = read_urdf(&urdf_path)?;
+            urdf_arm(&robot, &urdf_path, "arm.Urdf", &mut p)
+        }
+    };
+    finish(path, name, file, arm, p)
+}
+
+/// A URDF given directly as the scene: every revolute/prismatic joint gets a default
+/// servo (torque and speed from the URDF `<limit>`), a PID with gravity compensation
+/// and a hold-position trajectory.
+pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneError> {
+    let robot = urdf::parse(path, text).map_err(|message| SceneError::Urdf {
+        file: path.to_path_buf(),
+        message,
+    })?;
+    let mut servos = BTreeMap::new();
+    let mut drives = BTreeMap::new();
+    for j in &robot.joints {
+        if j.kind == JointKind::Fixed {
+            continue;
+        }
+        let servo = default_servo(j.effort, j.velocity, j.damping, j.friction);
+        let controller = default_controller(&servo);
+        let key = format!("urdf:{}", j.name);
+        servos.insert(key.clone(), servo);
+        drives.insert(
+            j.name.clone(),
+            DriveSpec {
+                servo: key,
+                controller,
+                rate_hz: 500.0,
+                safe_state: SafeState::Hold,
+            },
+        );
+    }
+    let file = SceneFile {
+        name: Some(robot.name.clone()),
+        seed: 0,
+        duration_s: 5.0,
+        physics: PhysicsSpec::default(),
+        arm: ArmSpec::Urdf {
+            path: path.display().to_string(),
+        },
+        servos,
+        default_drive: None,
+        drives,
+        trajectory: Vec::new(),
+        faults: Vec::new(),
+    };
+    let mut p = Problems::default();
+    let arm = urdf_arm(&robot, path, "urdf", &mut p);
+    finish(path, robot.name.clone(), file, arm, p)
+}
+
+/// A servo for a URDF joint that names only effort and velocity.
+pub fn default_servo(effort: f64, velocity: f64, damping: f64, friction: f64) -> ServoSpec {
+    let gear_ratio = 200.0;
+    ServoSpec {
+        gear_ratio,
+        stall_torque_nm: if effort > 0.0 { effort } else { 10.0 },
+        no_load_speed_rad_s: if velocity > 0.0 { velocity } else { 5.0 },
+        // 0.01 kg·m² of armature at the joint: a typical small geared servo.
+        rotor_inertia_kgm2: 0.01 / (gear_ratio * gear_ratio),
+        damping_nm_s_per_rad: damping.max(0.0),
+        friction_nm: friction.max(0.0),
+        encoder_ticks_per_rev: 4096,
+        backlash_rad: 0.0,
+        noise_ticks: 0.0,
+        velocity_resolution_rad_s: 0.0,
+        hold_kp: 20.0,
+        hold_kd: 0.5,
+    }
+}
+
+fn default_controller(servo: &ServoSpec) -> ControllerSpec {
+    let kp = 2.0 * servo.stall_torque_nm;
+    ControllerSpec::Pid(PidConfig {
+        kp,
+        ki: 2.0 * kp,
+        kd: 0.05 * servo.stall_torque_nm,
+        velocity_ff: servo.damping_nm_s_per_rad,
+        gravity_compensation: true,
+        integral_limit_nm: None,
+    })
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "scene".into())
+}
+
+fn read_urdf(urdf_path: &Path) -> Result<UrdfRobot, SceneError> {
+    let text = std::fs::read_to_string(urdf_path).map_err(|source| SceneError::Io {
+        file: urdf_path.to_path_buf(),
+        source,
+    })?;
+    urdf::parse(urdf_path, &text).map_err(|message| SceneError::Urdf {
+        file: urdf_path.to_path_buf(),
+        message,
+    })
+}
+fn check_servo(f: &str, s: &ServoSpec, p: &mut Problems) {
+    p.positive(
+        format!("{f}.gear_ratio"),
+        s.gear_ratio,
+        100_000.0,
+        "(motor:output)",
+    );
+    p.positive(
+        format!("{f}.stall_torque_nm"),
+        s.stall_torque_nm,
+        10_000.0,
+        "N·m",
+    );
+    p.positive(
+        format!("{f}.no_load_speed_rad_s"),
+        s.no_load_speed_rad_s,
+        1_000.0,
+        "rad/s",
+    );
+    p.range(
+        format!("{f}.rotor_inertia_kgm2"),
+        s.rotor_inertia_kgm2,
+        0.0,
+        1.0,
+        "kg·m²",
+    );
+    p.range(
+        format!("{f}.damping_nm_s_per_rad"),
+        s.damping_nm_s_per_rad,
+        0.0,
+        10_000.0,
+        "N·m·s/rad",
+    );
+    p.range(
+        format!("{f}.friction_nm"),
+        s.friction_nm,
+        0.0,
+        10_000.0,
+        "N·m",
+    );
+    if !(16..=1_048_576).contains(&s.encoder_ticks_per_rev) {
+        p.push(
+            format!("{f}.encoder_ticks_per_rev"),
+            format!(
+                "{} is out of range: expected 16 ..= 1048576",
+                s.encoder_ticks_per_rev
+            ),
+        );
+    }
+    p.range(format!("{f}.backlash_rad"), s.backlash_rad, 0.0, 0.1, "rad");
+    p.range(
+        format!("{f}.noise_ticks"),
+        s.noise_ticks,
+        0.0,
+        100.0,
+        "ticks",
+    );
+    p.range(
+        format!("{f}.velocity_resolution_rad_s"),
+        s.velocity_resolution_rad_s,
+        0.0,
+        10.0,
+        "rad/s",
+    );
+    p.range(format!("{f}.hold_kp"), s.hold_kp, 0.0, 1e6, "N·m/rad");
+    p.range(format!("{f}.hold_kd"), s.hold_kd, 0.0, 1e5, "N·m·s/rad");
+}
+
+fn finish(
+    path: &Path,
+    name: String,
+    file: SceneFile,
+    arm: ArmModel,
+    mut p: Problems,
+) -> Result<Scene, SceneError> {
+    for (n, s) in &file.servos {
+        check_servo(&format!("servos[\"{n}\"]"), s, &mut p);
+    }
+    let actuated: Vec<usize> = arm
+        .joints
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.kind != JointKind::Fixed)
+        .map(|(i, _)| i)
+        .collect();
+    let known: BTreeSet<&str> = arm.joints.iter().map(|j| j.name.as_str()).collect();
+    for n in file.drives.keys() {
+        if !known.contains(n.as_str()) {
+            p.push(
+                format!("drives[\"{n}\"]"),
+                format!(
+                    "\"{n}\" is not a joint of the arm (joints: {})",
+                    join(&known)
+                ),
+            );
+        } else if arm
+            .joints
+            .iter()
+            .any(|j| &j.name == n && j.kind == JointKind::Fixed)
+        {
+            p.push(
+                format!("drives[\"{n}\"]"),
+                format!("\"{n}\" is a fixed joint and cannot be driven"),
+            );
+        }
+    }
+    let mut checked_default = false;
+    let mut joints = Vec::new();
+    for &k in &actuated {
+        let kj = &arm.joints[k];
+        let (field, drive) = match (file.drives.get(&kj.name), &file.default_drive) {
+            (Some(d), _) => (format!("drives[\"{}\"]", kj.name), d),
+            (None, Some(d)) => ("default_drive".to_string(), d),
+            (None, None) => {
+                p.push(
+                    format!("drives[\"{}\"]", kj.name),
+                    "missing: every actuated joint needs a drive (or set default_drive)",
+                );
+                continue;
+            }
+        };
+        let check = field != "default_drive" || !checked_default;
+        if field == "default_drive" {
+            checked_default = true;
+        }
+        let Some(servo) = file.servos.get(&drive.servo) else {
+            if check {
+                p.push(
+                    format!("{field}.servo"),
+                    format!(
+                        "\"{}\" is not in servos (defined: {})",
+                        drive.servo,
+                        join(&file.servos.keys().map(String::as_str).collect())
+                    ),
+                );
+            }
+            continue;
+        };
+        if check {
+            if !drive.rate_hz.is_finite()
+                || drive.rate_hz < 1.0
+                || drive.rate_hz > file.physics.rate_hz
+            {
+                p.push(
+                    format!("{field}.rate_hz"),
+                    format!(
+                        "{} is out of range: expected 1 ..= {} Hz (the controller cannot run faster than physics.rate_hz)",
+                        drive.rate_hz, file.physics.rate_hz
+                    ),
+                );
+            }
+            drive
+                .controller
+                .validate(&format!("{field}.controller"), servo, &mut |f, m| {
+                    p.push(f, m)
+                });
+        }
+        joints.push(JointConfig {
+            name: kj.name.clone(),
+            kin: k,
+            kind: kj.kind,
+            servo_name: drive.servo.clone(),
+            servo: servo.clone(),
+            controller: drive.controller.clone(),
+            rate_hz: drive.rate_hz,
+            safe_state: drive.safe_state,
+            initial: kj.initial,
+            limits: kj.limits.unwrap_or((f64::NEG_INFINITY, f64::INFINITY)),
+        });
+    }
+    check_trajectory(&file.trajectory, &joints, &mut p);
+    let names: Vec<&str> = joints.iter().map(|j| j.name.as_str()).collect();
+    for (i, f) in file.faults.iter().enumerate() {
+        f.validate(
+            &format!("faults[{i}]"),
+            &names,
+            file.duration_s,
+            &mut |fl, m| p.push(fl, m),
+        );
+    }
+    if !p.0.is_empty() {
+        return Err(SceneError::Invalid {
+            file: path.to_path_buf(),
+            problems: p.0,
+        });
+    }
+    Ok(Scene {
+        name,
+        source: PathBuf::from(path),
+        seed: file.seed,
+        duration_s: file.duration_s,
+        physics: PhysicsConfig {
+            rate_hz: file.physics.rate_hz,
+            gravity: file.physics.gravity,
+            solver_iterations: file.physics.solver_iterations,
+        },
+        arm,
+        joints,
+        trajectory: file.trajectory,
+        faults: file.faults,
+    })
+}
+
+pub(super) fn join(s: &BTreeSet<&str>) -> String {
+    s.iter().copied().collect::<Vec<_>>().join(", ")
+}
