@@ -19,6 +19,10 @@ use super::{Progress, RunOptions, build_services};
 use crate::scene::Scene;
 use crate::telemetry::{Lateness, Report};
 
+/// How long correlated silence of several services (a machine stall) is tolerated
+/// before the silent services are faulted anyway.
+const SYSTEMIC_GRACE: Duration = Duration::from_millis(100);
+
 pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
     let clock = WallClock::new();
     let cancel = Arc::new(AtomicBool::new(false));
@@ -78,6 +82,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let mut last_sent = vec![Duration::ZERO; n];
     let mut owed_since = vec![None::<Duration>; n];
     let mut prev_late = Duration::ZERO;
+    let mut stall_reported = false;
     let duration = opts.duration_s.unwrap_or(scene.duration_s);
     let total = (duration / plant.dt).round() as u64;
     let dt = Duration::from_secs_f64(plant.dt);
@@ -139,7 +144,31 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                     continue;
                 }
                 plant.joints[i].stats.deadline_misses += 1;
-                if waited >= period * opts.silent_periods {
+                let now = clock.now();
+                // Another service late at the same moment points at the machine (a
+                // stalled CPU), not at this controller: such correlated silence is
+                // given up to `SYSTEMIC_GRACE` before anyone is faulted. A lone
+                // silent service is faulted after `silent_periods`.
+                let others_late = (0..n).any(|k| {
+                    k != i
+                        && plant.joints[k].mode == DriveMode::Controller
+                        && owed_since[k].is_some_and(|o| {
+                            now.saturating_sub(o) >= Duration::from_secs_f64(plant.joints[k].period)
+                        })
+                });
+                if others_late && waited < SYSTEMIC_GRACE {
+                    if !stall_reported {
+                        stall_reported = true;
+                        plant.event(
+                            usize::MAX,
+                            "system_stall",
+                            format!(
+                                "several services silent at once ({:.1} ms); not faulting yet",
+                                waited.as_secs_f64() * 1e3
+                            ),
+                        );
+                    }
+                } else if waited >= period * opts.silent_periods {
                     plant.fault(
                         i,
                         "controller_hang",

@@ -207,3 +207,37 @@ fn realtime_panic_is_contained_to_its_joint() {
         assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
     }
 }
+
+/// Two services silent at once look like a machine stall and get a grace period, but
+/// two controllers that really hang are still faulted, within the 100 ms grace.
+#[test]
+fn realtime_simultaneous_hangs_are_faulted_after_the_stall_grace() {
+    let _g = exclusive();
+    let s = arm6_with_faults(
+        r#"(at: 0.5, joint: "wrist_roll", kind: Hang), (at: 0.5, joint: "wrist_pitch", kind: Hang)"#,
+    );
+    let opts = RunOptions {
+        executor: Executor::Realtime,
+        rt_priority: Some(20),
+        duration_s: Some(1.0),
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    for name in ["wrist_roll", "wrist_pitch"] {
+        assert_eq!(joint(&r, name).state, JointHealth::Faulted, "{name}");
+        let ev = r
+            .events
+            .iter()
+            .find(|e| e.kind == "controller_hang" && e.joint == name)
+            .expect("hang event");
+        assert!(
+            ev.t >= 0.5 && ev.t <= 0.5 + 0.1 + 0.01,
+            "{name} detected at {}",
+            ev.t
+        );
+    }
+    assert!(r.events.iter().any(|e| e.kind == "system_stall"));
+    for j in r.joints.iter().filter(|j| !j.name.starts_with("wrist")) {
+        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
+    }
+}
