@@ -7,6 +7,7 @@
 pub mod app;
 pub mod control;
 pub mod faults;
+pub mod hardware;
 pub mod physics;
 pub mod runtime;
 pub mod scene;

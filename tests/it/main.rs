@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod fuzz;
 mod physics;
+mod protocol;
 mod runtime;
 mod scenes;
 mod tracking;

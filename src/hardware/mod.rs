@@ -1,0 +1,5 @@
+//! Hardware: the wire protocols of serial bus servos (Dynamixel Protocol 2.0 and
+//! Feetech STS), both host and device side. Transports, the virtual servo and the
+//! serial bridge build on these codecs.
+
+pub mod protocol;
