@@ -40,6 +40,8 @@ enum Command {
     },
     /// Measure real-time factors (full loop and bare physics) and real-time lateness.
     Bench(bench::BenchArgs),
+    /// List serial ports (path; USB vendor/product where known).
+    Ports,
 }
 
 #[derive(clap::Args)]
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_run(a),
         Command::Check { scene } => cmd_check(&scene),
         Command::Bench(a) => bench::run(a),
+        Command::Ports => cmd_ports(),
     };
     match result {
         Ok(code) => code,
@@ -173,6 +176,35 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
         scene.trajectory.len(),
         scene.faults.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_ports() -> anyhow::Result<ExitCode> {
+    let ports = armhil::hardware::transport::serial::list_ports()?;
+    if ports.is_empty() {
+        println!("no serial ports found");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<9} {:<10} {}",
+        "path", "type", "vid:pid", "description"
+    );
+    for p in ports {
+        let ids = p
+            .usb
+            .map(|(v, d)| format!("{v:04x}:{d:04x}"))
+            .unwrap_or_else(|| "-".into());
+        let desc = [
+            p.manufacturer,
+            p.product,
+            p.serial_number.map(|s| format!("s/n {s}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        println!("{:<24} {:<9} {:<10} {}", p.path, p.kind, ids, desc);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

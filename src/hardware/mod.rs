@@ -3,3 +3,4 @@
 //! serial bridge build on these codecs.
 
 pub mod protocol;
+pub mod transport;

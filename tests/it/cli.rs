@@ -307,3 +307,29 @@ fn each_kind_of_bad_scene_exits_2_with_its_own_message() {
     // `check` and `run` print the same message; each kind its own.
     assert_eq!(messages.len(), cases.len(), "{messages:#?}");
 }
+
+#[test]
+fn ports_lists_serial_ports_or_says_there_are_none() {
+    let _g = shared();
+    let out = armhil().arg("ports").output().expect("spawn");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<String> = armhil::hardware::transport::serial::list_ports()
+        .expect("scan")
+        .into_iter()
+        .map(|p| p.path)
+        .collect();
+    if listed.is_empty() {
+        assert!(s.contains("no serial ports found"), "{s}");
+    } else {
+        assert!(s.starts_with("path"), "{s}");
+        for p in listed {
+            assert!(s.contains(&p), "{p} missing from:\n{s}");
+        }
+    }
+}

@@ -9,4 +9,5 @@ mod protocol;
 mod runtime;
 mod scenes;
 mod tracking;
+mod transport;
 mod urdf;

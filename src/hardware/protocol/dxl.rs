@@ -321,7 +321,7 @@ impl Instruction {
                 let (addr, len) = (le16(p, 0), le16(p, 2));
                 let stride = len as usize + 1;
                 let rest = &p[4..];
-                if len == 0 || rest.len() % stride != 0 {
+                if len == 0 || !rest.len().is_multiple_of(stride) {
                     return Err(bad(
                         "sync write data is not a whole number of {id, data} blocks",
                     ));
@@ -333,7 +333,7 @@ impl Instruction {
                 Instruction::SyncWrite { addr, len, data }
             }
             code::BULK_READ => {
-                if p.len() % 5 != 0 {
+                if !p.len().is_multiple_of(5) {
                     return Err(bad("bulk read needs {id, addr(2), len(2)} blocks"));
                 }
                 Instruction::BulkRead {

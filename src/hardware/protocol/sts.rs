@@ -132,13 +132,13 @@ impl Instruction {
 
     /// The bytes of this instruction addressed to `id`.
     pub fn encode(&self, id: u8) -> Result<Vec<u8>, PacketError> {
-        if let Instruction::SyncWrite { len, data, .. } = self {
-            if let Some((id, d)) = data.iter().find(|(_, d)| d.len() != *len as usize) {
-                return Err(PacketError::BadParams {
-                    instruction: code::SYNC_WRITE,
-                    detail: format!("servo {id}: {} data bytes, expected {len}", d.len()),
-                });
-            }
+        if let Instruction::SyncWrite { len, data, .. } = self
+            && let Some((id, d)) = data.iter().find(|(_, d)| d.len() != *len as usize)
+        {
+            return Err(PacketError::BadParams {
+                instruction: code::SYNC_WRITE,
+                detail: format!("servo {id}: {} data bytes, expected {len}", d.len()),
+            });
         }
         encode_frame(id, self.code(), &self.params())
     }
