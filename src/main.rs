@@ -42,6 +42,24 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List serial ports (path; USB vendor/product where known).
     Ports,
+    /// Emulated servos on a pseudo-terminal (prints its device path).
+    VirtualServo(VirtualServoArgs),
+}
+
+#[derive(clap::Args)]
+struct VirtualServoArgs {
+    /// Servo family: sts (Feetech STS3215) or dxl (Dynamixel XM430, Protocol 2.0).
+    #[arg(long, value_parser = ["sts", "dxl"])]
+    protocol: String,
+    /// Servo IDs: a range `1-6`, a list `1,3,5`, or both `1-3,7`.
+    #[arg(long, default_value = "1")]
+    ids: String,
+    /// Modelled line rate, bit/s (default: 1000000 for sts, 57600 for dxl).
+    #[arg(long)]
+    baud: Option<u32>,
+    /// Also make PATH a symlink to the pty device (removed on exit).
+    #[arg(long, value_name = "PATH")]
+    link: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +106,7 @@ fn main() -> ExitCode {
         Command::Check { scene } => cmd_check(&scene),
         Command::Bench(a) => bench::run(a),
         Command::Ports => cmd_ports(),
+        Command::VirtualServo(a) => cmd_virtual_servo(a),
     };
     match result {
         Ok(code) => code,
@@ -179,16 +198,106 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Parses `1-6`, `1,3,5` or `1-3,7` into IDs within `0..=max`.
+fn parse_ids(spec: &str, max: u8) -> Result<Vec<u8>, BadInput> {
+    let bad = |why: String| {
+        BadInput(format!(
+            "--ids {spec:?}: {why}; expected IDs 0 ..= {max} as `1-6`, `1,3,5` or `1-3,7`"
+        ))
+    };
+    let mut ids = Vec::new();
+    for part in spec.split(',').map(str::trim) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let a: u16 = a
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{a:?} is not a number")))?;
+        let b: u16 = b
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{b:?} is not a number")))?;
+        if a > b || b > max as u16 {
+            return Err(bad(format!("{part:?} is out of range")));
+        }
+        for id in a..=b {
+            if ids.contains(&(id as u8)) {
+                return Err(bad(format!("ID {id} is listed twice")));
+            }
+            ids.push(id as u8);
+        }
+    }
+    Ok(ids)
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode> {
+    use armhil::hardware::transport::pty::PtyTransport;
+    use armhil::hardware::virtual_servo::{VirtualBus, serve, table::Protocol};
+    let (protocol, max_id, default_baud) = match a.protocol.as_str() {
+        "dxl" => (Protocol::Dxl, 252, 57_600),
+        _ => (Protocol::Sts, 253, 1_000_000),
+    };
+    let ids = parse_ids(&a.ids, max_id)?;
+    let baud = a.baud.unwrap_or(default_baud);
+    if !(9_600..=10_500_000).contains(&baud) {
+        return Err(BadInput(format!(
+            "--baud: {baud} is out of range: expected 9600 ..= 10500000"
+        ))
+        .into());
+    }
+    let mut pty = PtyTransport::open().context("creating the pseudo-terminal")?;
+    let path = pty.slave_path().to_string();
+    if let Some(link) = &a.link {
+        if link.symlink_metadata().is_ok() {
+            return Err(BadInput(format!("--link {}: already exists", link.display())).into());
+        }
+        std::os::unix::fs::symlink(&path, link)
+            .with_context(|| format!("--link {}", link.display()))?;
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    println!("{path}");
+    eprintln!(
+        "armhil virtual-servo: {} servo(s) {:?} ({}) at {baud} bit/s on {path}{}; Ctrl-C to stop",
+        ids.len(),
+        ids,
+        a.protocol,
+        a.link
+            .as_ref()
+            .map(|l| format!(" (link {})", l.display()))
+            .unwrap_or_default()
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let mut bus = VirtualBus::new(protocol, &ids, baud);
+    let clock = armhil::runtime::clock::WallClock::new();
+    let result = serve(&mut bus, &mut pty, &STOP, &clock);
+    if let Some(link) = &a.link {
+        let _ = std::fs::remove_file(link);
+    }
+    eprintln!(
+        "armhil virtual-servo: {} requests, {} replies, {} checksum errors, {} garbage bytes",
+        bus.stats.frames, bus.stats.replies, bus.stats.checksum_errors, bus.stats.garbage_bytes
+    );
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cmd_ports() -> anyhow::Result<ExitCode> {
     let ports = armhil::hardware::transport::serial::list_ports()?;
     if ports.is_empty() {
         println!("no serial ports found");
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "{:<24} {:<9} {:<10} {}",
-        "path", "type", "vid:pid", "description"
-    );
+    println!("{:<24} {:<9} {:<10} description", "path", "type", "vid:pid");
     for p in ports {
         let ids = p
             .usb

@@ -4,3 +4,4 @@
 
 pub mod protocol;
 pub mod transport;
+pub mod virtual_servo;

@@ -11,3 +11,4 @@ mod scenes;
 mod tracking;
 mod transport;
 mod urdf;
+mod virtual_servo;

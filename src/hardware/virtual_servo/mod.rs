@@ -1,0 +1,433 @@
+//! The virtual servo: emulated Feetech STS3215 or Dynamixel XM430 servos on one bus,
+//! answering the real protocols byte for byte. Each servo has its control table
+//! ([`table`]), a motor with its own position loop ([`motor`]), status return level,
+//! return delay and EEPROM lock rules. Replies are timed as the wire would deliver
+//! them at the configured baud (a pty has no wire time of its own): request bytes,
+//! then each servo's return delay, then its reply bytes.
+//!
+//! [`VirtualBus`] is pure (bytes in, timed replies out, time passed in); [`serve`]
+//! runs it on any [`Transport`], e.g. the master side of a pty for
+//! `armhil virtual-servo`.
+
+pub mod motor;
+pub mod table;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::hardware::protocol::{dxl as pdxl, sts as psts};
+use crate::hardware::transport::{Transport, TransportError};
+use crate::runtime::clock::{Clock, sleep_until};
+use motor::{Motor, MotorParams};
+use table::{Protocol, Table, WriteError};
+
+/// One emulated servo.
+#[derive(Debug, Clone)]
+pub struct VirtualServo {
+    pub table: Table,
+    pub motor: Motor,
+    /// A Reg Write waiting for Action: (address, data).
+    pending: Option<(usize, Vec<u8>)>,
+}
+
+/// A reply to send `delay` after the end of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub delay: Duration,
+    pub bytes: Vec<u8>,
+}
+
+/// Counters of what the bus saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusStats {
+    pub frames: u64,
+    pub checksum_errors: u64,
+    pub garbage_bytes: u64,
+    pub replies: u64,
+}
+
+enum Decoder {
+    Sts(psts::Decoder),
+    Dxl(pdxl::Decoder),
+}
+
+/// Servos sharing one bus.
+pub struct VirtualBus {
+    pub protocol: Protocol,
+    pub servos: Vec<VirtualServo>,
+    /// Modelled line rate, bit/s (8N1: 10 bits per byte).
+    pub baud: u32,
+    pub stats: BusStats,
+    decoder: Decoder,
+}
+
+impl VirtualBus {
+    /// Servos with the given IDs, shafts at mid-range (2048 ticks), torque off.
+    pub fn new(protocol: Protocol, ids: &[u8], baud: u32) -> Self {
+        let params = match protocol {
+            Protocol::Sts => MotorParams::sts3215(),
+            Protocol::Dxl => MotorParams::xm430(),
+        };
+        let servos = ids
+            .iter()
+            .map(|&id| VirtualServo {
+                table: Table::new(protocol, id, 2048.0),
+                motor: Motor::new(params, 2048.0),
+                pending: None,
+            })
+            .collect();
+        let decoder = match protocol {
+            Protocol::Sts => Decoder::Sts(psts::Decoder::new()),
+            Protocol::Dxl => Decoder::Dxl(pdxl::Decoder::new()),
+        };
+        Self {
+            protocol,
+            servos,
+            baud: baud.max(1),
+            stats: BusStats::default(),
+            decoder,
+        }
+    }
+
+    /// Advances every motor by `dt` seconds (in steps of at most 1 ms).
+    pub fn advance(&mut self, dt: f64) {
+        let mut left = dt.max(0.0);
+        while left > 0.0 {
+            let h = left.min(0.001);
+            for s in &mut self.servos {
+                s.motor.step(h);
+            }
+            left -= h;
+        }
+    }
+
+    fn wire(&self, bytes: usize) -> Duration {
+        Duration::from_nanos(bytes as u64 * 10 * 1_000_000_000 / self.baud as u64)
+    }
+
+    fn index_of(&self, id: u8) -> Option<usize> {
+        self.servos.iter().position(|s| s.table.id() == id)
+    }
+
+    /// Feeds received bytes; returns the replies for every complete request, timed
+    /// from the end of the request.
+    pub fn receive(&mut self, bytes: &[u8]) -> Vec<Reply> {
+        let mut out = Vec::new();
+        match &mut self.decoder {
+            Decoder::Sts(d) => d.push(bytes),
+            Decoder::Dxl(d) => d.push(bytes),
+        }
+        loop {
+            let next = match &mut self.decoder {
+                Decoder::Sts(d) => d.next_frame().map(|r| r.map(Frame::Sts)),
+                Decoder::Dxl(d) => d.next_frame().map(|r| r.map(Frame::Dxl)),
+            };
+            match next {
+                None => break,
+                Some(Err(crate::hardware::protocol::FrameError::Checksum { .. })) => {
+                    self.stats.checksum_errors += 1
+                }
+                Some(Err(crate::hardware::protocol::FrameError::Garbage(n))) => {
+                    self.stats.garbage_bytes += n as u64
+                }
+                Some(Err(_)) => self.stats.garbage_bytes += 1,
+                Some(Ok(f)) => {
+                    self.stats.frames += 1;
+                    let (req_len, replies) = match f {
+                        Frame::Sts(f) => (f.params.len() + 6, self.handle_sts(&f)),
+                        Frame::Dxl(f) => (f.params.len() + 10, self.handle_dxl(&f)),
+                    };
+                    // Each reply starts after the request and the servo's return
+                    // delay, and never before the previous reply has ended.
+                    let mut t = self.wire(req_len);
+                    let req_end = t;
+                    for (delay_us, bytes) in replies {
+                        let start = t.max(req_end + Duration::from_micros(delay_us));
+                        t = start + self.wire(bytes.len());
+                        self.stats.replies += 1;
+                        out.push(Reply { delay: t, bytes });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn publish_all(&mut self) -> Vec<u8> {
+        self.servos
+            .iter_mut()
+            .map(|s| s.table.publish(&s.motor))
+            .collect()
+    }
+
+    fn apply_write(&mut self, i: usize, addr: usize, data: &[u8]) -> Result<(), WriteError> {
+        let s = &mut self.servos[i];
+        s.table.write(addr, data)?;
+        s.table.drive(&mut s.motor);
+        Ok(())
+    }
+
+    fn handle_sts(&mut self, f: &psts::Frame) -> Vec<(u64, Vec<u8>)> {
+        use psts::Instruction as I;
+        let Ok(ins) = I::from_frame(f) else {
+            return Vec::new();
+        };
+        let errs = self.publish_all();
+        let bcast = f.id == psts::BROADCAST;
+        let targets: Vec<usize> = if bcast {
+            (0..self.servos.len()).collect()
+        } else {
+            self.index_of(f.id).into_iter().collect()
+        };
+        let status = |bus: &Self, i: usize, params: Vec<u8>| -> (u64, Vec<u8>) {
+            let s = &bus.servos[i];
+            let st = psts::Status {
+                id: s.table.id(),
+                error: errs[i],
+                params,
+            };
+            (s.table.return_delay_us(), st.encode().unwrap_or_default())
+        };
+        let mut replies = Vec::new();
+        match ins {
+            I::Ping => {
+                for &i in &targets {
+                    replies.push(status(self, i, Vec::new()));
+                }
+            }
+            I::Read { addr, len } if !bcast => {
+                for &i in &targets {
+                    if let Ok(d) = self.servos[i].table.read(addr as usize, len as usize) {
+                        replies.push(status(self, i, d));
+                    }
+                }
+            }
+            I::Write { addr, data } | I::RegWrite { addr, data } => {
+                let reg = f.code == psts::code::REG_WRITE;
+                for &i in &targets {
+                    let level = self.servos[i].table.status_level();
+                    if reg {
+                        self.servos[i].pending = Some((addr as usize, data.clone()));
+                    } else {
+                        // STS servos ignore refused writes (locked EEPROM, read-only).
+                        let _ = self.apply_write(i, addr as usize, &data);
+                    }
+                    if !bcast && level >= 1 {
+                        replies.push(status(self, i, Vec::new()));
+                    }
+                }
+            }
+            I::Action => {
+                for &i in &targets {
+                    if let Some((a, d)) = self.servos[i].pending.take() {
+                        let _ = self.apply_write(i, a, &d);
+                    }
+                    if !bcast && self.servos[i].table.status_level() >= 1 {
+                        replies.push(status(self, i, Vec::new()));
+                    }
+                }
+            }
+            I::SyncRead { addr, len, ids } => {
+                for id in ids {
+                    if let Some(i) = self.index_of(id)
+                        && let Ok(d) = self.servos[i].table.read(addr as usize, len as usize)
+                    {
+                        replies.push(status(self, i, d));
+                    }
+                }
+            }
+            I::SyncWrite { addr, data, .. } => {
+                for (id, d) in data {
+                    if let Some(i) = self.index_of(id) {
+                        let _ = self.apply_write(i, addr as usize, &d);
+                    }
+                }
+            }
+            _ => {}
+        }
+        replies
+    }
+
+    fn handle_dxl(&mut self, f: &pdxl::Frame) -> Vec<(u64, Vec<u8>)> {
+        use pdxl::Instruction as I;
+        let Ok(ins) = I::from_frame(f) else {
+            return Vec::new();
+        };
+        let alerts = self.publish_all();
+        let bcast = f.id == pdxl::BROADCAST;
+        let targets: Vec<usize> = if bcast {
+            (0..self.servos.len()).collect()
+        } else {
+            self.index_of(f.id).into_iter().collect()
+        };
+        let status = |bus: &Self, i: usize, error: u8, params: Vec<u8>| -> (u64, Vec<u8>) {
+            let s = &bus.servos[i];
+            let st = pdxl::Status {
+                id: s.table.id(),
+                error: error | alerts[i],
+                params,
+            };
+            (s.table.return_delay_us(), st.encode().unwrap_or_default())
+        };
+        let code = |e: WriteError| match e {
+            WriteError::Access => pdxl::err::ACCESS,
+            WriteError::Range => pdxl::err::DATA_RANGE,
+            WriteError::Limit => pdxl::err::DATA_LIMIT,
+        };
+        let mut replies = Vec::new();
+        match ins {
+            I::Ping => {
+                for &i in &targets {
+                    let t = &self.servos[i].table;
+                    let mut p = t.regs[0..2].to_vec();
+                    p.push(t.regs[table::dxl::FIRMWARE as usize]);
+                    replies.push(status(self, i, 0, p));
+                }
+            }
+            I::Read { addr, len } if !bcast => {
+                for &i in &targets {
+                    if self.servos[i].table.status_level() >= 1 {
+                        match self.servos[i].table.read(addr as usize, len as usize) {
+                            Ok(d) => replies.push(status(self, i, 0, d)),
+                            Err(e) => replies.push(status(self, i, code(e), Vec::new())),
+                        }
+                    }
+                }
+            }
+            I::Write { addr, data } | I::RegWrite { addr, data } => {
+                let reg = f.instruction == pdxl::code::REG_WRITE;
+                for &i in &targets {
+                    // The reply follows the status return level in force when the
+                    // write arrived (a write to the level itself is still answered).
+                    let level = self.servos[i].table.status_level();
+                    let r = if reg {
+                        self.servos[i].pending = Some((addr as usize, data.clone()));
+                        Ok(())
+                    } else {
+                        self.apply_write(i, addr as usize, &data)
+                    };
+                    if !bcast && level >= 2 {
+                        replies.push(status(self, i, r.err().map_or(0, code), Vec::new()));
+                    }
+                }
+            }
+            I::Action => {
+                for &i in &targets {
+                    let r = match self.servos[i].pending.take() {
+                        Some((a, d)) => self.apply_write(i, a, &d),
+                        None => Ok(()),
+                    };
+                    if !bcast && self.servos[i].table.status_level() >= 2 {
+                        replies.push(status(self, i, r.err().map_or(0, code), Vec::new()));
+                    }
+                }
+            }
+            I::Reboot => {
+                for &i in &targets {
+                    let s = &mut self.servos[i];
+                    s.table.regs[table::dxl::HARDWARE_ERROR as usize] = 0;
+                    s.table.regs[table::dxl::TORQUE_ENABLE as usize] = 0;
+                    s.table.drive(&mut s.motor);
+                    if !bcast && s.table.status_level() >= 2 {
+                        replies.push(status(self, i, 0, Vec::new()));
+                    }
+                }
+            }
+            I::SyncRead { addr, len, ids } => {
+                for id in ids {
+                    if let Some(i) = self.index_of(id)
+                        && self.servos[i].table.status_level() >= 1
+                    {
+                        match self.servos[i].table.read(addr as usize, len as usize) {
+                            Ok(d) => replies.push(status(self, i, 0, d)),
+                            Err(e) => replies.push(status(self, i, code(e), Vec::new())),
+                        }
+                    }
+                }
+            }
+            I::FastSyncRead { addr, len, ids } => {
+                let mut blocks = Vec::new();
+                let mut delay = 0;
+                for id in ids {
+                    if let Some(i) = self.index_of(id) {
+                        let t = &self.servos[i].table;
+                        delay = delay.max(t.return_delay_us());
+                        match t.read(addr as usize, len as usize) {
+                            Ok(d) => blocks.push(pdxl::FastBlock {
+                                error: alerts[i],
+                                id,
+                                data: d,
+                            }),
+                            Err(e) => blocks.push(pdxl::FastBlock {
+                                error: code(e) | alerts[i],
+                                id,
+                                data: vec![0; len as usize],
+                            }),
+                        }
+                    }
+                }
+                if !blocks.is_empty()
+                    && let Ok(b) = pdxl::encode_fast_sync_reply(&blocks)
+                {
+                    replies.push((delay, b));
+                }
+            }
+            I::BulkRead { reads } => {
+                for (id, addr, len) in reads {
+                    if let Some(i) = self.index_of(id)
+                        && let Ok(d) = self.servos[i].table.read(addr as usize, len as usize)
+                    {
+                        replies.push(status(self, i, 0, d));
+                    }
+                }
+            }
+            I::SyncWrite { addr, data, .. } => {
+                for (id, d) in data {
+                    if let Some(i) = self.index_of(id) {
+                        let _ = self.apply_write(i, addr as usize, &d);
+                    }
+                }
+            }
+            I::BulkWrite { writes } => {
+                for (id, addr, d) in writes {
+                    if let Some(i) = self.index_of(id) {
+                        let _ = self.apply_write(i, addr as usize, &d);
+                    }
+                }
+            }
+            _ => {}
+        }
+        replies
+    }
+}
+
+enum Frame {
+    Sts(psts::Frame),
+    Dxl(pdxl::Frame),
+}
+
+/// Runs `bus` on `transport` until `stop` is set: reads requests, advances the motors
+/// on `clock`, and writes each reply when the modelled wire would have delivered it.
+pub fn serve(
+    bus: &mut VirtualBus,
+    transport: &mut dyn Transport,
+    stop: &AtomicBool,
+    clock: &dyn Clock,
+) -> Result<(), TransportError> {
+    let mut buf = [0u8; 512];
+    let mut last = clock.now();
+    while !stop.load(Ordering::Relaxed) {
+        let n = transport.read(&mut buf, Duration::from_millis(1))?;
+        let now = clock.now();
+        bus.advance((now - last).as_secs_f64());
+        last = now;
+        if n == 0 {
+            continue;
+        }
+        for r in bus.receive(&buf[..n]) {
+            sleep_until(clock, now + r.delay);
+            transport.write_all(&r.bytes, Duration::from_millis(100))?;
+        }
+    }
+    Ok(())
+}
