@@ -356,6 +356,14 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             .open(r)
             .map_err(|e| BadInput(format!("--report {}: cannot write: {e}", r.display())))?;
     }
+    if !a.realtime
+        && scene
+            .joints
+            .iter()
+            .any(|j| j.backend != armhil::scene::BackendSpec::Sim)
+    {
+        eprintln!("note: the scene has hardware joints: running in real time");
+    }
     if !a.headless {
         eprintln!("note: the GUI is not built yet; running headless");
     }

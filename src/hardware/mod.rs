@@ -2,6 +2,7 @@
 //! Feetech STS), both host and device side. Transports, the virtual servo and the
 //! serial bridge build on these codecs.
 
+pub mod bridge;
 pub mod protocol;
 pub mod transport;
 pub mod virtual_servo;

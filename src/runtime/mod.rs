@@ -108,7 +108,18 @@ pub(crate) fn build_services(
 
 /// Runs a validated scene to completion and returns its report.
 pub fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
-    match opts.executor {
+    // Real servos live in real time: a scene with hardware joints always runs paced
+    // by the wall clock.
+    let hardware = scene
+        .joints
+        .iter()
+        .any(|j| j.backend != crate::scene::BackendSpec::Sim);
+    let executor = if hardware {
+        Executor::Realtime
+    } else {
+        opts.executor
+    };
+    match executor {
         Executor::Lockstep => lockstep::run(scene, opts, progress),
         Executor::Realtime => realtime::run(scene, opts, progress),
     }

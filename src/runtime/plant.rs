@@ -22,6 +22,28 @@ pub enum DriveMode {
     Hold { hold: f64 },
     /// Torque off.
     Limp,
+    /// A hardware joint: the simulated twin follows the real servo's measurement.
+    Follow,
+}
+
+/// A joint whose servo is on a serial bus.
+#[derive(Debug, Clone)]
+pub struct HwJoint {
+    /// Index of its bus (buses in order of first appearance) and its slot on it.
+    pub bus: usize,
+    pub slot: usize,
+    /// e.g. "serial:/dev/ttyUSB0:sts:3".
+    pub label: String,
+    /// Last measurement: rad, rad/s, load.
+    pub pos: f64,
+    pub vel: f64,
+    pub load: f64,
+    /// Sim time of the last valid measurement.
+    pub last_ok_t: f64,
+    pub transactions: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub latencies_us: Vec<f32>,
 }
 
 /// One joint as the plant sees it.
@@ -43,7 +65,14 @@ pub struct PlantJoint {
     pub delivered: f64,
     pub stats: JointStats,
     pub controller_kind: &'static str,
+    /// Set for joints on a serial bus.
+    pub hw: Option<HwJoint>,
 }
+
+/// Follower stiffness of a hardware joint's simulated twin, per N·m of the servo's
+/// stall torque, N·m/rad: 100 gives 335 N·m/rad for an STS3215, so the twin lags the
+/// real joint by well under a milliradian.
+const FOLLOW_STIFFNESS: f64 = 100.0;
 
 /// Physics + servos + bookkeeping.
 pub struct Plant {
@@ -54,6 +83,8 @@ pub struct Plant {
     pub t: f64,
     pub steps: u64,
     pub events: Vec<Event>,
+    /// The joints' configurations (index-aligned with `joints`; empty for copies > 1).
+    pub configs: Vec<crate::scene::JointConfig>,
 }
 
 impl Plant {
@@ -89,7 +120,34 @@ impl Plant {
                     delivered: 0.0,
                     stats: JointStats::default(),
                     controller_kind: c.controller.kind(),
+                    hw: None,
                 });
+                if let (
+                    crate::scene::BackendSpec::Serial {
+                        port, protocol, id, ..
+                    },
+                    Some(j),
+                ) = (&c.backend, joints.last_mut())
+                {
+                    j.mode = DriveMode::Follow;
+                    let proto = match protocol {
+                        crate::scene::BusProtocol::Sts => "sts",
+                        crate::scene::BusProtocol::Dxl => "dxl",
+                    };
+                    j.hw = Some(HwJoint {
+                        bus: 0,
+                        slot: 0,
+                        label: format!("serial:{port}:{proto}:{id}"),
+                        pos: c.initial,
+                        vel: 0.0,
+                        load: 0.0,
+                        last_ok_t: 0.0,
+                        transactions: 0,
+                        errors: 0,
+                        timeouts: 0,
+                        latencies_us: Vec::new(),
+                    });
+                }
                 traj.joints.push(base_traj.joints[i].clone());
             }
         }
@@ -101,6 +159,11 @@ impl Plant {
             t: 0.0,
             steps: 0,
             events: Vec::new(),
+            configs: if opts.copies == 1 {
+                scene.joints.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -186,6 +249,108 @@ impl Plant {
         self.event(i, "state", format!("OK -> FAULTED ({safe})"));
     }
 
+    fn set_health(&mut self, i: usize, to: JointHealth, why: &str) {
+        let from = self.joints[i].health;
+        if from == to || from == JointHealth::Faulted {
+            return;
+        }
+        self.joints[i].health = to;
+        self.event(
+            i,
+            "state",
+            format!("{} -> {} ({why})", from.as_str(), to.as_str()),
+        );
+    }
+
+    /// Applies a report of bus thread to its joints (`joints[slot]` = plant index).
+    pub fn hw_event(&mut self, joints: &[usize], ev: &crate::hardware::bridge::BusEvent) {
+        use crate::hardware::bridge::{BusEvent, LinkError};
+        match ev {
+            BusEvent::Tick {
+                latency,
+                samples,
+                errors,
+            } => {
+                let us = latency.as_secs_f64() as f32 * 1e6;
+                for &i in joints {
+                    if let Some(h) = self.joints[i].hw.as_mut() {
+                        h.transactions += 1;
+                        h.latencies_us.push(us);
+                    }
+                }
+                for s in samples {
+                    let Some(&i) = joints.get(s.slot) else {
+                        continue;
+                    };
+                    let t = self.t;
+                    if let Some(h) = self.joints[i].hw.as_mut() {
+                        h.pos = s.pos;
+                        h.vel = s.vel;
+                        h.load = s.load;
+                        h.last_ok_t = t;
+                    }
+                    if s.error != 0 {
+                        self.event(
+                            i,
+                            "servo_error",
+                            format!("status error bits {:#04x}", s.error),
+                        );
+                        self.set_health(i, JointHealth::Degraded, "servo error bits");
+                    } else if !errors.iter().any(|(slot, _)| *slot == s.slot) {
+                        self.set_health(i, JointHealth::Ok, "valid reply");
+                    }
+                }
+                for (slot, e) in errors {
+                    let blamed: Vec<usize> = if *slot == usize::MAX {
+                        joints.to_vec()
+                    } else {
+                        joints.get(*slot).copied().into_iter().collect()
+                    };
+                    for i in blamed {
+                        if let Some(h) = self.joints[i].hw.as_mut() {
+                            h.errors += 1;
+                            h.timeouts += (*e == LinkError::Timeout) as u64;
+                        }
+                        self.set_health(i, JointHealth::Degraded, &format!("link error: {e:?}"));
+                    }
+                }
+            }
+            BusEvent::Offline { reason } => {
+                for &i in joints {
+                    if let Some(h) = self.joints[i].hw.as_mut() {
+                        h.vel = 0.0;
+                    }
+                    self.set_health(i, JointHealth::Offline, reason);
+                }
+            }
+            BusEvent::Online => {
+                if let Some(&i) = joints.first() {
+                    self.event(i, "link_online", "port open".into());
+                }
+            }
+        }
+    }
+
+    /// A hardware joint without a valid measurement for 3 of its periods is OFFLINE;
+    /// its simulated twin holds the last measured position.
+    pub fn hw_supervise(&mut self) {
+        for i in 0..self.joints.len() {
+            let j = &mut self.joints[i];
+            let Some(h) = j.hw.as_mut() else { continue };
+            if self.t - h.last_ok_t > 3.0 * j.period + 1e-9
+                && matches!(j.health, JointHealth::Ok | JointHealth::Degraded)
+            {
+                h.vel = 0.0;
+                let periods = ((self.t - h.last_ok_t) / j.period).floor();
+                self.set_health(
+                    i,
+                    JointHealth::Offline,
+                    &format!("no valid reply for {periods} periods"),
+                );
+            }
+        }
+    }
+
     /// Delivers this step's torques, steps the physics, records statistics.
     pub fn step(&mut self) {
         self.world.clear_torques();
@@ -193,6 +358,29 @@ impl Plant {
             let state = self.world.joint_state(i);
             let j = &mut self.joints[i];
             let cmd = match j.mode {
+                DriveMode::Follow => {
+                    // The twin tracks the measured joint stiffly (see FOLLOW_STIFFNESS),
+                    // critically damped on the servo's armature, gravity compensated.
+                    let hw = j.hw.as_ref().map_or((state.pos, 0.0), |h| (h.pos, h.vel));
+                    let kp = FOLLOW_STIFFNESS * j.servo.spec.stall_torque_nm;
+                    let kd = 2.0 * (kp * j.servo.armature().max(1e-4)).sqrt();
+                    let g = self.world.gravity_torque(i);
+                    let tau = kp * (hw.0 - state.pos) + kd * (hw.1 - state.vel) - g;
+                    let sp = self.traj.sample(i, self.t);
+                    // Torque as the servo reports it (its load), not the twin's.
+                    let load = j.hw.as_ref().map_or(0.0, |h| h.load);
+                    let servo_tau = load * j.servo.spec.stall_torque_nm;
+                    j.stats.record(
+                        sp.pos - hw.0,
+                        servo_tau,
+                        load.abs() >= 0.999,
+                        hw.0,
+                        j.limits,
+                    );
+                    j.delivered = tau;
+                    self.world.set_torque(i, tau);
+                    continue;
+                }
                 DriveMode::Controller => j.command,
                 DriveMode::Hold { hold } => {
                     j.servo.spec.hold_kp * (hold - state.pos) - j.servo.spec.hold_kd * state.vel
@@ -229,7 +417,10 @@ impl Plant {
             .iter()
             .map(|j| JointReport {
                 name: j.name.clone(),
-                backend: "sim".into(),
+                backend: j
+                    .hw
+                    .as_ref()
+                    .map_or_else(|| "sim".to_string(), |h| h.label.clone()),
                 controller: j.controller_kind.into(),
                 rate_hz: 1.0 / j.period,
                 state: j.health,
@@ -246,6 +437,14 @@ impl Plant {
                 },
                 min_pos_rad: j.stats.min_pos,
                 max_pos_rad: j.stats.max_pos,
+                link: j.hw.as_ref().map(|h| {
+                    crate::telemetry::LinkReport::new(
+                        h.transactions,
+                        h.errors,
+                        h.timeouts,
+                        &h.latencies_us,
+                    )
+                }),
             })
             .collect();
         let passed = aborted.is_none() && joints.iter().all(|j| j.state == JointHealth::Ok);

@@ -16,7 +16,8 @@ use super::clock::{Clock, WallClock, sleep_until};
 use super::plant::{DriveMode, Plant};
 use super::service::{ServiceInput, ServiceOutput};
 use super::{Progress, RunOptions, build_services};
-use crate::scene::Scene;
+use crate::hardware::bridge::{self, BusHandle, BusJoint, BusSpec};
+use crate::scene::{BackendSpec, Scene};
 use crate::telemetry::{Lateness, Report};
 
 /// How long correlated silence of several services (a machine stall) is tolerated
@@ -76,6 +77,8 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
     }
     let n = plant.joints.len();
+    let clock_arc: Arc<dyn Clock> = Arc::new(clock);
+    let mut buses = start_buses(&mut plant, &clock_arc)?;
     // Per joint: the newest sample sent and not yet answered, when it was sent (wall),
     // and since when the service has owed a reply (wall; cleared by any reply).
     let mut awaiting = vec![None::<u64>; n];
@@ -195,6 +198,24 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 owed_since[i].get_or_insert(last_sent[i]);
             }
         }
+        // Hardware joints: take the buses' news, send each bus its goals when due.
+        for (h, js) in buses.iter() {
+            while let Ok(ev) = h.events.try_recv() {
+                plant.hw_event(js, &ev);
+            }
+            let mut due = false;
+            for &i in js {
+                due |= plant.due(i);
+            }
+            if due {
+                h.send_goals(
+                    js.iter()
+                        .map(|&i| plant.traj.sample(i, plant.t).pos)
+                        .collect(),
+                );
+            }
+        }
+        plant.hw_supervise();
         for j in plant.joints.iter_mut() {
             if j.mode == DriveMode::Controller {
                 let age = plant.t - j.command_t;
@@ -208,6 +229,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     }
     progress(plant.t, duration);
     let wall = (clock.now() - start).as_secs_f64();
+    for (h, _) in buses.iter_mut() {
+        h.stop();
+    }
     stop.store(true, Ordering::Relaxed);
     cancel.store(true, Ordering::Relaxed);
     drop(ports);
@@ -261,4 +285,60 @@ fn percentiles(v: &mut [f64]) -> Lateness {
         p999: at(0.999),
         max: v[v.len() - 1],
     }
+}
+
+/// One bridge thread per serial port used by the scene's hardware joints; returns each
+/// bus with the plant indices of its joints (in slot order).
+fn start_buses(
+    plant: &mut Plant,
+    clock: &Arc<dyn Clock>,
+) -> std::io::Result<Vec<(BusHandle, Vec<usize>)>> {
+    let mut specs: Vec<(BusSpec, Vec<usize>)> = Vec::new();
+    for (i, c) in plant.configs.iter().enumerate() {
+        let BackendSpec::Serial {
+            port,
+            protocol,
+            id,
+            baud,
+            zero_tick,
+        } = &c.backend
+        else {
+            continue;
+        };
+        let period = Duration::from_secs_f64(1.0 / c.rate_hz);
+        let k = match specs.iter().position(|(s, _)| s.port == *port) {
+            Some(k) => k,
+            None => {
+                specs.push((
+                    BusSpec {
+                        port: port.clone(),
+                        protocol: *protocol,
+                        baud: *baud,
+                        joints: Vec::new(),
+                        period,
+                    },
+                    Vec::new(),
+                ));
+                specs.len() - 1
+            }
+        };
+        let (spec, js) = &mut specs[k];
+        // The bus runs at its fastest joint's rate.
+        spec.period = spec.period.min(period);
+        if let Some(h) = plant.joints[i].hw.as_mut() {
+            h.bus = k;
+            h.slot = spec.joints.len();
+        }
+        spec.joints.push(BusJoint {
+            joint: i,
+            id: *id,
+            zero_tick: *zero_tick,
+        });
+        js.push(i);
+    }
+    let mut out = Vec::new();
+    for (spec, js) in specs {
+        out.push((bridge::spawn(spec, clock.clone())?, js));
+    }
+    Ok(out)
 }

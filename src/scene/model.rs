@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use crate::control::ControllerSpec;
 use crate::faults::FaultSpec;
 
-use super::schema::{JointKind, OriginSpec, SafeState, ServoSpec, ShapeSpec, TrajectorySpec};
+use super::schema::{
+    BackendSpec, JointKind, OriginSpec, SafeState, ServoSpec, ShapeSpec, TrajectorySpec,
+};
 
 /// A validated scene, ready to run.
 #[derive(Debug, Clone)]
@@ -100,4 +102,6 @@ pub struct JointConfig {
     pub initial: f64,
     /// (lower, upper); continuous joints get (-inf, inf).
     pub limits: (f64, f64),
+    /// Simulated or on a serial bus.
+    pub backend: BackendSpec,
 }

@@ -261,6 +261,46 @@ pub struct DriveSpec {
     /// Safe state when the controller service dies.
     #[serde(default)]
     pub safe_state: SafeState,
+    /// Simulated (default) or a real servo on a serial bus.
+    #[serde(default)]
+    pub backend: BackendSpec,
+}
+
+/// Servo bus protocol of a hardware joint.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub enum BusProtocol {
+    /// Feetech STS (STS3215): position at address 56, goal at 42, 4096 ticks/rev.
+    Sts,
+    /// Dynamixel Protocol 2.0 X series: position at 132, goal at 116, 4096 ticks/rev.
+    Dxl,
+}
+
+/// Where a joint's servo lives.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+pub enum BackendSpec {
+    /// Simulated servo and controller service.
+    #[default]
+    Sim,
+    /// A real servo on a serial bus. Joints that share a port share one bus: one
+    /// sync write and one sync read per bus per control tick. The servo's own
+    /// position loop tracks the joint's trajectory; the simulated joint follows the
+    /// measured position.
+    Serial {
+        /// Device path, e.g. "/dev/ttyUSB0" (or a pty from `armhil virtual-servo`).
+        port: String,
+        protocol: BusProtocol,
+        /// Servo ID, 0..=252.
+        id: u8,
+        /// Line rate, bit/s, 9600..=10500000.
+        baud: u32,
+        /// Encoder tick that is joint position 0, 0..=4095 (default 2048).
+        #[serde(default = "default_zero_tick")]
+        zero_tick: u32,
+    },
+}
+
+fn default_zero_tick() -> u32 {
+    2048
 }
 
 /// One trajectory segment.

@@ -3,7 +3,7 @@
 mod report;
 mod stats;
 
-pub use report::{JointReport, Lateness, Report};
+pub use report::{JointReport, Lateness, LinkReport, Report};
 pub use stats::JointStats;
 
 use serde::{Deserialize, Serialize};

@@ -25,6 +25,43 @@ pub struct JointReport {
     pub at_limit_fraction: f64,
     pub min_pos_rad: f64,
     pub max_pos_rad: f64,
+    /// Serial link figures, for hardware joints.
+    pub link: Option<LinkReport>,
+}
+
+/// Transactions on a hardware joint's serial link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkReport {
+    pub transactions: u64,
+    /// Transactions with an error for this joint (timeout, checksum, garbage).
+    pub errors: u64,
+    pub timeouts: u64,
+    /// Transaction latency (sync write + sync read), µs.
+    pub latency_p50_us: f64,
+    pub latency_p99_us: f64,
+    pub latency_max_us: f64,
+}
+
+impl LinkReport {
+    pub fn new(transactions: u64, errors: u64, timeouts: u64, latencies_us: &[f32]) -> Self {
+        let mut v: Vec<f32> = latencies_us.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v[((v.len() - 1) as f64 * q).round() as usize] as f64
+            }
+        };
+        Self {
+            transactions,
+            errors,
+            timeouts,
+            latency_p50_us: at(0.5),
+            latency_p99_us: at(0.99),
+            latency_max_us: at(1.0),
+        }
+    }
 }
 
 /// The whole run.

@@ -1,6 +1,7 @@
 //! armhil integration tests: one binary (heavy crates link once), one module per area.
 
 mod app;
+mod bridge;
 mod cli;
 mod common;
 mod fuzz;

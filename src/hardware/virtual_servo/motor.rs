@@ -26,7 +26,7 @@ impl MotorParams {
             ticks_per_rev: 4096.0,
             max_speed: 46.0 / 60.0 * 4096.0,
             max_accel: 60_000.0,
-            kp: 30.0,
+            kp: 80.0,
             heat_rate: 2.0,
             cool_rate: 0.02,
             ambient_c: 25.0,
@@ -39,7 +39,7 @@ impl MotorParams {
             ticks_per_rev: 4096.0,
             max_speed: 46.0 / 60.0 * 4096.0,
             max_accel: 50_000.0,
-            kp: 30.0,
+            kp: 80.0,
             heat_rate: 1.5,
             cool_rate: 0.02,
             ambient_c: 25.0,
@@ -63,7 +63,13 @@ pub struct Motor {
     pub temperature_c: f64,
     /// Speed cap from the goal-speed register, ticks/s (0 = no cap).
     pub speed_cap: f64,
+    /// Time spent at full torque, s (decays when below): overload protection trips
+    /// after [`OVERLOAD_S`] of sustained saturation, as real servos do.
+    pub saturated_s: f64,
 }
+
+/// Sustained full-torque time after which a servo reports overload, s.
+pub const OVERLOAD_S: f64 = 0.5;
 
 impl Motor {
     pub fn new(params: MotorParams, pos: f64) -> Self {
@@ -76,6 +82,7 @@ impl Motor {
             load: 0.0,
             temperature_c: params.ambient_c,
             speed_cap: 0.0,
+            saturated_s: 0.0,
         }
     }
 
@@ -118,11 +125,21 @@ impl Motor {
                 self.load = hold;
             }
         }
+        self.saturated_s = if self.load.abs() >= 0.999 {
+            self.saturated_s + dt
+        } else {
+            (self.saturated_s - dt).max(0.0)
+        };
         self.vel += step;
         self.pos += self.vel * dt;
         let heat =
             p.heat_rate * self.load * self.load - p.cool_rate * (self.temperature_c - p.ambient_c);
         self.temperature_c += heat * dt;
+    }
+
+    /// Overload protection has tripped.
+    pub fn overloaded(&self) -> bool {
+        self.saturated_s >= OVERLOAD_S
     }
 
     pub fn moving(&self) -> bool {

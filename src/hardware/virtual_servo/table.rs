@@ -282,7 +282,7 @@ impl Table {
                 if temp >= self.regs[sts::TEMP_LIMIT as usize] {
                     err |= crate::hardware::protocol::sts::err::OVERHEAT;
                 }
-                if m.load.abs() >= 0.999 {
+                if m.overloaded() {
                     err |= crate::hardware::protocol::sts::err::OVERLOAD;
                 }
                 err
@@ -306,6 +306,9 @@ impl Table {
                 self.regs[dxl::MOVING as usize] = m.moving() as u8;
                 if temp >= self.regs[dxl::TEMP_LIMIT as usize] {
                     self.regs[dxl::HARDWARE_ERROR as usize] |= dxl::HW_OVERHEAT;
+                }
+                if m.overloaded() {
+                    self.regs[dxl::HARDWARE_ERROR as usize] |= dxl::HW_OVERLOAD;
                 }
                 if self.regs[dxl::HARDWARE_ERROR as usize] != 0 {
                     crate::hardware::protocol::dxl::err::ALERT

@@ -86,6 +86,7 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
                 controller,
                 rate_hz: 500.0,
                 safe_state: SafeState::Hold,
+                backend: BackendSpec::Sim,
             },
         );
     }
@@ -324,8 +325,10 @@ fn finish(
             safe_state: drive.safe_state,
             initial: kj.initial,
             limits: kj.limits.unwrap_or((f64::NEG_INFINITY, f64::INFINITY)),
+            backend: drive.backend.clone(),
         });
     }
+    check_backends(&joints, &mut p);
     check_trajectory(&file.trajectory, &joints, &mut p);
     let names: Vec<&str> = joints.iter().map(|j| j.name.as_str()).collect();
     for (i, f) in file.faults.iter().enumerate() {
@@ -361,4 +364,61 @@ fn finish(
 
 pub(super) fn join(s: &BTreeSet<&str>) -> String {
     s.iter().copied().collect::<Vec<_>>().join(", ")
+}
+
+/// Hardware backends: IDs and rates in range, one protocol and baud per port, one joint
+/// per (port, id).
+fn check_backends(joints: &[JointConfig], p: &mut Problems) {
+    let mut buses: BTreeMap<&str, (BusProtocol, u32, &str)> = BTreeMap::new();
+    let mut used: BTreeMap<(&str, u8), &str> = BTreeMap::new();
+    for j in joints {
+        let BackendSpec::Serial {
+            port,
+            protocol,
+            id,
+            baud,
+            zero_tick,
+        } = &j.backend
+        else {
+            continue;
+        };
+        let f = format!("drives[\"{}\"].backend", j.name);
+        if *id > 252 {
+            p.push(
+                format!("{f}.id"),
+                format!("{id} is out of range: expected 0 ..= 252"),
+            );
+        }
+        if !(9_600..=10_500_000).contains(baud) {
+            p.push(
+                format!("{f}.baud"),
+                format!("{baud} is out of range: expected 9600 ..= 10500000 bit/s"),
+            );
+        }
+        if *zero_tick > 4095 {
+            p.push(
+                format!("{f}.zero_tick"),
+                format!("{zero_tick} is out of range: expected 0 ..= 4095"),
+            );
+        }
+        if port.is_empty() {
+            p.push(format!("{f}.port"), "must name a device path");
+        }
+        match buses.get(port.as_str()) {
+            Some((pr, b, other)) if pr != protocol || b != baud => p.push(
+                &f,
+                format!("port {port:?} is already used by joint \"{other}\" with {pr:?} at {b} bit/s: one protocol and baud per bus"),
+            ),
+            Some(_) => {}
+            None => {
+                buses.insert(port, (*protocol, *baud, &j.name));
+            }
+        }
+        if let Some(other) = used.insert((port.as_str(), *id), &j.name) {
+            p.push(
+                format!("{f}.id"),
+                format!("ID {id} on {port:?} is also joint \"{other}\""),
+            );
+        }
+    }
 }

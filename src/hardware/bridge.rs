@@ -1,0 +1,525 @@
+//! The serial bridge: one thread per bus (serial port). Every period it takes the
+//! latest goal positions for the bus's joints, sends them in one sync write, then one
+//! sync read of present position, speed and load, and reports a timed sample per
+//! joint, or the link errors it saw (timeout, checksum, wrong ID, servo error bits).
+//! A failed port (unplugged, device gone) is reported offline and reopened with
+//! backoff (50 ms doubling to 1 s). It talks to the runtime only through bounded
+//! channels and never blocks on it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::channel::{Receiver, Sender, bounded};
+
+use super::protocol::{FrameError, dxl, sign_magnitude_decode, sts};
+use super::transport::serial::SerialTransport;
+use super::transport::{Transport, TransportError};
+use crate::runtime::clock::{Clock, sleep_until};
+use crate::scene::BusProtocol;
+
+const TICKS: f64 = 4096.0;
+
+/// A joint on a bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusJoint {
+    /// Index of the joint in the plant.
+    pub joint: usize,
+    pub id: u8,
+    pub zero_tick: u32,
+}
+
+/// One bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusSpec {
+    pub port: String,
+    pub protocol: BusProtocol,
+    pub baud: u32,
+    pub joints: Vec<BusJoint>,
+    /// Transaction period.
+    pub period: Duration,
+}
+
+/// Goal positions, rad, index-aligned with `BusSpec::joints`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goals(pub Vec<f64>);
+
+/// What one servo reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Index into `BusSpec::joints`.
+    pub slot: usize,
+    /// rad, rad/s.
+    pub pos: f64,
+    pub vel: f64,
+    /// Load, fraction of stall torque, signed.
+    pub load: f64,
+    /// Servo status error byte.
+    pub error: u8,
+}
+
+/// Kinds of link error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// No reply from this servo within the transaction.
+    Timeout,
+    /// A frame with a bad checksum / CRC.
+    Checksum,
+    /// A reply from an ID that was not asked.
+    WrongId(u8),
+    /// Bytes that were not a frame.
+    Garbage,
+}
+
+/// Reports from a bus thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BusEvent {
+    /// One transaction (sync write + sync read) finished.
+    Tick {
+        /// Wall time from the first request byte to the last reply byte.
+        latency: Duration,
+        samples: Vec<Sample>,
+        /// (slot, error); `slot` is `usize::MAX` when no joint can be blamed.
+        errors: Vec<(usize, LinkError)>,
+    },
+    /// The port could not be opened or failed.
+    Offline { reason: String },
+    /// The port is open (again).
+    Online,
+}
+
+/// The runtime's end of a bus thread.
+pub struct BusHandle {
+    pub spec: BusSpec,
+    pub goals: Sender<Goals>,
+    pub events: Receiver<BusEvent>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BusHandle {
+    /// Sends the latest goals (dropped if the bus thread is behind: it will use the
+    /// next ones).
+    pub fn send_goals(&self, goals: Vec<f64>) {
+        let _ = self.goals.try_send(Goals(goals));
+    }
+
+    /// Stops the thread and waits for it (at most one transaction).
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for BusHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Goals waiting: a few, so a burst never blocks the runtime; the bus uses the newest.
+const GOALS: usize = 4;
+/// Events waiting: enough for ~60 ms at 1 kHz if the runtime stalls; beyond that the
+/// oldest news is worthless and the bus drops new events rather than block.
+const EVENTS: usize = 64;
+
+/// Starts the thread of one bus.
+pub fn spawn(spec: BusSpec, clock: Arc<dyn Clock>) -> std::io::Result<BusHandle> {
+    let (goals_tx, goals_rx) = bounded(GOALS);
+    let (events_tx, events_rx) = bounded(EVENTS);
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = spec.clone();
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("bus-{}", spec.port))
+        .spawn(move || bus_loop(s2, clock, goals_rx, events_tx, stop2))?;
+    Ok(BusHandle {
+        spec,
+        goals: goals_tx,
+        events: events_rx,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+fn ticks_of(q: f64, zero: u32) -> i32 {
+    (zero as f64 + q * TICKS / std::f64::consts::TAU).round() as i32
+}
+
+fn rad_of(ticks: i32, zero: u32) -> f64 {
+    (ticks - zero as i32) as f64 * std::f64::consts::TAU / TICKS
+}
+
+fn bus_loop(
+    spec: BusSpec,
+    clock: Arc<dyn Clock>,
+    goals: Receiver<Goals>,
+    events: Sender<BusEvent>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut link: Option<SerialTransport> = None;
+    let mut backoff = Duration::from_millis(50);
+    let mut offline_reported = false;
+    let mut latest: Option<Goals> = None;
+    let mut next = clock.now();
+    while !stop.load(Ordering::Relaxed) {
+        if link.is_none() {
+            match SerialTransport::open(&spec.port, spec.baud) {
+                Ok(mut t) => match engage(&spec, &mut t, clock.as_ref()) {
+                    Ok(samples) => {
+                        link = Some(t);
+                        backoff = Duration::from_millis(50);
+                        offline_reported = false;
+                        let _ = events.try_send(BusEvent::Online);
+                        let errors = (0..spec.joints.len())
+                            .filter(|k| !samples.iter().any(|s| s.slot == *k))
+                            .map(|k| (k, LinkError::Timeout))
+                            .collect();
+                        let _ = events.try_send(BusEvent::Tick {
+                            latency: Duration::ZERO,
+                            samples,
+                            errors,
+                        });
+                        // Goals computed before the takeover are stale.
+                        while goals.try_recv().is_ok() {}
+                        latest = None;
+                        next = clock.now();
+                    }
+                    Err(e) => {
+                        if !offline_reported {
+                            offline_reported = true;
+                            let _ = events.try_send(BusEvent::Offline {
+                                reason: e.to_string(),
+                            });
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    if !offline_reported {
+                        offline_reported = true;
+                        let _ = events.try_send(BusEvent::Offline {
+                            reason: e.to_string(),
+                        });
+                    }
+                    let until = clock.now() + backoff;
+                    while clock.now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            }
+        }
+        next += spec.period;
+        let now = clock.now();
+        if next < now {
+            next = now; // fell behind: do not burst to catch up
+        }
+        sleep_until(clock.as_ref(), next);
+        while let Ok(g) = goals.try_recv() {
+            latest = Some(g);
+        }
+        let Some(t) = link.as_mut() else { continue };
+        match transaction(&spec, t, latest.as_ref(), clock.as_ref()) {
+            Ok(ev) => {
+                let _ = events.try_send(ev);
+            }
+            Err(e) => {
+                link = None;
+                offline_reported = true;
+                let _ = events.try_send(BusEvent::Offline {
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// One sync write (if there are goals) and one sync read.
+fn transaction(
+    spec: &BusSpec,
+    t: &mut SerialTransport,
+    goals: Option<&Goals>,
+    clock: &dyn Clock,
+) -> Result<BusEvent, TransportError> {
+    let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
+    let (write, read) = match spec.protocol {
+        BusProtocol::Sts => {
+            let write = goals.map(|g| sts::Instruction::SyncWrite {
+                addr: 42,
+                len: 2,
+                data: spec
+                    .joints
+                    .iter()
+                    .zip(&g.0)
+                    .map(|(j, q)| {
+                        (
+                            j.id,
+                            (ticks_of(*q, j.zero_tick).clamp(0, 4095) as u16)
+                                .to_le_bytes()
+                                .to_vec(),
+                        )
+                    })
+                    .collect(),
+            });
+            (
+                write.and_then(|w| w.encode(sts::BROADCAST).ok()),
+                sts::Instruction::SyncRead {
+                    addr: 56,
+                    len: 6,
+                    ids: ids.clone(),
+                }
+                .encode(sts::BROADCAST)
+                .unwrap_or_default(),
+            )
+        }
+        BusProtocol::Dxl => {
+            let write = goals.map(|g| dxl::Instruction::SyncWrite {
+                addr: 116,
+                len: 4,
+                data: spec
+                    .joints
+                    .iter()
+                    .zip(&g.0)
+                    .map(|(j, q)| (j.id, ticks_of(*q, j.zero_tick).to_le_bytes().to_vec()))
+                    .collect(),
+            });
+            (
+                write.and_then(|w| w.encode(dxl::BROADCAST).ok()),
+                dxl::Instruction::SyncRead {
+                    addr: 126,
+                    len: 10,
+                    ids: ids.clone(),
+                }
+                .encode(dxl::BROADCAST)
+                .unwrap_or_default(),
+            )
+        }
+    };
+    let t0 = clock.now();
+    t.clear_input()?;
+    let budget = spec.period.mul_f64(0.9);
+    if let Some(w) = write {
+        t.write_all(&w, budget)?;
+    }
+    t.write_all(&read, budget)?;
+    let (samples, errors, last_byte) = collect(spec, t, clock, t0, t0 + budget)?;
+    Ok(BusEvent::Tick {
+        latency: last_byte.saturating_sub(t0),
+        samples,
+        errors,
+    })
+}
+
+/// Reads the replies to a sync read until every servo answered or `deadline`.
+#[allow(clippy::type_complexity)]
+fn collect(
+    spec: &BusSpec,
+    t: &mut SerialTransport,
+    clock: &dyn Clock,
+    t0: Duration,
+    deadline: Duration,
+) -> Result<(Vec<Sample>, Vec<(usize, LinkError)>, Duration), TransportError> {
+    let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut errors = Vec::new();
+    let mut got = vec![false; ids.len()];
+    let mut buf = [0u8; 256];
+    let mut sdec = sts::Decoder::new();
+    let mut ddec = dxl::Decoder::new();
+    let mut last_byte = t0;
+    while got.iter().any(|g| !g) {
+        let now = clock.now();
+        if now >= deadline {
+            break;
+        }
+        let n = t.read(&mut buf, deadline - now)?;
+        if n == 0 {
+            continue;
+        }
+        last_byte = clock.now();
+        // (id, error byte, params) of each complete reply.
+        let mut frames: Vec<(u8, u8, Vec<u8>)> = Vec::new();
+        let push_err = |e: FrameError, errors: &mut Vec<(usize, LinkError)>| {
+            errors.push((
+                usize::MAX,
+                if matches!(e, FrameError::Checksum { .. }) {
+                    LinkError::Checksum
+                } else {
+                    LinkError::Garbage
+                },
+            ))
+        };
+        match spec.protocol {
+            BusProtocol::Sts => {
+                sdec.push(&buf[..n]);
+                while let Some(r) = sdec.next_frame() {
+                    match r {
+                        Ok(f) => frames.push((f.id, f.code, f.params)),
+                        Err(e) => push_err(e, &mut errors),
+                    }
+                }
+            }
+            BusProtocol::Dxl => {
+                ddec.push(&buf[..n]);
+                while let Some(r) = ddec.next_frame() {
+                    match r {
+                        Ok(f) if f.instruction == dxl::STATUS && !f.params.is_empty() => {
+                            frames.push((f.id, f.params[0], f.params[1..].to_vec()))
+                        }
+                        Ok(_) => {} // our own request echoed on a shared line
+                        Err(e) => push_err(e, &mut errors),
+                    }
+                }
+            }
+        }
+        for (id, err, p) in frames {
+            let Some(slot) = ids.iter().position(|x| *x == id) else {
+                errors.push((usize::MAX, LinkError::WrongId(id)));
+                continue;
+            };
+            let j = &spec.joints[slot];
+            let sample = match spec.protocol {
+                BusProtocol::Sts if p.len() == 6 => {
+                    let w = |i: usize| u16::from_le_bytes([p[i], p[i + 1]]) as u32;
+                    Some(Sample {
+                        slot,
+                        pos: rad_of(sign_magnitude_decode(w(0), 15), j.zero_tick),
+                        vel: sign_magnitude_decode(w(2), 15) as f64 * std::f64::consts::TAU / TICKS,
+                        load: sign_magnitude_decode(w(4), 10) as f64 / 1000.0,
+                        error: err,
+                    })
+                }
+                BusProtocol::Dxl if p.len() == 10 => {
+                    // Present current (2.69 mA units) as a fraction of the XM430's ~2.3 A stall.
+                    let cur = i16::from_le_bytes([p[0], p[1]]) as f64 * 2.69e-3 / 2.3;
+                    let vel = i32::from_le_bytes([p[2], p[3], p[4], p[5]]) as f64
+                        * 0.229
+                        * std::f64::consts::TAU
+                        / 60.0;
+                    let pos = i32::from_le_bytes([p[6], p[7], p[8], p[9]]);
+                    Some(Sample {
+                        slot,
+                        pos: rad_of(pos, j.zero_tick),
+                        vel,
+                        load: cur,
+                        error: err,
+                    })
+                }
+                _ => None,
+            };
+            match sample {
+                Some(s) if !got[slot] => {
+                    got[slot] = true;
+                    samples.push(s);
+                }
+                _ => errors.push((slot, LinkError::Garbage)),
+            }
+        }
+    }
+    for (slot, g) in got.iter().enumerate() {
+        if !g {
+            errors.push((slot, LinkError::Timeout));
+        }
+    }
+    Ok((samples, errors, last_byte))
+}
+
+/// Takes the servos over without a jump: reads where they are, makes that their goal,
+/// then turns torque on. Returns the positions read (rad) so the runtime can start from
+/// them.
+fn engage(
+    spec: &BusSpec,
+    t: &mut SerialTransport,
+    clock: &dyn Clock,
+) -> Result<Vec<Sample>, TransportError> {
+    let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
+    let timeout = Duration::from_millis(100);
+    let (read, goal_addr, goal_len, torque_addr) = match spec.protocol {
+        BusProtocol::Sts => (
+            sts::Instruction::SyncRead {
+                addr: 56,
+                len: 6,
+                ids: ids.clone(),
+            }
+            .encode(sts::BROADCAST)
+            .unwrap_or_default(),
+            42u16,
+            2u16,
+            40u16,
+        ),
+        BusProtocol::Dxl => (
+            dxl::Instruction::SyncRead {
+                addr: 126,
+                len: 10,
+                ids: ids.clone(),
+            }
+            .encode(dxl::BROADCAST)
+            .unwrap_or_default(),
+            116,
+            4,
+            64,
+        ),
+    };
+    t.clear_input()?;
+    let t0 = clock.now();
+    t.write_all(&read, timeout)?;
+    let (samples, _, _) = collect(spec, t, clock, t0, t0 + timeout)?;
+    let goals: Vec<(u8, Vec<u8>)> = samples
+        .iter()
+        .map(|s| {
+            let j = &spec.joints[s.slot];
+            let ticks = ticks_of(s.pos, j.zero_tick);
+            let bytes = if goal_len == 2 {
+                (ticks.clamp(0, 4095) as u16).to_le_bytes().to_vec()
+            } else {
+                ticks.to_le_bytes().to_vec()
+            };
+            (j.id, bytes)
+        })
+        .collect();
+    let on: Vec<(u8, Vec<u8>)> = samples
+        .iter()
+        .map(|s| (spec.joints[s.slot].id, vec![1]))
+        .collect();
+    let packets = match spec.protocol {
+        BusProtocol::Sts => [
+            sts::Instruction::SyncWrite {
+                addr: goal_addr as u8,
+                len: goal_len as u8,
+                data: goals,
+            }
+            .encode(sts::BROADCAST),
+            sts::Instruction::SyncWrite {
+                addr: torque_addr as u8,
+                len: 1,
+                data: on,
+            }
+            .encode(sts::BROADCAST),
+        ],
+        BusProtocol::Dxl => [
+            dxl::Instruction::SyncWrite {
+                addr: goal_addr,
+                len: goal_len,
+                data: goals,
+            }
+            .encode(dxl::BROADCAST),
+            dxl::Instruction::SyncWrite {
+                addr: torque_addr,
+                len: 1,
+                data: on,
+            }
+            .encode(dxl::BROADCAST),
+        ],
+    };
+    for p in packets.into_iter().flatten() {
+        t.write_all(&p, timeout)?;
+    }
+    Ok(samples)
+}

@@ -1,0 +1,248 @@
+//! The serial bridge end to end over a pty against `armhil virtual-servo` as a child
+//! process: hardware joints track; killing the servo puts exactly its joints OFFLINE
+//! while the others keep tracking; restarting it brings them back.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use armhil::runtime::{self, Executor, RunOptions};
+use armhil::telemetry::JointHealth;
+
+fn start_servo(link: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armhil"))
+        .args([
+            "virtual-servo",
+            "--protocol",
+            "sts",
+            "--ids",
+            "1-2",
+            "--link",
+        ])
+        .arg(link)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn virtual-servo");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("path");
+    assert!(line.starts_with("/dev/pts/"), "{line:?}");
+    child
+}
+
+fn stop_servo(mut c: Child) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+    let _ = c.wait();
+}
+
+/// sts3215_arm with shoulder_pan (ID 1) and wrist_roll (ID 2) on the bus at `link`.
+fn hardware_scene(link: &Path) -> armhil::scene::Scene {
+    let text = std::fs::read_to_string(root().join("scenes/sts3215_arm.ron")).expect("read");
+    let port = link.display();
+    let drives = format!(
+        "    drives: {{\n        \"shoulder_pan\": (servo: \"sts3215\", rate_hz: 500, controller: Pid(kp: 30.0), backend: Serial(port: \"{port}\", protocol: Sts, id: 1, baud: 1000000)),\n        \"wrist_roll\": (servo: \"sts3215\", rate_hz: 500, controller: Pid(kp: 30.0), backend: Serial(port: \"{port}\", protocol: Sts, id: 2, baud: 1000000)),"
+    );
+    parse(&text.replacen("    drives: {", &drives, 1)).expect("scene")
+}
+
+fn opts(seconds: f64) -> RunOptions {
+    RunOptions {
+        executor: Executor::Realtime,
+        duration_s: Some(seconds),
+        rt_priority: Some(20),
+        ..RunOptions::default()
+    }
+}
+
+#[test]
+fn two_hardware_joints_track_within_bound() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("bus");
+    let servo = start_servo(&link);
+    let r = runtime::run(&hardware_scene(&link), &opts(3.0), &mut |_, _| {}).expect("run");
+    stop_servo(servo);
+    for name in ["shoulder_pan", "wrist_roll"] {
+        let j = joint(&r, name);
+        assert!(
+            j.backend.starts_with("serial:")
+                && j.backend.ends_with(&format!(
+                    ":sts:{}",
+                    if name == "wrist_roll" { 2 } else { 1 }
+                )),
+            "{}",
+            j.backend
+        );
+        assert_eq!(j.state, JointHealth::Ok, "{name}: {}", r.table());
+        assert!(j.rms_error_rad <= 0.02, "{name} rms {}", j.rms_error_rad);
+        let link = j.link.as_ref().expect("link figures");
+        assert!(
+            link.transactions > 1000,
+            "{name}: {} transactions in 3 s at 500 Hz",
+            link.transactions
+        );
+        assert!(
+            link.latency_p50_us > 0.0 && link.latency_p50_us < 2000.0,
+            "{link:?}"
+        );
+    }
+    // The sim joints are untouched by the bus.
+    for j in r.joints.iter().filter(|j| j.backend == "sim") {
+        assert!(
+            j.rms_error_rad <= 0.02,
+            "{} rms {}",
+            j.name,
+            j.rms_error_rad
+        );
+        assert_eq!(j.state, JointHealth::Ok);
+    }
+    assert!(r.passed, "{}", r.table());
+}
+
+#[test]
+fn killing_the_servo_takes_only_its_joints_offline_and_restarting_brings_them_back() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("bus");
+    let servo = start_servo(&link);
+    let scene = hardware_scene(&link);
+    let t0 = Instant::now();
+    let run = std::thread::spawn(move || runtime::run(&scene, &opts(4.5), &mut |_, _| {}));
+    std::thread::sleep(Duration::from_millis(1200));
+    let killed_at = t0.elapsed().as_secs_f64();
+    stop_servo(servo);
+    std::thread::sleep(Duration::from_millis(800));
+    let servo = start_servo(&link);
+    let r = run.join().expect("run thread").expect("run");
+    stop_servo(servo);
+    for name in ["shoulder_pan", "wrist_roll"] {
+        let off = r
+            .events
+            .iter()
+            .find(|e| e.joint == name && e.kind == "state" && e.detail.contains("-> OFFLINE"))
+            .unwrap_or_else(|| panic!("{name} never went OFFLINE: {:#?}", r.events));
+        // Sim time lags the wall clock of this thread by the run's start-up only.
+        assert!(
+            off.t > killed_at - 0.2 && off.t < killed_at + 0.1,
+            "{name} OFFLINE at {} (killed at ~{killed_at:.3} s wall)",
+            off.t
+        );
+        let back = r
+            .events
+            .iter()
+            .find(|e| {
+                e.joint == name && e.kind == "state" && e.t > off.t && e.detail.contains("-> OK")
+            })
+            .unwrap_or_else(|| panic!("{name} never came back: {:#?}", r.events));
+        assert!(back.t < 4.0, "{name} back only at {}", back.t);
+        assert_eq!(joint(&r, name).state, JointHealth::Ok, "{name} at the end");
+    }
+    for j in r.joints.iter().filter(|j| j.backend == "sim") {
+        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
+        assert!(
+            !r.events
+                .iter()
+                .any(|e| e.joint == j.name && e.detail.contains("OFFLINE")),
+            "{}",
+            j.name
+        );
+        assert!(
+            j.rms_error_rad <= 0.02,
+            "{} rms {}",
+            j.name,
+            j.rms_error_rad
+        );
+    }
+}
+
+/// Without valid replies, a hardware joint is OFFLINE after 3 of its periods; a servo
+/// error bit makes it DEGRADED; a valid reply brings it back.
+#[test]
+fn link_supervision_timing_is_three_periods() {
+    use armhil::hardware::bridge::{BusEvent, LinkError, Sample};
+    use armhil::runtime::plant::Plant;
+    let _g = shared();
+    let scene = hardware_scene(Path::new("/dev/null"));
+    let mut plant = Plant::new(&scene, Default::default());
+    let pan = plant
+        .joints
+        .iter()
+        .position(|j| j.name == "shoulder_pan")
+        .expect("pan");
+    let roll = plant
+        .joints
+        .iter()
+        .position(|j| j.name == "wrist_roll")
+        .expect("roll");
+    let js = [pan, roll];
+    let ok = |slot| Sample {
+        slot,
+        pos: 0.0,
+        vel: 0.0,
+        load: 0.0,
+        error: 0,
+    };
+    let tick = |samples: Vec<Sample>, errors: Vec<(usize, LinkError)>| BusEvent::Tick {
+        latency: Duration::from_micros(400),
+        samples,
+        errors,
+    };
+    let mut last_ok = 0.0;
+    while plant.t < 0.5 {
+        plant.hw_event(&js, &tick(vec![ok(0), ok(1)], vec![]));
+        last_ok = plant.t;
+        plant.hw_supervise();
+        plant.step();
+    }
+    // Servo 2 stops answering; servo 1 reports an error bit once.
+    plant.hw_event(
+        &js,
+        &tick(
+            vec![Sample {
+                error: 0x20,
+                ..ok(0)
+            }],
+            vec![(1, LinkError::Timeout)],
+        ),
+    );
+    while plant.t < 0.6 {
+        plant.hw_event(&js, &tick(vec![ok(0)], vec![(1, LinkError::Timeout)]));
+        plant.hw_supervise();
+        plant.step();
+    }
+    let off = plant
+        .events
+        .iter()
+        .find(|e| e.joint == "wrist_roll" && e.detail.contains("-> OFFLINE"))
+        .expect("offline");
+    let period = 1.0 / 500.0;
+    assert!(
+        off.t - last_ok <= 3.0 * period + plant.dt + 1e-9,
+        "OFFLINE {} s after the last valid reply",
+        off.t - last_ok
+    );
+    assert!(off.t - last_ok > 3.0 * period - 1e-9);
+    assert!(
+        plant
+            .events
+            .iter()
+            .any(|e| e.joint == "shoulder_pan" && e.kind == "servo_error")
+    );
+    assert!(
+        plant
+            .events
+            .iter()
+            .any(|e| e.joint == "shoulder_pan" && e.detail.contains("DEGRADED -> OK"))
+    );
+    assert_eq!(plant.joints[pan].health, JointHealth::Ok);
+    assert_eq!(plant.joints[roll].health, JointHealth::Offline);
+    plant.hw_event(&js, &tick(vec![ok(0), ok(1)], vec![]));
+    assert_eq!(plant.joints[roll].health, JointHealth::Ok);
+    let h = plant.joints[roll].hw.as_ref().expect("hw");
+    assert!(h.timeouts >= 40, "{}", h.timeouts);
+}
