@@ -147,3 +147,125 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args)]
+pub struct BenchBusArgs {
+    /// sts or dxl.
+    #[arg(long, value_parser = ["sts", "dxl"])]
+    protocol: String,
+    /// Number of servos on the bus (1..=32).
+    #[arg(long, default_value_t = 6)]
+    servos: u8,
+    /// Modelled line rate, bit/s.
+    #[arg(long, default_value_t = 1_000_000)]
+    baud: u32,
+    /// Wall seconds to run (1..=600).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+}
+
+/// Back-to-back bus transactions (one sync write of goals + one sync read of
+/// position/speed/load for every servo) against `armhil`'s virtual servos on a pty.
+pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
+    use armhil::hardware::bridge::{self, BusEvent, BusJoint, BusSpec, Goals};
+    use armhil::hardware::transport::pty::PtyTransport;
+    use armhil::hardware::transport::serial::SerialTransport;
+    use armhil::hardware::virtual_servo::{VirtualBus, serve, table::Protocol};
+    use armhil::runtime::clock::WallClock;
+    use armhil::scene::BusProtocol;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    if !(1..=32).contains(&a.servos) || !(1.0..=600.0).contains(&a.seconds) {
+        return Err(super::BadInput(
+            "--servos: expected 1 ..= 32; --seconds: expected 1 ..= 600".into(),
+        )
+        .into());
+    }
+    let (proto, bus_proto) = if a.protocol == "dxl" {
+        (Protocol::Dxl, BusProtocol::Dxl)
+    } else {
+        (Protocol::Sts, BusProtocol::Sts)
+    };
+    let ids: Vec<u8> = (1..=a.servos).collect();
+    let mut pty = PtyTransport::open()?;
+    let path = pty.slave_path().to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let ids2 = ids.clone();
+    let baud = a.baud;
+    let server = std::thread::spawn(move || {
+        let mut bus = VirtualBus::new(proto, &ids2, baud);
+        // The DXL default return delay is 500 µs; benches set it to 0, as users do.
+        for s in &mut bus.servos {
+            let addr = match proto {
+                Protocol::Dxl => armhil::hardware::virtual_servo::table::dxl::RETURN_DELAY as usize,
+                Protocol::Sts => armhil::hardware::virtual_servo::table::sts::RETURN_DELAY as usize,
+            };
+            s.table.regs[addr] = 0;
+        }
+        let _ = serve(&mut bus, &mut pty, &stop2, &WallClock::new());
+    });
+    let spec = BusSpec {
+        port: path.clone(),
+        protocol: bus_proto,
+        baud: a.baud,
+        joints: ids
+            .iter()
+            .map(|&id| BusJoint {
+                joint: id as usize,
+                id,
+                zero_tick: 2048,
+            })
+            .collect(),
+        period: Duration::from_millis(10),
+    };
+    let mut link = SerialTransport::open(&path, a.baud)?;
+    let clock = WallClock::new();
+    let goals = Goals(vec![0.1; ids.len()]);
+    let mut lat = Vec::new();
+    let mut errors = 0u64;
+    let t0 = std::time::Instant::now();
+    let mut n = 0u64;
+    while t0.elapsed().as_secs_f64() < a.seconds {
+        if let BusEvent::Tick {
+            latency,
+            samples,
+            errors: e,
+        } = bridge::transaction(&spec, &mut link, Some(&goals), &clock)?
+        {
+            lat.push(latency.as_secs_f64() * 1e6);
+            errors += e.len() as u64 + (ids.len() - samples.len()) as u64;
+        }
+        n += 1;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server.join();
+    lat.sort_by(|x, y| x.total_cmp(y));
+    let at = |q: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let bytes = match bus_proto {
+        BusProtocol::Sts => (6 + 2 + 3 * ids.len()) + (6 + 2 + ids.len()) + ids.len() * (6 + 6),
+        BusProtocol::Dxl => (10 + 4 + 5 * ids.len()) + (10 + 4 + ids.len()) + ids.len() * (11 + 10),
+    };
+    println!(
+        "bench-bus {} × {} at {} bit/s: {:.0} transactions/s over {:.1} s; latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {} errors; wire time per transaction {:.0} µs ({} bytes)",
+        a.servos,
+        a.protocol,
+        a.baud,
+        n as f64 / wall,
+        wall,
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        errors,
+        bytes as f64 * 10.0 / a.baud as f64 * 1e6,
+        bytes
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -42,6 +42,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List serial ports (path; USB vendor/product where known).
     Ports,
+    /// Measure the closed-loop bus rate (sync write + sync read per tick) against
+    /// virtual servos on a pty, with wire time modelled at the given baud.
+    BenchBus(bench::BenchBusArgs),
     /// Emulated servos on a pseudo-terminal (prints its device path).
     VirtualServo(VirtualServoArgs),
 }
@@ -60,6 +63,18 @@ struct VirtualServoArgs {
     /// Also make PATH a symlink to the pty device (removed on exit).
     #[arg(long, value_name = "PATH")]
     link: Option<PathBuf>,
+    /// Fault injection: probability that a reply has a corrupted byte (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    corrupt: f64,
+    /// Fault injection: probability that a reply is not sent (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    drop: f64,
+    /// Fault injection: extra latency before every reply, µs (0..=1000000).
+    #[arg(long, default_value_t = 0)]
+    latency_us: u64,
+    /// Seed of the fault injection draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +121,7 @@ fn main() -> ExitCode {
         Command::Check { scene } => cmd_check(&scene),
         Command::Bench(a) => bench::run(a),
         Command::Ports => cmd_ports(),
+        Command::BenchBus(a) => bench::run_bus(a),
         Command::VirtualServo(a) => cmd_virtual_servo(a),
     };
     match result {
@@ -250,6 +266,18 @@ fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    for (flag, v) in [("--corrupt", a.corrupt), ("--drop", a.drop)] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(BadInput(format!("{flag}: {v} is out of range: expected 0 ..= 1")).into());
+        }
+    }
+    if a.latency_us > 1_000_000 {
+        return Err(BadInput(format!(
+            "--latency-us: {} is out of range: expected 0 ..= 1000000",
+            a.latency_us
+        ))
+        .into());
+    }
     let mut pty = PtyTransport::open().context("creating the pseudo-terminal")?;
     let path = pty.slave_path().to_string();
     if let Some(link) = &a.link {
@@ -278,14 +306,25 @@ fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let mut bus = VirtualBus::new(protocol, &ids, baud);
+    bus.impair(armhil::hardware::virtual_servo::Impairments {
+        corrupt: a.corrupt,
+        drop: a.drop,
+        latency: Duration::from_micros(a.latency_us),
+        seed: a.seed,
+    });
     let clock = armhil::runtime::clock::WallClock::new();
     let result = serve(&mut bus, &mut pty, &STOP, &clock);
     if let Some(link) = &a.link {
         let _ = std::fs::remove_file(link);
     }
     eprintln!(
-        "armhil virtual-servo: {} requests, {} replies, {} checksum errors, {} garbage bytes",
-        bus.stats.frames, bus.stats.replies, bus.stats.checksum_errors, bus.stats.garbage_bytes
+        "armhil virtual-servo: {} requests, {} replies ({} corrupted, {} dropped), {} checksum errors, {} garbage bytes",
+        bus.stats.frames,
+        bus.stats.replies,
+        bus.stats.corrupted,
+        bus.stats.dropped,
+        bus.stats.checksum_errors,
+        bus.stats.garbage_bytes
     );
     result?;
     Ok(ExitCode::SUCCESS)

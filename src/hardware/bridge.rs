@@ -241,8 +241,9 @@ fn bus_loop(
     }
 }
 
-/// One sync write (if there are goals) and one sync read.
-fn transaction(
+/// One sync write (if there are goals) and one sync read: the bus's closed-loop
+/// transaction (public for benchmarks).
+pub fn transaction(
     spec: &BusSpec,
     t: &mut SerialTransport,
     goals: Option<&Goals>,

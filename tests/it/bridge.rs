@@ -12,6 +12,10 @@ use armhil::runtime::{self, Executor, RunOptions};
 use armhil::telemetry::JointHealth;
 
 fn start_servo(link: &Path) -> Child {
+    start_servo_with(link, &[])
+}
+
+fn start_servo_with(link: &Path, extra: &[&str]) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_armhil"))
         .args([
             "virtual-servo",
@@ -22,6 +26,7 @@ fn start_servo(link: &Path) -> Child {
             "--link",
         ])
         .arg(link)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -245,4 +250,50 @@ fn link_supervision_timing_is_three_periods() {
     assert_eq!(plant.joints[roll].health, JointHealth::Ok);
     let h = plant.joints[roll].hw.as_ref().expect("hw");
     assert!(h.timeouts >= 40, "{}", h.timeouts);
+}
+
+#[test]
+fn corrupt_dropped_and_late_replies_are_counted_and_survived() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("bus");
+    let servo = start_servo_with(
+        &link,
+        &[
+            "--corrupt",
+            "0.05",
+            "--drop",
+            "0.02",
+            "--latency-us",
+            "300",
+            "--seed",
+            "7",
+        ],
+    );
+    let r = runtime::run(&hardware_scene(&link), &opts(3.0), &mut |_, _| {}).expect("run");
+    stop_servo(servo);
+    for name in ["shoulder_pan", "wrist_roll"] {
+        let j = joint(&r, name);
+        let l = j.link.as_ref().expect("link figures");
+        assert!(
+            l.errors >= 20,
+            "{name}: {} errors counted of ~5 % + 2 % impaired replies",
+            l.errors
+        );
+        assert!(
+            l.latency_p50_us >= 300.0,
+            "{name}: injected latency not seen: {l:?}"
+        );
+        assert_eq!(
+            j.state,
+            JointHealth::Ok,
+            "{name} must survive: {}",
+            r.table()
+        );
+        assert!(j.rms_error_rad <= 0.03, "{name} rms {}", j.rms_error_rad);
+    }
+    assert!(
+        r.events.iter().any(|e| e.detail.contains("link error")),
+        "errors were reported as events"
+    );
 }

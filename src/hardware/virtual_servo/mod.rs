@@ -44,11 +44,27 @@ pub struct BusStats {
     pub checksum_errors: u64,
     pub garbage_bytes: u64,
     pub replies: u64,
+    /// Replies corrupted / not sent by the impairments.
+    pub corrupted: u64,
+    pub dropped: u64,
 }
 
 enum Decoder {
     Sts(psts::Decoder),
     Dxl(pdxl::Decoder),
+}
+
+/// Faults the bus injects into its replies, for testing a host's link handling.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Impairments {
+    /// Probability that a reply has one byte corrupted, in [0, 1].
+    pub corrupt: f64,
+    /// Probability that a reply is not sent at all, in [0, 1].
+    pub drop: f64,
+    /// Extra delay before every reply.
+    pub latency: Duration,
+    /// Seed of the impairment draws.
+    pub seed: u64,
 }
 
 /// Servos sharing one bus.
@@ -58,6 +74,10 @@ pub struct VirtualBus {
     /// Modelled line rate, bit/s (8N1: 10 bits per byte).
     pub baud: u32,
     pub stats: BusStats,
+    pub impairments: Impairments,
+    /// How long the line stays busy after the last `receive_after` call.
+    backlog: Duration,
+    rng: rand_chacha::ChaCha8Rng,
     decoder: Decoder,
 }
 
@@ -85,8 +105,17 @@ impl VirtualBus {
             servos,
             baud: baud.max(1),
             stats: BusStats::default(),
+            impairments: Impairments::default(),
+            backlog: Duration::ZERO,
+            rng: rand::SeedableRng::seed_from_u64(0),
             decoder,
         }
+    }
+
+    /// Sets the faults to inject (and reseeds their random draws).
+    pub fn impair(&mut self, imp: Impairments) {
+        self.impairments = imp;
+        self.rng = rand::SeedableRng::seed_from_u64(imp.seed);
     }
 
     /// Advances every motor by `dt` seconds (in steps of at most 1 ms).
@@ -112,6 +141,16 @@ impl VirtualBus {
     /// Feeds received bytes; returns the replies for every complete request, timed
     /// from the end of the request.
     pub fn receive(&mut self, bytes: &[u8]) -> Vec<Reply> {
+        self.backlog = Duration::ZERO;
+        self.receive_after(Duration::MAX, bytes)
+    }
+
+    /// Like [`Self::receive`], for bytes arriving `elapsed` after the previous call:
+    /// the line is half-duplex, so a request cannot finish arriving before the
+    /// previous traffic (e.g. a sync write, which has no reply) has left the wire.
+    pub fn receive_after(&mut self, elapsed: Duration, bytes: &[u8]) -> Vec<Reply> {
+        self.backlog = self.backlog.saturating_sub(elapsed);
+        let mut t = self.backlog;
         let mut out = Vec::new();
         match &mut self.decoder {
             Decoder::Sts(d) => d.push(bytes),
@@ -139,10 +178,24 @@ impl VirtualBus {
                     };
                     // Each reply starts after the request and the servo's return
                     // delay, and never before the previous reply has ended.
-                    let mut t = self.wire(req_len);
+                    t += self.wire(req_len);
                     let req_end = t;
-                    for (delay_us, bytes) in replies {
-                        let start = t.max(req_end + Duration::from_micros(delay_us));
+                    for (delay_us, mut bytes) in replies {
+                        use rand::Rng;
+                        let imp = self.impairments;
+                        if imp.drop > 0.0 && self.rng.random::<f64>() < imp.drop {
+                            self.stats.dropped += 1;
+                            continue;
+                        }
+                        if imp.corrupt > 0.0
+                            && self.rng.random::<f64>() < imp.corrupt
+                            && !bytes.is_empty()
+                        {
+                            let k = self.rng.random_range(0..bytes.len());
+                            bytes[k] ^= 1 << self.rng.random_range(0..8);
+                            self.stats.corrupted += 1;
+                        }
+                        let start = t.max(req_end + Duration::from_micros(delay_us) + imp.latency);
                         t = start + self.wire(bytes.len());
                         self.stats.replies += 1;
                         out.push(Reply { delay: t, bytes });
@@ -150,6 +203,7 @@ impl VirtualBus {
                 }
             }
         }
+        self.backlog = t;
         out
     }
 
@@ -416,6 +470,7 @@ pub fn serve(
 ) -> Result<(), TransportError> {
     let mut buf = [0u8; 512];
     let mut last = clock.now();
+    let mut last_rx = last;
     while !stop.load(Ordering::Relaxed) {
         let n = transport.read(&mut buf, Duration::from_millis(1))?;
         let now = clock.now();
@@ -424,7 +479,9 @@ pub fn serve(
         if n == 0 {
             continue;
         }
-        for r in bus.receive(&buf[..n]) {
+        let replies = bus.receive_after(now - last_rx, &buf[..n]);
+        last_rx = now;
+        for r in replies {
             sleep_until(clock, now + r.delay);
             transport.write_all(&r.bytes, Duration::from_millis(100))?;
         }
