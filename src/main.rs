@@ -96,6 +96,11 @@ struct RunArgs {
     /// Write the JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Swap a joint's backend at a simulated time: `JOINT=serial:PORT:sts|dxl:ID[:BAUD]@SECONDS`
+    /// or `JOINT=sim@SECONDS` (repeatable). While running, `swap JOINT BACKEND` lines on
+    /// stdin do the same.
+    #[arg(long, value_name = "SWAP")]
+    swap: Vec<String>,
     /// Real-time: SCHED_FIFO priority for physics (services one below), 1..=99; needs root or CAP_SYS_NICE.
     #[arg(long, value_name = "N")]
     rt_priority: Option<i32>,
@@ -380,6 +385,10 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    let mut schedule = Vec::new();
+    for s in &a.swap {
+        schedule.push(armhil::runtime::control::parse_scheduled_swap(s).map_err(BadInput)?);
+    }
     let mut scene = load(&a.scene)?;
     if let Some(s) = a.seed {
         scene.seed = s;
@@ -394,6 +403,21 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             .append(true)
             .open(r)
             .map_err(|e| BadInput(format!("--report {}: cannot write: {e}", r.display())))?;
+    }
+    let swaps_to_serial = schedule.iter().any(|(_, c)| {
+        matches!(
+            c,
+            armhil::runtime::control::ControlCommand::Swap {
+                backend: armhil::scene::BackendSpec::Serial { .. },
+                ..
+            }
+        )
+    });
+    if swaps_to_serial && !a.realtime {
+        return Err(BadInput(
+            "--swap to a serial servo needs --realtime (real servos run in real time)".into(),
+        )
+        .into());
     }
     if !a.realtime
         && scene
@@ -442,6 +466,8 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         hang_timeout: Duration::from_secs_f64(a.hang_timeout),
         on_hang: Some(on_hang),
         rt_priority: a.rt_priority,
+        control: Some(stdin_commands()),
+        schedule,
         ..RunOptions::default()
     };
     let bar = ProgressBar::new(1000);
@@ -476,6 +502,32 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Commands typed on stdin (`swap JOINT BACKEND`), parsed on their own thread and sent
+/// on the run's control channel; bad lines are reported and skipped.
+fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::control::ControlCommand> {
+    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::control::CAPACITY);
+    let _ = std::thread::Builder::new()
+        .name("armhil-stdin".into())
+        .spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match armhil::runtime::control::parse_command(&line) {
+                    Ok(c) => {
+                        if tx.send(c).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            }
+        });
+    rx
 }
 
 fn print_summary(r: &Report) {

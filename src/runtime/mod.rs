@@ -9,6 +9,7 @@
 //!   thread, each service on its own thread; a late service never holds physics up.
 
 pub mod clock;
+pub mod control;
 mod lockstep;
 pub use lockstep::Lockstep;
 pub mod plant;
@@ -49,6 +50,10 @@ pub struct RunOptions {
     pub build: BuildOptions,
     /// Real-time: consecutive missed periods after which a silent service is faulted.
     pub silent_periods: u32,
+    /// Commands sent while the run goes (swaps; the GUI will use the same channel).
+    pub control: Option<crossbeam::channel::Receiver<control::ControlCommand>>,
+    /// Commands to apply at given simulated times, s.
+    pub schedule: Vec<(f64, control::ControlCommand)>,
     /// Real-time: run physics at this SCHED_FIFO priority and services one below
     /// (1..=99; needs root or CAP_SYS_NICE). `None`: normal scheduling.
     pub rt_priority: Option<i32>,
@@ -64,6 +69,8 @@ impl Default for RunOptions {
             build: BuildOptions::default(),
             silent_periods: 3,
             rt_priority: None,
+            control: None,
+            schedule: Vec::new(),
         }
     }
 }

@@ -44,6 +44,48 @@ pub struct HwJoint {
     pub errors: u64,
     pub timeouts: u64,
     pub latencies_us: Vec<f32>,
+    /// The backend this joint is on.
+    pub spec: crate::scene::BackendSpec,
+    /// Swapping in: the joint is still simulated while its servo is walked to the
+    /// simulated position; it follows the servo once they agree.
+    pub handover: bool,
+    /// Last goal sent to the servo, rad (none before its first reply).
+    pub goal: Option<f64>,
+}
+
+impl HwJoint {
+    /// A joint on `spec` (a Serial backend), starting at `pos`.
+    pub fn new(spec: &crate::scene::BackendSpec, pos: f64) -> Self {
+        let label = match spec {
+            crate::scene::BackendSpec::Serial {
+                port, protocol, id, ..
+            } => {
+                let p = if *protocol == crate::scene::BusProtocol::Sts {
+                    "sts"
+                } else {
+                    "dxl"
+                };
+                format!("serial:{port}:{p}:{id}")
+            }
+            crate::scene::BackendSpec::Sim => "sim".into(),
+        };
+        Self {
+            bus: 0,
+            slot: 0,
+            label,
+            pos,
+            vel: 0.0,
+            load: 0.0,
+            last_ok_t: 0.0,
+            transactions: 0,
+            errors: 0,
+            timeouts: 0,
+            latencies_us: Vec::new(),
+            spec: spec.clone(),
+            handover: false,
+            goal: None,
+        }
+    }
 }
 
 /// One joint as the plant sees it.
@@ -73,6 +115,9 @@ pub struct PlantJoint {
 /// stall torque, N·m/rad: 100 gives 335 N·m/rad for an STS3215, so the twin lags the
 /// real joint by well under a milliradian.
 const FOLLOW_STIFFNESS: f64 = 100.0;
+
+/// Time a swapped-in servo gets to connect before link supervision applies, s.
+pub const SWAP_CONNECT_GRACE_S: f64 = 0.25;
 
 /// Physics + servos + bookkeeping.
 pub struct Plant {
@@ -122,31 +167,11 @@ impl Plant {
                     controller_kind: c.controller.kind(),
                     hw: None,
                 });
-                if let (
-                    crate::scene::BackendSpec::Serial {
-                        port, protocol, id, ..
-                    },
-                    Some(j),
-                ) = (&c.backend, joints.last_mut())
+                if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
+                    (&c.backend, joints.last_mut())
                 {
                     j.mode = DriveMode::Follow;
-                    let proto = match protocol {
-                        crate::scene::BusProtocol::Sts => "sts",
-                        crate::scene::BusProtocol::Dxl => "dxl",
-                    };
-                    j.hw = Some(HwJoint {
-                        bus: 0,
-                        slot: 0,
-                        label: format!("serial:{port}:{proto}:{id}"),
-                        pos: c.initial,
-                        vel: 0.0,
-                        load: 0.0,
-                        last_ok_t: 0.0,
-                        transactions: 0,
-                        errors: 0,
-                        timeouts: 0,
-                        latencies_us: Vec::new(),
-                    });
+                    j.hw = Some(HwJoint::new(&c.backend, c.initial));
                 }
                 traj.joints.push(base_traj.joints[i].clone());
             }
@@ -288,7 +313,9 @@ impl Plant {
                         h.vel = s.vel;
                         h.load = s.load;
                         h.last_ok_t = t;
+                        h.goal.get_or_insert(s.pos);
                     }
+                    self.check_handover(i);
                     if s.error != 0 {
                         self.event(
                             i,
@@ -329,6 +356,91 @@ impl Plant {
                 }
             }
         }
+    }
+
+    /// Servo resolution, rad (4096 ticks per revolution on both families).
+    fn tick(&self) -> f64 {
+        std::f64::consts::TAU / 4096.0
+    }
+
+    /// Swapping in: once the servo stands where the simulated joint is (within 2
+    /// ticks) and the last goal is within 1 tick of it, the joint starts following the
+    /// servo.
+    fn check_handover(&mut self, i: usize) {
+        let sim = self.world.joint_state(i).pos;
+        let tick = self.tick();
+        let j = &mut self.joints[i];
+        let Some(h) = j.hw.as_mut() else { return };
+        if !h.handover {
+            return;
+        }
+        let Some(goal) = h.goal else { return };
+        if (h.pos - sim).abs() <= 2.0 * tick && (goal - sim).abs() <= tick {
+            h.handover = false;
+            j.mode = DriveMode::Follow;
+            let detail = format!(
+                "handover complete: servo {:.2} ticks, last goal {:.2} ticks from the simulated joint",
+                (h.pos - sim) / tick,
+                (goal - sim) / tick
+            );
+            let label = h.label.clone();
+            self.event(i, "swap", format!("{detail}; now on {label}"));
+        }
+    }
+
+    /// The goal to send joint `i`'s servo this tick, rad: the simulated position
+    /// while handing over, the trajectory once following; rate-limited to the servo's
+    /// no-load speed so the command never jumps. `None` before the servo's first reply.
+    pub fn hw_goal(&mut self, i: usize) -> Option<f64> {
+        let sim = self.world.joint_state(i).pos;
+        let sp = self.traj.sample(i, self.t).pos;
+        let j = &mut self.joints[i];
+        let max_step = j.servo.spec.no_load_speed_rad_s * j.period;
+        let h = j.hw.as_mut()?;
+        let target = if h.handover { sim } else { sp };
+        let g = h.goal? + (target - h.goal?).clamp(-max_step, max_step);
+        h.goal = Some(g);
+        Some(g)
+    }
+
+    /// Starts moving joint `i` to `backend`. To a serial servo: the joint stays
+    /// simulated until the servo has been walked to it (see `check_handover`). To
+    /// sim: the controller takes over from the followed position at once.
+    pub fn swap(&mut self, i: usize, backend: &crate::scene::BackendSpec) -> Result<(), String> {
+        let pos = self.world.joint_state(i).pos;
+        let t = self.t;
+        let j = &mut self.joints[i];
+        if j.health == JointHealth::Faulted {
+            return Err(format!("joint '{}' is FAULTED", j.name));
+        }
+        match backend {
+            crate::scene::BackendSpec::Sim => {
+                let Some(h) = j.hw.take() else {
+                    return Err(format!("joint '{}' is already simulated", j.name));
+                };
+                j.mode = DriveMode::Controller;
+                j.health = JointHealth::Ok;
+                self.event(i, "swap", format!("{} -> sim at {pos:.4}", h.label));
+            }
+            crate::scene::BackendSpec::Serial { .. } => {
+                if j.hw.is_some() {
+                    return Err(format!("joint '{}' is already on a serial bus", j.name));
+                }
+                let mut h = HwJoint::new(backend, pos);
+                h.handover = true;
+                // The bus needs a moment to open the port and engage the servo:
+                // supervision starts after SWAP_CONNECT_GRACE_S.
+                h.last_ok_t = t + SWAP_CONNECT_GRACE_S;
+                let label = h.label.clone();
+                j.hw = Some(h);
+                self.event(
+                    i,
+                    "swap",
+                    format!("sim -> {label}: walking the servo to {pos:.4}"),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A hardware joint without a valid measurement for 3 of its periods is OFFLINE;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crossbeam::channel::TryRecvError;
 
 use super::clock::{Clock, WallClock, sleep_until};
+use super::control::ControlCommand;
 use super::plant::{DriveMode, Plant};
 use super::service::{ServiceInput, ServiceOutput};
 use super::{Progress, RunOptions, build_services};
@@ -78,7 +79,11 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     }
     let n = plant.joints.len();
     let clock_arc: Arc<dyn Clock> = Arc::new(clock);
-    let mut buses = start_buses(&mut plant, &clock_arc)?;
+    let mut buses = Vec::new();
+    sync_buses(&mut plant, &mut buses, &clock_arc)?;
+    let mut schedule = opts.schedule.clone();
+    schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut schedule = std::collections::VecDeque::from(schedule);
     // Per joint: the newest sample sent and not yet answered, when it was sent (wall),
     // and since when the service has owed a reply (wall; cleared by any reply).
     let mut awaiting = vec![None::<u64>; n];
@@ -198,6 +203,24 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 owed_since[i].get_or_insert(last_sent[i]);
             }
         }
+        // Commands: scheduled ones whose time has come, then any sent on the channel.
+        let mut commands = Vec::new();
+        while schedule.front().is_some_and(|(t, _)| *t <= plant.t + 1e-9) {
+            if let Some((_, c)) = schedule.pop_front() {
+                commands.push(c);
+            }
+        }
+        if let Some(rx) = &opts.control {
+            while let Ok(c) = rx.try_recv() {
+                commands.push(c);
+            }
+        }
+        if !commands.is_empty() {
+            for c in commands {
+                apply_command(&mut plant, c);
+            }
+            sync_buses(&mut plant, &mut buses, &clock_arc)?;
+        }
         // Hardware joints: take the buses' news, send each bus its goals when due.
         for (h, js) in buses.iter() {
             while let Ok(ev) = h.events.try_recv() {
@@ -208,11 +231,10 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 due |= plant.due(i);
             }
             if due {
-                h.send_goals(
-                    js.iter()
-                        .map(|&i| plant.traj.sample(i, plant.t).pos)
-                        .collect(),
-                );
+                let goals: Option<Vec<f64>> = js.iter().map(|&i| plant.hw_goal(i)).collect();
+                if let Some(g) = goals {
+                    h.send_goals(g);
+                }
             }
         }
         plant.hw_supervise();
@@ -287,25 +309,22 @@ fn percentiles(v: &mut [f64]) -> Lateness {
     }
 }
 
-/// One bridge thread per serial port used by the scene's hardware joints; returns each
-/// bus with the plant indices of its joints (in slot order).
-fn start_buses(
-    plant: &mut Plant,
-    clock: &Arc<dyn Clock>,
-) -> std::io::Result<Vec<(BusHandle, Vec<usize>)>> {
+/// The buses the plant's hardware joints need: one per port, joints in plant order.
+fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
     let mut specs: Vec<(BusSpec, Vec<usize>)> = Vec::new();
-    for (i, c) in plant.configs.iter().enumerate() {
+    for (i, j) in plant.joints.iter().enumerate() {
+        let Some(h) = j.hw.as_ref() else { continue };
         let BackendSpec::Serial {
             port,
             protocol,
             id,
             baud,
             zero_tick,
-        } = &c.backend
+        } = &h.spec
         else {
             continue;
         };
-        let period = Duration::from_secs_f64(1.0 / c.rate_hz);
+        let period = Duration::from_secs_f64(j.period);
         let k = match specs.iter().position(|(s, _)| s.port == *port) {
             Some(k) => k,
             None => {
@@ -325,10 +344,6 @@ fn start_buses(
         let (spec, js) = &mut specs[k];
         // The bus runs at its fastest joint's rate.
         spec.period = spec.period.min(period);
-        if let Some(h) = plant.joints[i].hw.as_mut() {
-            h.bus = k;
-            h.slot = spec.joints.len();
-        }
         spec.joints.push(BusJoint {
             joint: i,
             id: *id,
@@ -336,9 +351,56 @@ fn start_buses(
         });
         js.push(i);
     }
-    let mut out = Vec::new();
-    for (spec, js) in specs {
-        out.push((bridge::spawn(spec, clock.clone())?, js));
+    specs
+}
+
+/// Makes the running buses match what the plant needs: buses whose joints changed are
+/// stopped and started again (their servos are re-engaged without a jump); the
+/// others keep running untouched.
+fn sync_buses(
+    plant: &mut Plant,
+    buses: &mut Vec<(BusHandle, Vec<usize>)>,
+    clock: &Arc<dyn Clock>,
+) -> std::io::Result<()> {
+    let want = desired_buses(plant);
+    buses.retain_mut(|(h, js)| {
+        let keep = want.iter().any(|(s, w)| s.port == h.spec.port && w == js);
+        if !keep {
+            h.stop();
+        }
+        keep
+    });
+    for (spec, js) in want {
+        if !buses.iter().any(|(h, _)| h.spec.port == spec.port) {
+            buses.push((bridge::spawn(spec, clock.clone())?, js));
+        }
     }
-    Ok(out)
+    for (k, (_, js)) in buses.iter().enumerate() {
+        for (slot, &i) in js.iter().enumerate() {
+            if let Some(h) = plant.joints[i].hw.as_mut() {
+                h.bus = k;
+                h.slot = slot;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies one control command to the plant (bus changes follow in `sync_buses`).
+fn apply_command(plant: &mut Plant, c: ControlCommand) {
+    match c {
+        ControlCommand::Swap { joint, backend } => {
+            let Some(i) = plant.joints.iter().position(|j| j.name == joint) else {
+                plant.event(
+                    usize::MAX,
+                    "swap_refused",
+                    format!("no joint named '{joint}'"),
+                );
+                return;
+            };
+            if let Err(e) = plant.swap(i, &backend) {
+                plant.event(i, "swap_refused", e);
+            }
+        }
+    }
 }

@@ -297,3 +297,159 @@ fn corrupt_dropped_and_late_replies_are_counted_and_survived() {
         "errors were reported as events"
     );
 }
+
+/// Sim → hardware → sim while the run continues: the servo is walked to the simulated
+/// joint before the handover, the last goal is within one encoder tick of the joint at
+/// the switch, and every other joint keeps its deadlines and tracking bound.
+#[test]
+fn swap_to_a_virtual_servo_and_back_mid_run_is_bumpless() {
+    use armhil::runtime::control::{ControlCommand, parse_backend};
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("bus");
+    let servo = start_servo(&link);
+    let scene = scene("scenes/sts3215_arm.ron");
+    let to_hw = parse_backend(&format!("serial:{}:sts:2", link.display())).expect("backend");
+    let mut o = opts(3.5);
+    o.schedule = vec![
+        (
+            1.0,
+            ControlCommand::Swap {
+                joint: "wrist_roll".into(),
+                backend: to_hw,
+            },
+        ),
+        (
+            2.5,
+            ControlCommand::Swap {
+                joint: "wrist_roll".into(),
+                backend: armhil::scene::BackendSpec::Sim,
+            },
+        ),
+    ];
+    let r = runtime::run(&scene, &o, &mut |_, _| {}).expect("run");
+    stop_servo(servo);
+    let swaps: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "swap" && e.joint == "wrist_roll")
+        .collect();
+    assert_eq!(swaps.len(), 3, "start, handover, back: {swaps:#?}");
+    assert!(swaps[0].t >= 1.0 && swaps[0].t < 1.01);
+    let done = swaps[1];
+    assert!(
+        done.detail.starts_with("handover complete"),
+        "{}",
+        done.detail
+    );
+    // A moving joint is taken over when the servo has caught it (at worst at a turn
+    // of the sine, where it is slowest).
+    assert!(
+        done.t > 1.0 && done.t < 2.4,
+        "handover took until {}",
+        done.t
+    );
+    // "... servo X ticks, last goal Y ticks from the simulated joint; ..."
+    let nums: Vec<f64> = done
+        .detail
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        nums.len() >= 2 && nums[0].abs() <= 2.0 && nums[1].abs() <= 1.0,
+        "{}",
+        done.detail
+    );
+    assert!(
+        swaps[2].t >= 2.5 && swaps[2].detail.contains("-> sim"),
+        "{}",
+        swaps[2].detail
+    );
+    for j in &r.joints {
+        assert_eq!(j.state, JointHealth::Ok, "{}: {}", j.name, r.table());
+        let bound = if j.name == "wrist_roll" { 0.03 } else { 0.02 };
+        assert!(
+            j.rms_error_rad <= bound,
+            "{} rms {}",
+            j.name,
+            j.rms_error_rad
+        );
+    }
+    assert_eq!(
+        joint(&r, "wrist_roll").backend,
+        "sim",
+        "back on sim at the end"
+    );
+}
+
+#[test]
+fn cli_swaps_from_the_command_line_and_from_stdin() {
+    use std::io::Write;
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("bus");
+    let servo = start_servo(&link);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armhil"))
+        .current_dir(root())
+        .args([
+            "run",
+            "scenes/sts3215_arm.ron",
+            "--headless",
+            "--realtime",
+            "--rt-priority",
+            "20",
+            "--duration",
+            "2.5",
+            "--swap",
+        ])
+        .arg(format!("wrist_roll=serial:{}:sts:2@0.5", link.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "swap gripper serial:{}:sts:1", link.display()).expect("write");
+    writeln!(stdin, "swap nosuchjoint sim").expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    stop_servo(servo);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("wrist_roll") && s.contains("sim -> serial:"),
+        "{s}"
+    );
+    assert!(
+        s.contains("gripper") && s.matches("sim -> serial:").count() == 2,
+        "stdin swap missing:\n{s}"
+    );
+    assert!(
+        s.contains("swap_refused") && s.contains("nosuchjoint"),
+        "{s}"
+    );
+    // Swapping to a serial servo without --realtime is bad input.
+    let out = Command::new(env!("CARGO_BIN_EXE_armhil"))
+        .current_dir(root())
+        .args([
+            "run",
+            "scenes/sts3215_arm.ron",
+            "--swap",
+            "wrist_roll=serial:/dev/null:sts:2@0.5",
+        ])
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_armhil"))
+        .current_dir(root())
+        .args([
+            "run",
+            "scenes/sts3215_arm.ron",
+            "--swap",
+            "wrist_roll=serial:/dev/null:xyz:2@0.5",
+        ])
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--swap"));
+}
