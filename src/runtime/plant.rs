@@ -109,6 +109,7 @@ pub struct PlantJoint {
     pub controller_kind: &'static str,
     /// Set for joints on a serial bus.
     pub hw: Option<HwJoint>,
+    pub on_link_loss: crate::scene::LinkLossPolicy,
 }
 
 /// Follower stiffness of a hardware joint's simulated twin, per N·m of the servo's
@@ -130,6 +131,8 @@ pub struct Plant {
     pub events: Vec<Event>,
     /// The joints' configurations (index-aligned with `joints`; empty for copies > 1).
     pub configs: Vec<crate::scene::JointConfig>,
+    /// Set when a joint's policy stops the whole run.
+    pub stop_requested: Option<String>,
 }
 
 impl Plant {
@@ -166,6 +169,7 @@ impl Plant {
                     stats: JointStats::default(),
                     controller_kind: c.controller.kind(),
                     hw: None,
+                    on_link_loss: c.on_link_loss,
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
@@ -184,6 +188,7 @@ impl Plant {
             t: 0.0,
             steps: 0,
             events: Vec::new(),
+            stop_requested: None,
             configs: if opts.copies == 1 {
                 scene.joints.clone()
             } else {
@@ -285,6 +290,9 @@ impl Plant {
             "state",
             format!("{} -> {} ({why})", from.as_str(), to.as_str()),
         );
+        if self.joints[i].hw.is_some() {
+            self.apply_link_policy(i, from, to);
+        }
     }
 
     /// Applies a report of bus thread to its joints (`joints[slot]` = plant index).
@@ -354,6 +362,58 @@ impl Plant {
                 if let Some(&i) = joints.first() {
                     self.event(i, "link_online", "port open".into());
                 }
+            }
+        }
+    }
+
+    /// A hardware joint's link went down or came back: apply its policy.
+    fn apply_link_policy(&mut self, i: usize, from: JointHealth, to: JointHealth) {
+        use crate::scene::LinkLossPolicy as P;
+        let policy = self.joints[i].on_link_loss;
+        let name = self.joints[i].name.clone();
+        let j = &mut self.joints[i];
+        let handing_over = j.hw.as_ref().is_some_and(|h| h.handover);
+        if to == JointHealth::Offline {
+            match policy {
+                P::HoldInSim => {}
+                P::SimTwin => {
+                    j.mode = DriveMode::Controller;
+                    self.event(
+                        i,
+                        "link_policy",
+                        "link lost: the simulated twin takes over under its controller".into(),
+                    );
+                }
+                P::Limp => {
+                    j.mode = DriveMode::Limp;
+                    self.event(
+                        i,
+                        "link_policy",
+                        "link lost: the simulated twin goes limp".into(),
+                    );
+                }
+                P::StopAll => {
+                    self.stop_requested =
+                        Some(format!("link lost on joint '{name}' (policy StopAll)"));
+                    self.event(i, "link_policy", "link lost: stopping the run".into());
+                }
+            }
+        } else if from == JointHealth::Offline && !handing_over {
+            match policy {
+                P::SimTwin => {
+                    // Bumpless return: walk the servo to the twin before following it.
+                    if let Some(h) = j.hw.as_mut() {
+                        h.handover = true;
+                        h.goal = Some(h.pos);
+                    }
+                    self.event(
+                        i,
+                        "link_policy",
+                        "link back: walking the servo to the simulated twin".into(),
+                    );
+                }
+                P::Limp => j.mode = DriveMode::Follow,
+                P::HoldInSim | P::StopAll => {}
             }
         }
     }

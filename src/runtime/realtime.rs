@@ -101,6 +101,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         let deadline = start + dt * step as u32;
         sleep_until(&clock, deadline);
         let late = clock.now().saturating_sub(deadline);
+        // Which joints' periods come due this step (decided once: a joint handing
+        // over to a servo is served by both its controller and its bus).
+        let due_now: Vec<bool> = (0..n).map(|i| plant.due(i)).collect();
         lateness_us.push(late.as_secs_f64() * 1e6);
         // Lateness grows only while this thread could not run (the process or the
         // machine stalled). Services could not run then either: that time is not
@@ -139,7 +142,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                     }
                 }
             }
-            if plant.joints[i].mode != DriveMode::Controller || !plant.due(i) {
+            if plant.joints[i].mode != DriveMode::Controller || !due_now[i] {
                 continue;
             }
             // Lateness is judged on the wall clock: after a stall of the physics
@@ -228,7 +231,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             }
             let mut due = false;
             for &i in js {
-                due |= plant.due(i);
+                due |= due_now[i];
             }
             if due {
                 let goals: Option<Vec<f64>> = js.iter().map(|&i| plant.hw_goal(i)).collect();
@@ -238,6 +241,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             }
         }
         plant.hw_supervise();
+        if plant.stop_requested.is_some() {
+            break;
+        }
         for j in plant.joints.iter_mut() {
             if j.mode == DriveMode::Controller {
                 let age = plant.t - j.command_t;
@@ -278,7 +284,8 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
         }
     }
-    let mut report = plant.report(scene, "realtime", wall, None);
+    let aborted = plant.stop_requested.clone();
+    let mut report = plant.report(scene, "realtime", wall, aborted);
     report.step_lateness_us = Some(percentiles(&mut lateness_us));
     Ok(report)
 }

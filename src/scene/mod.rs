@@ -13,8 +13,8 @@ mod validate;
 pub use error::{Problem, SceneError};
 pub use model::{ArmModel, JointConfig, KinJoint, Link, PhysicsConfig, Scene};
 pub use schema::{
-    BackendSpec, BusProtocol, DriveSpec, JointKind, OriginSpec, SafeState, ServoSpec, ShapeSpec,
-    TrajectorySpec, WaypointSpec,
+    BackendSpec, BusProtocol, DriveSpec, JointKind, LinkLossPolicy, OriginSpec, SafeState,
+    ServoSpec, ShapeSpec, TrajectorySpec, WaypointSpec,
 };
 
 use std::path::Path;

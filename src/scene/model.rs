@@ -104,4 +104,6 @@ pub struct JointConfig {
     pub limits: (f64, f64),
     /// Simulated or on a serial bus.
     pub backend: BackendSpec,
+    /// What a hardware joint does while its link is lost.
+    pub on_link_loss: super::schema::LinkLossPolicy,
 }

@@ -264,6 +264,24 @@ pub struct DriveSpec {
     /// Simulated (default) or a real servo on a serial bus.
     #[serde(default)]
     pub backend: BackendSpec,
+    /// What a hardware joint does while its link is OFFLINE.
+    #[serde(default)]
+    pub on_link_loss: LinkLossPolicy,
+}
+
+/// What a hardware joint does while its servo link is lost.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+pub enum LinkLossPolicy {
+    /// The simulated twin holds the last measured position (default).
+    #[default]
+    HoldInSim,
+    /// The joint falls back to its simulated twin under its own controller; when the
+    /// link returns the servo is walked to it and takes over again (bumpless).
+    SimTwin,
+    /// The simulated twin goes limp (torque off).
+    Limp,
+    /// The whole run stops (an e-stop).
+    StopAll,
 }
 
 /// Servo bus protocol of a hardware joint.

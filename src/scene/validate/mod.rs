@@ -87,6 +87,7 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
                 rate_hz: 500.0,
                 safe_state: SafeState::Hold,
                 backend: BackendSpec::Sim,
+                on_link_loss: LinkLossPolicy::HoldInSim,
             },
         );
     }
@@ -326,6 +327,7 @@ fn finish(
             initial: kj.initial,
             limits: kj.limits.unwrap_or((f64::NEG_INFINITY, f64::INFINITY)),
             backend: drive.backend.clone(),
+            on_link_loss: drive.on_link_loss,
         });
     }
     check_backends(&joints, &mut p);
