@@ -245,7 +245,7 @@ fn bus_loop(
 /// transaction (public for benchmarks).
 pub fn transaction(
     spec: &BusSpec,
-    t: &mut SerialTransport,
+    t: &mut dyn Transport,
     goals: Option<&Goals>,
     clock: &dyn Clock,
 ) -> Result<BusEvent, TransportError> {
@@ -322,7 +322,7 @@ pub fn transaction(
 #[allow(clippy::type_complexity)]
 fn collect(
     spec: &BusSpec,
-    t: &mut SerialTransport,
+    t: &mut dyn Transport,
     clock: &dyn Clock,
     t0: Duration,
     deadline: Duration,
@@ -437,7 +437,7 @@ fn collect(
 /// them.
 fn engage(
     spec: &BusSpec,
-    t: &mut SerialTransport,
+    t: &mut dyn Transport,
     clock: &dyn Clock,
 ) -> Result<Vec<Sample>, TransportError> {
     let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();

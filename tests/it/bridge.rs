@@ -566,3 +566,82 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     assert_eq!(plant.joints[i].mode, DriveMode::Follow);
     assert_eq!(plant.joints[i].health, JointHealth::Ok);
 }
+
+/// A reply from an ID nobody asked, a corrupt reply and a missing one are each
+/// classified as such by the bus transaction (a scripted device on a memory link).
+#[test]
+fn bus_transaction_classifies_wrong_id_checksum_and_timeout() {
+    use armhil::hardware::bridge::{self, BusEvent, BusJoint, BusSpec, LinkError};
+    use armhil::hardware::protocol::sts;
+    use armhil::hardware::transport::Transport;
+    use armhil::hardware::transport::memory::MemoryTransport;
+    let _g = shared();
+    let (mut host, mut dev) = MemoryTransport::pair();
+    let device = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let n = dev
+                .read(&mut buf, Duration::from_millis(500))
+                .expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let reply = |id: u8| {
+            sts::Status {
+                id,
+                error: 0,
+                params: vec![0x00, 0x08, 0, 0, 0, 0],
+            }
+            .encode()
+            .expect("enc")
+        };
+        let mut corrupt = reply(2);
+        corrupt[6] ^= 0x10;
+        for b in [reply(9), corrupt, reply(1)] {
+            dev.write_all(&b, Duration::from_millis(100))
+                .expect("write");
+        }
+        // ID 3 never answers.
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    let spec = BusSpec {
+        port: "memory".into(),
+        protocol: armhil::scene::BusProtocol::Sts,
+        baud: 1_000_000,
+        joints: (1..=3)
+            .map(|id| BusJoint {
+                joint: id as usize,
+                id,
+                zero_tick: 2048,
+            })
+            .collect(),
+        period: Duration::from_millis(20),
+    };
+    let clock = armhil::runtime::clock::WallClock::new();
+    let ev = bridge::transaction(&spec, &mut host, None, &clock).expect("transaction");
+    device.join().expect("device");
+    let BusEvent::Tick {
+        samples, errors, ..
+    } = ev
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(samples.len(), 1);
+    assert_eq!(samples[0].slot, 0);
+    assert!(samples[0].pos.abs() < 1e-9, "tick 2048 is joint zero");
+    assert!(
+        errors.contains(&(usize::MAX, LinkError::WrongId(9))),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.1 == LinkError::Checksum),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&(1, LinkError::Timeout)) && errors.contains(&(2, LinkError::Timeout)),
+        "{errors:?}"
+    );
+}
