@@ -75,7 +75,11 @@ impl Lockstep {
             // cannot block; a failure means the service is gone.
             if self.ports[i]
                 .to_service
-                .try_send(ServiceInput { seq, input })
+                .try_send(ServiceInput {
+                    seq,
+                    input,
+                    reset: false,
+                })
                 .is_err()
             {
                 plant.fault(i, "service_gone", "joint service inbox closed".into());

@@ -110,6 +110,8 @@ pub struct PlantJoint {
     /// Set for joints on a serial bus.
     pub hw: Option<HwJoint>,
     pub on_link_loss: crate::scene::LinkLossPolicy,
+    /// The controller must start afresh with its next sample.
+    pub reset_controller: bool,
 }
 
 /// Follower stiffness of a hardware joint's simulated twin, per N·m of the servo's
@@ -170,6 +172,7 @@ impl Plant {
                     controller_kind: c.controller.kind(),
                     hw: None,
                     on_link_loss: c.on_link_loss,
+                    reset_controller: false,
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
@@ -378,6 +381,7 @@ impl Plant {
                 P::HoldInSim => {}
                 P::SimTwin => {
                     j.mode = DriveMode::Controller;
+                    j.reset_controller = true;
                     self.event(
                         i,
                         "link_policy",
@@ -480,6 +484,7 @@ impl Plant {
                 };
                 j.mode = DriveMode::Controller;
                 j.health = JointHealth::Ok;
+                j.reset_controller = true;
                 self.event(i, "swap", format!("{} -> sim at {pos:.4}", h.label));
             }
             crate::scene::BackendSpec::Serial { .. } => {

@@ -198,7 +198,11 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             // keep waiting for it (the miss was counted above).
             if ports[i]
                 .to_service
-                .try_send(ServiceInput { seq, input })
+                .try_send(ServiceInput {
+                    seq,
+                    input,
+                    reset: std::mem::take(&mut plant.joints[i].reset_controller),
+                })
                 .is_ok()
             {
                 awaiting[i] = Some(seq);

@@ -19,6 +19,9 @@ pub struct ServiceInput {
     /// Sequence number of this sample (per joint, from 0).
     pub seq: u64,
     pub input: ControlInput,
+    /// Clear the controller's state before this sample (the joint comes back to its
+    /// controller after being driven by something else, e.g. a real servo).
+    pub reset: bool,
 }
 
 /// Message out of a service.
@@ -110,7 +113,12 @@ impl JointService {
         quiet_service_panics();
         let ctl = &mut self.controller;
         IN_SERVICE.with(|f| f.set(true));
-        let result = catch_unwind(AssertUnwindSafe(|| ctl.update(&msg.input)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if msg.reset {
+                ctl.reset();
+            }
+            ctl.update(&msg.input)
+        }));
         IN_SERVICE.with(|f| f.set(false));
         let out = match result {
             Ok(torque) => ServiceOutput::Command {
@@ -211,5 +219,68 @@ impl JointController for FaultyController {
 
     fn kind(&self) -> &'static str {
         self.inner.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns how many times it was reset, and panics on t < 0.
+    struct Probe(u32);
+    impl JointController for Probe {
+        fn update(&mut self, i: &ControlInput) -> f64 {
+            assert!(i.t >= 0.0, "negative time");
+            self.0 as f64
+        }
+        fn reset(&mut self) {
+            self.0 += 1;
+        }
+        fn kind(&self) -> &'static str {
+            "probe"
+        }
+    }
+
+    fn send(port: &ServicePort, t: f64, reset: bool) {
+        let input = ControlInput {
+            t,
+            ..ControlInput::default()
+        };
+        port.to_service
+            .try_send(ServiceInput {
+                seq: 1,
+                input,
+                reset,
+            })
+            .expect("inbox has room");
+    }
+
+    #[test]
+    fn reset_flag_resets_the_controller_and_a_panic_kills_only_the_service() {
+        let (mut svc, port) = JointService::new("j", Box::new(Probe(0)));
+        send(&port, 0.0, false);
+        assert!(svc.poll());
+        assert_eq!(
+            port.from_service.try_recv(),
+            Ok(ServiceOutput::Command {
+                seq: 1,
+                torque: 0.0
+            })
+        );
+        send(&port, 0.0, true);
+        svc.poll();
+        assert_eq!(
+            port.from_service.try_recv(),
+            Ok(ServiceOutput::Command {
+                seq: 1,
+                torque: 1.0
+            })
+        );
+        send(&port, -1.0, false);
+        assert!(!svc.poll());
+        assert!(
+            matches!(port.from_service.try_recv(), Ok(ServiceOutput::Died { message, .. }) if message.contains("negative time"))
+        );
+        assert!(svc.is_dead());
     }
 }
