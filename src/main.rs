@@ -101,6 +101,13 @@ struct RunArgs {
     /// stdin do the same.
     #[arg(long, value_name = "SWAP")]
     swap: Vec<String>,
+    /// Inject a fault: `JOINT:KIND[(ARG)]@AT[..UNTIL]`, e.g. `elbow:hang@2.0`,
+    /// `wrist_roll:encoder_noise(0.01)@1..2`, `shoulder:servo_error(overheat)@3..4`
+    /// (repeatable). Kinds: panic, hang, slow(ms), encoder_stuck, encoder_noise(σ rad),
+    /// encoder_offset(rad), torque_sag(factor), servo_error(overload|overheat|voltage),
+    /// power_loss.
+    #[arg(long, value_name = "FAULT")]
+    fault: Vec<String>,
     /// Real-time: SCHED_FIFO priority for physics (services one below), 1..=99; needs root or CAP_SYS_NICE.
     #[arg(long, value_name = "N")]
     rt_priority: Option<i32>,
@@ -396,6 +403,20 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = a.duration {
         scene.duration_s = d;
     }
+    let names: Vec<&str> = scene.joints.iter().map(|j| j.name.as_str()).collect();
+    let mut extra = Vec::new();
+    for f in &a.fault {
+        let spec = armhil::faults::parse_cli_fault(f).map_err(BadInput)?;
+        let mut problems = Vec::new();
+        spec.validate("--fault", &names, scene.duration_s, &mut |field, m| {
+            problems.push(format!("{field}: {m}"))
+        });
+        if !problems.is_empty() {
+            return Err(BadInput(format!("--fault {f:?}: {}", problems.join("; "))).into());
+        }
+        extra.push(spec);
+    }
+    scene.faults.extend(extra);
     // Refuse an unwritable report path before anything runs.
     if let Some(r) = &a.report {
         std::fs::OpenOptions::new()

@@ -91,7 +91,7 @@ pub(crate) fn build_services(
             let faults: Vec<_> = scene
                 .faults
                 .iter()
-                .filter(|f| f.joint == c.name)
+                .filter(|f| f.joint == c.name && f.kind.in_controller())
                 .cloned()
                 .collect();
             let ctl = c.controller.build(&c.servo);

@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::control::{ControlInput, Measured, Trajectory};
+use crate::faults::{FaultKind, FaultSpec};
 use crate::physics::{ArmWorld, BuildOptions};
 use crate::scene::{SafeState, Scene};
 use crate::servo::ServoModel;
@@ -119,6 +120,17 @@ pub struct PlantJoint {
 /// real joint by well under a milliradian.
 const FOLLOW_STIFFNESS: f64 = 100.0;
 
+/// A scheduled fault as the plant tracks it.
+#[derive(Debug, Clone)]
+pub struct PlantFault {
+    pub joint: usize,
+    pub spec: FaultSpec,
+    pub started: bool,
+    pub cleared: bool,
+    /// Position the encoder froze at (EncoderStuck).
+    pub stuck: f64,
+}
+
 /// Time a swapped-in servo gets to connect before link supervision applies, s.
 pub const SWAP_CONNECT_GRACE_S: f64 = 0.25;
 
@@ -133,6 +145,8 @@ pub struct Plant {
     pub events: Vec<Event>,
     /// The joints' configurations (index-aligned with `joints`; empty for copies > 1).
     pub configs: Vec<crate::scene::JointConfig>,
+    /// The scene's faults, with their onset/clear bookkeeping.
+    pub faults: Vec<PlantFault>,
     /// Set when a joint's policy stops the whole run.
     pub stop_requested: Option<String>,
 }
@@ -192,6 +206,27 @@ impl Plant {
             steps: 0,
             events: Vec::new(),
             stop_requested: None,
+            faults: if opts.copies == 1 {
+                scene
+                    .faults
+                    .iter()
+                    .filter_map(|f| {
+                        scene
+                            .joints
+                            .iter()
+                            .position(|c| c.name == f.joint)
+                            .map(|joint| PlantFault {
+                                joint,
+                                spec: f.clone(),
+                                started: false,
+                                cleared: false,
+                                stuck: 0.0,
+                            })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             configs: if opts.copies == 1 {
                 scene.joints.clone()
             } else {
@@ -224,10 +259,9 @@ impl Plant {
             0.0
         };
         let setpoint = self.traj.sample(i, self.t);
+        let (pos, vel) = self.sensed(i, state.pos, state.vel);
         let j = &mut self.joints[i];
-        let measured: Measured = j
-            .servo
-            .measure(state.pos, state.vel, j.delivered, &mut j.rng);
+        let measured: Measured = j.servo.measure(pos, vel, j.delivered, &mut j.rng);
         j.seq += 1;
         ControlInput {
             t: self.t,
@@ -422,6 +456,73 @@ impl Plant {
         }
     }
 
+    /// Onsets and clears of scheduled faults at the current time: one event each.
+    fn fault_timeline(&mut self) {
+        let t = self.t;
+        for k in 0..self.faults.len() {
+            let (joint, spec, started, cleared) = {
+                let f = &self.faults[k];
+                (f.joint, f.spec.clone(), f.started, f.cleared)
+            };
+            if !started && spec.active(t) {
+                self.faults[k].started = true;
+                self.faults[k].stuck = self.world.joint_state(joint).pos;
+                let window = spec
+                    .until
+                    .map_or("until the end".to_string(), |u| format!("until {u:.3} s"));
+                self.event(
+                    joint,
+                    "fault_onset",
+                    format!("{} {:?} {window}", spec.kind.name(), spec.kind),
+                );
+                if let FaultKind::ServoError { bit } = spec.kind {
+                    self.set_health(
+                        joint,
+                        JointHealth::Degraded,
+                        &format!("servo error bit {bit:?}: torque off"),
+                    );
+                } else if spec.kind == FaultKind::PowerLoss {
+                    self.set_health(joint, JointHealth::Degraded, "power loss: limp");
+                }
+            } else if started && !cleared && spec.until.is_some_and(|u| t + 1e-12 >= u) {
+                self.faults[k].cleared = true;
+                self.event(
+                    joint,
+                    "fault_clear",
+                    format!("{} cleared after {:.3} s", spec.kind.name(), t - spec.at),
+                );
+                if matches!(
+                    spec.kind,
+                    FaultKind::ServoError { .. } | FaultKind::PowerLoss
+                ) {
+                    self.set_health(joint, JointHealth::Ok, "fault cleared");
+                }
+            }
+        }
+    }
+
+    /// What joint `i`'s encoder sees of (pos, vel) under the active sensor faults.
+    fn sensed(&mut self, i: usize, pos: f64, vel: f64) -> (f64, f64) {
+        let (mut p, mut v) = (pos, vel);
+        for f in &self.faults {
+            if f.joint != i || !f.started || f.cleared {
+                continue;
+            }
+            match f.spec.kind {
+                FaultKind::EncoderStuck => {
+                    p = f.stuck;
+                    v = 0.0;
+                }
+                FaultKind::EncoderOffset { rad } => p += rad,
+                FaultKind::EncoderNoise { sigma_rad } => {
+                    p += sigma_rad * crate::servo::gaussian(&mut self.joints[i].rng)
+                }
+                _ => {}
+            }
+        }
+        (p, v)
+    }
+
     /// Servo resolution, rad (4096 ticks per revolution on both families).
     fn tick(&self) -> f64 {
         std::f64::consts::TAU / 4096.0
@@ -530,6 +631,7 @@ impl Plant {
 
     /// Delivers this step's torques, steps the physics, records statistics.
     pub fn step(&mut self) {
+        self.fault_timeline();
         self.world.clear_torques();
         for i in 0..self.joints.len() {
             let state = self.world.joint_state(i);
@@ -564,7 +666,23 @@ impl Plant {
                 }
                 DriveMode::Limp => 0.0,
             };
-            let d = j.servo.deliver(cmd, state.motor_vel);
+            let mut d = j.servo.deliver(cmd, state.motor_vel);
+            for f in &self.faults {
+                if f.joint != i || !f.started || f.cleared {
+                    continue;
+                }
+                match f.spec.kind {
+                    FaultKind::TorqueSag { factor } => {
+                        let lim = factor * j.servo.spec.stall_torque_nm;
+                        if d.torque.abs() > lim {
+                            d.torque = lim.copysign(d.torque);
+                            d.saturated = true;
+                        }
+                    }
+                    FaultKind::PowerLoss | FaultKind::ServoError { .. } => d.torque = 0.0,
+                    _ => {}
+                }
+            }
             j.delivered = d.torque;
             let sp = self.traj.sample(i, self.t);
             j.stats.record(

@@ -151,7 +151,8 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             if let Some(since) = owed_since[i] {
                 let period = Duration::from_secs_f64(plant.joints[i].period);
                 let waited = clock.now().saturating_sub(since);
-                if waited < period {
+                // (10 % slack: the next tick comes exactly one period after the send.)
+                if waited + period / 10 < period {
                     continue;
                 }
                 plant.joints[i].stats.deadline_misses += 1;
@@ -191,6 +192,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                     );
                     continue;
                 }
+                // Still working on the sample in flight: a fresh sample follows its
+                // reply (queueing more would only make a slow service slower).
+                continue;
             }
             let input = plant.sample(i);
             let seq = plant.joints[i].seq;

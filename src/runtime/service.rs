@@ -196,8 +196,12 @@ impl FaultyController {
 impl JointController for FaultyController {
     fn update(&mut self, input: &ControlInput) -> f64 {
         for f in &self.faults {
-            if input.t + 1e-12 >= f.at {
+            if f.active(input.t) {
                 match f.kind {
+                    FaultKind::Slow { ms } => {
+                        // A sluggish controller: this cycle costs `ms` of wall time.
+                        std::thread::sleep(std::time::Duration::from_secs_f64(ms / 1000.0));
+                    }
                     FaultKind::Panic => panic!("injected controller panic at t = {:.3} s", input.t),
                     FaultKind::Hang => loop {
                         // A real hang: never returns on its own. Only a cancel (the run
@@ -207,6 +211,8 @@ impl JointController for FaultyController {
                         }
                         std::thread::sleep(std::time::Duration::from_millis(1));
                     },
+                    // Sensor and actuator faults act in the plant, not here.
+                    _ => {}
                 }
             }
         }

@@ -4,6 +4,7 @@ mod app;
 mod bridge;
 mod cli;
 mod common;
+mod faults;
 mod fuzz;
 mod physics;
 mod protocol;
