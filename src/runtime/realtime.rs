@@ -180,7 +180,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                             ),
                         );
                     }
-                } else if waited >= period * opts.silent_periods {
+                } else if waited + period / 10 >= period * opts.silent_periods {
                     plant.fault(
                         i,
                         "controller_hang",

@@ -182,8 +182,22 @@ fn realtime_hang_is_contained_to_its_joint() {
         .find(|e| e.kind == "controller_hang")
         .expect("hang event");
     assert_eq!(ev.joint, "wrist_roll");
-    // wrist_roll runs at 1 kHz: detected within 3 periods (+1 for the sample in flight).
-    assert!(ev.t >= 0.5 && ev.t <= 0.5 + 0.005, "detected at {}", ev.t);
+    // wrist_roll runs at 1 kHz: detected after 3 periods of silence (+1 for the sample
+    // in flight). Time the machine itself stalls is not held against a service, so on
+    // this VM (multi-ms host preemptions, see BENCHMARKS.md) allow 20 ms in all.
+    assert!(ev.t >= 0.503 && ev.t <= 0.5 + 0.02, "detected at {}", ev.t);
+    let silent: f64 = ev
+        .detail
+        .split("no reply for ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        (2.7..4.0).contains(&silent),
+        "declared after {silent} ms of silence: {}",
+        ev.detail
+    );
     for j in r.joints.iter().filter(|j| j.name != "wrist_roll") {
         assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
     }
