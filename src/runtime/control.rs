@@ -9,6 +9,9 @@ use crate::scene::{BackendSpec, BusProtocol};
 pub enum ControlCommand {
     /// Move a joint to another backend (sim → serial or serial → sim), bumplessly.
     Swap { joint: String, backend: BackendSpec },
+    /// Inject a sensor or actuator fault now (its `at`/`until` are taken relative to
+    /// the moment it arrives when `at` has already passed).
+    Fault(crate::faults::FaultSpec),
 }
 
 /// Commands waiting: they come at human rate, a handful at most.
@@ -95,8 +98,9 @@ pub fn parse_command(line: &str) -> Result<ControlCommand, String> {
             joint: joint.to_string(),
             backend: parse_backend(backend)?,
         }),
+        ["fault", spec] => Ok(ControlCommand::Fault(crate::faults::parse_cli_fault(spec)?)),
         _ => Err(format!(
-            "{line:?}: expected `swap JOINT sim|serial:PORT:sts|dxl:ID[:BAUD]`"
+            "{line:?}: expected `swap JOINT sim|serial:PORT:sts|dxl:ID[:BAUD]` or `fault JOINT:KIND[(ARG)]@AT[..UNTIL]`"
         )),
     }
 }

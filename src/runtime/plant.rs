@@ -456,6 +456,34 @@ impl Plant {
         }
     }
 
+    /// Adds a sensor or actuator fault while running. A fault whose `at` has passed
+    /// starts now and keeps its length. Controller faults live inside the joint's
+    /// service and can only be scheduled before the run.
+    pub fn inject(&mut self, mut spec: FaultSpec) -> Result<(), String> {
+        if spec.kind.in_controller() {
+            return Err(format!(
+                "{} faults can only be scheduled before the run (scene or --fault)",
+                spec.kind.name()
+            ));
+        }
+        let Some(joint) = self.joints.iter().position(|j| j.name == spec.joint) else {
+            return Err(format!("no joint named '{}'", spec.joint));
+        };
+        if spec.at < self.t {
+            let len = spec.until.map(|u| u - spec.at);
+            spec.at = self.t;
+            spec.until = len.map(|l| self.t + l.max(0.0));
+        }
+        self.faults.push(PlantFault {
+            joint,
+            spec,
+            started: false,
+            cleared: false,
+            stuck: 0.0,
+        });
+        Ok(())
+    }
+
     /// Onsets and clears of scheduled faults at the current time: one event each.
     fn fault_timeline(&mut self) {
         let t = self.t;

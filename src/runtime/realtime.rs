@@ -404,6 +404,11 @@ fn sync_buses(
 /// Applies one control command to the plant (bus changes follow in `sync_buses`).
 fn apply_command(plant: &mut Plant, c: ControlCommand) {
     match c {
+        ControlCommand::Fault(spec) => {
+            if let Err(e) = plant.inject(spec) {
+                plant.event(usize::MAX, "fault_refused", e);
+            }
+        }
         ControlCommand::Swap { joint, backend } => {
             let Some(i) = plant.joints.iter().position(|j| j.name == joint) else {
                 plant.event(

@@ -237,3 +237,47 @@ fn cli_faults_are_injected_and_bad_ones_refused_with_exit_2() {
         );
     }
 }
+
+/// Faults sent on the run's control channel (as the CLI's stdin and the GUI do) act at
+/// once; controller faults can only be scheduled before the run and are refused.
+#[test]
+fn faults_injected_through_the_control_channel_act_and_clear() {
+    use armhil::runtime::control::{ControlCommand, parse_command};
+    let _g = exclusive();
+    let s = scene("scenes/arm6.ron");
+    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::control::CAPACITY);
+    let o = RunOptions {
+        executor: Executor::Realtime,
+        rt_priority: Some(20),
+        duration_s: Some(1.5),
+        control: Some(rx),
+        schedule: vec![(
+            0.5,
+            parse_command("fault elbow_pitch:power_loss@0..0.3").expect("parse"),
+        )],
+        ..RunOptions::default()
+    };
+    tx.send(ControlCommand::Fault(
+        armhil::faults::parse_cli_fault("wrist_roll:panic@0").expect("parse"),
+    ))
+    .expect("send");
+    let r = runtime::run(&s, &o, &mut |_, _| {}).expect("run");
+    let (on, off) = onset_clear(&r, "elbow_pitch");
+    assert!(
+        (on - 0.5).abs() < 0.002 && (off - on - 0.3).abs() < 0.002,
+        "{on} {off}"
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.kind == "fault_refused" && e.detail.contains("panic")),
+        "{:#?}",
+        r.events
+    );
+    assert_eq!(joint(&r, "wrist_roll").state, JointHealth::Ok);
+    assert_eq!(
+        joint(&r, "elbow_pitch").state,
+        JointHealth::Ok,
+        "recovered after the power came back"
+    );
+}
