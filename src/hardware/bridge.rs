@@ -241,6 +241,79 @@ fn bus_loop(
     }
 }
 
+/// The registers the bridge uses on each servo family (spec §1.2 and §2).
+struct Regs {
+    /// Goal position and its size, bytes.
+    goal: u16,
+    goal_len: u16,
+    torque: u16,
+    /// Start and size of the block read every tick: STS position, speed, load (56..62);
+    /// DXL present current, velocity, position (126..136).
+    present: u16,
+    present_len: u16,
+}
+
+impl Regs {
+    fn of(p: BusProtocol) -> Self {
+        match p {
+            BusProtocol::Sts => Regs {
+                goal: 42,
+                goal_len: 2,
+                torque: 40,
+                present: 56,
+                present_len: 6,
+            },
+            BusProtocol::Dxl => Regs {
+                goal: 116,
+                goal_len: 4,
+                torque: 64,
+                present: 126,
+                present_len: 10,
+            },
+        }
+    }
+
+    /// A goal in ticks as the register wants it (STS: 0..=4095 in 2 bytes).
+    fn goal_bytes(&self, ticks: i32) -> Vec<u8> {
+        if self.goal_len == 2 {
+            (ticks.clamp(0, 4095) as u16).to_le_bytes().to_vec()
+        } else {
+            ticks.to_le_bytes().to_vec()
+        }
+    }
+}
+
+/// A broadcast sync write (`None` if it cannot be encoded).
+fn sync_write(p: BusProtocol, addr: u16, len: u16, data: Vec<(u8, Vec<u8>)>) -> Option<Vec<u8>> {
+    match p {
+        BusProtocol::Sts => sts::Instruction::SyncWrite {
+            addr: addr as u8,
+            len: len as u8,
+            data,
+        }
+        .encode(sts::BROADCAST)
+        .ok(),
+        BusProtocol::Dxl => dxl::Instruction::SyncWrite { addr, len, data }
+            .encode(dxl::BROADCAST)
+            .ok(),
+    }
+}
+
+/// A broadcast sync read of `len` bytes at `addr` from `ids`.
+fn sync_read(p: BusProtocol, addr: u16, len: u16, ids: &[u8]) -> Vec<u8> {
+    let ids = ids.to_vec();
+    match p {
+        BusProtocol::Sts => sts::Instruction::SyncRead {
+            addr: addr as u8,
+            len: len as u8,
+            ids,
+        }
+        .encode(sts::BROADCAST),
+        BusProtocol::Dxl => dxl::Instruction::SyncRead { addr, len, ids }.encode(dxl::BROADCAST),
+    }
+    .unwrap_or_default()
+}
+
 /// One sync write (if there are goals) and one sync read: the bus's closed-loop
 /// transaction (public for benchmarks).
 pub fn transaction(
@@ -250,59 +323,17 @@ pub fn transaction(
     clock: &dyn Clock,
 ) -> Result<BusEvent, TransportError> {
     let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
-    let (write, read) = match spec.protocol {
-        BusProtocol::Sts => {
-            let write = goals.map(|g| sts::Instruction::SyncWrite {
-                addr: 42,
-                len: 2,
-                data: spec
-                    .joints
-                    .iter()
-                    .zip(&g.0)
-                    .map(|(j, q)| {
-                        (
-                            j.id,
-                            (ticks_of(*q, j.zero_tick).clamp(0, 4095) as u16)
-                                .to_le_bytes()
-                                .to_vec(),
-                        )
-                    })
-                    .collect(),
-            });
-            (
-                write.and_then(|w| w.encode(sts::BROADCAST).ok()),
-                sts::Instruction::SyncRead {
-                    addr: 56,
-                    len: 6,
-                    ids: ids.clone(),
-                }
-                .encode(sts::BROADCAST)
-                .unwrap_or_default(),
-            )
-        }
-        BusProtocol::Dxl => {
-            let write = goals.map(|g| dxl::Instruction::SyncWrite {
-                addr: 116,
-                len: 4,
-                data: spec
-                    .joints
-                    .iter()
-                    .zip(&g.0)
-                    .map(|(j, q)| (j.id, ticks_of(*q, j.zero_tick).to_le_bytes().to_vec()))
-                    .collect(),
-            });
-            (
-                write.and_then(|w| w.encode(dxl::BROADCAST).ok()),
-                dxl::Instruction::SyncRead {
-                    addr: 126,
-                    len: 10,
-                    ids: ids.clone(),
-                }
-                .encode(dxl::BROADCAST)
-                .unwrap_or_default(),
-            )
-        }
-    };
+    let r = Regs::of(spec.protocol);
+    let write = goals.and_then(|g| {
+        let data = spec
+            .joints
+            .iter()
+            .zip(&g.0)
+            .map(|(j, q)| (j.id, r.goal_bytes(ticks_of(*q, j.zero_tick))))
+            .collect();
+        sync_write(spec.protocol, r.goal, r.goal_len, data)
+    });
+    let read = sync_read(spec.protocol, r.present, r.present_len, &ids);
     let t0 = clock.now();
     t.clear_input()?;
     let budget = spec.period.mul_f64(0.9);
@@ -442,83 +473,27 @@ fn engage(
 ) -> Result<Vec<Sample>, TransportError> {
     let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
     let timeout = Duration::from_millis(100);
-    let (read, goal_addr, goal_len, torque_addr) = match spec.protocol {
-        BusProtocol::Sts => (
-            sts::Instruction::SyncRead {
-                addr: 56,
-                len: 6,
-                ids: ids.clone(),
-            }
-            .encode(sts::BROADCAST)
-            .unwrap_or_default(),
-            42u16,
-            2u16,
-            40u16,
-        ),
-        BusProtocol::Dxl => (
-            dxl::Instruction::SyncRead {
-                addr: 126,
-                len: 10,
-                ids: ids.clone(),
-            }
-            .encode(dxl::BROADCAST)
-            .unwrap_or_default(),
-            116,
-            4,
-            64,
-        ),
-    };
+    let r = Regs::of(spec.protocol);
+    let read = sync_read(spec.protocol, r.present, r.present_len, &ids);
     t.clear_input()?;
     let t0 = clock.now();
     t.write_all(&read, timeout)?;
     let (samples, _, _) = collect(spec, t, clock, t0, t0 + timeout)?;
-    let goals: Vec<(u8, Vec<u8>)> = samples
+    let goals = samples
         .iter()
         .map(|s| {
             let j = &spec.joints[s.slot];
-            let ticks = ticks_of(s.pos, j.zero_tick);
-            let bytes = if goal_len == 2 {
-                (ticks.clamp(0, 4095) as u16).to_le_bytes().to_vec()
-            } else {
-                ticks.to_le_bytes().to_vec()
-            };
-            (j.id, bytes)
+            (j.id, r.goal_bytes(ticks_of(s.pos, j.zero_tick)))
         })
         .collect();
-    let on: Vec<(u8, Vec<u8>)> = samples
+    let on = samples
         .iter()
         .map(|s| (spec.joints[s.slot].id, vec![1]))
         .collect();
-    let packets = match spec.protocol {
-        BusProtocol::Sts => [
-            sts::Instruction::SyncWrite {
-                addr: goal_addr as u8,
-                len: goal_len as u8,
-                data: goals,
-            }
-            .encode(sts::BROADCAST),
-            sts::Instruction::SyncWrite {
-                addr: torque_addr as u8,
-                len: 1,
-                data: on,
-            }
-            .encode(sts::BROADCAST),
-        ],
-        BusProtocol::Dxl => [
-            dxl::Instruction::SyncWrite {
-                addr: goal_addr,
-                len: goal_len,
-                data: goals,
-            }
-            .encode(dxl::BROADCAST),
-            dxl::Instruction::SyncWrite {
-                addr: torque_addr,
-                len: 1,
-                data: on,
-            }
-            .encode(dxl::BROADCAST),
-        ],
-    };
+    let packets = [
+        sync_write(spec.protocol, r.goal, r.goal_len, goals),
+        sync_write(spec.protocol, r.torque, 1, on),
+    ];
     for p in packets.into_iter().flatten() {
         t.write_all(&p, timeout)?;
     }
