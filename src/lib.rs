@@ -5,7 +5,9 @@
 //! reserved for the desktop window.
 
 pub mod app;
+pub mod batch;
 pub mod control;
+pub mod expect;
 pub mod faults;
 pub mod hardware;
 pub mod physics;

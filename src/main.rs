@@ -17,6 +17,7 @@ use armhil::servo::ServoModel;
 use armhil::telemetry::Report;
 
 mod bench;
+mod suite;
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +48,12 @@ enum Command {
     BenchBus(bench::BenchBusArgs),
     /// Emulated servos on a pseudo-terminal (prints its device path).
     VirtualServo(VirtualServoArgs),
+    /// Run scenes (files or directories, in parallel), check their expectations,
+    /// print a pass/fail table, optionally write JUnit XML; exit 1 if any failed.
+    Test(suite::TestArgs),
+    /// Run a scene under random fault schedules, one per seed, and check invariants
+    /// (containment, detection, a complete event log); exit 1 on any violation.
+    FuzzFaults(suite::FuzzArgs),
 }
 
 #[derive(clap::Args)]
@@ -105,7 +112,9 @@ struct RunArgs {
     /// `wrist_roll:encoder_noise(0.01)@1..2`, `shoulder:servo_error(overheat)@3..4`
     /// (repeatable). Kinds: panic, hang, slow(ms), encoder_stuck, encoder_noise(σ rad),
     /// encoder_offset(rad), torque_sag(factor), servo_error(overload|overheat|voltage),
-    /// power_loss.
+    /// power_loss; on serial joints link_drop(p), link_corrupt(p),
+    /// link_latency(ms,jitter_ms), unplug, wrong_id(id). While running, `fault SPEC`,
+    /// `estop`, `reset` and `reset JOINT` lines on stdin.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,
     /// Real-time: SCHED_FIFO priority for physics (services one below), 1..=99; needs root or CAP_SYS_NICE.
@@ -114,6 +123,11 @@ struct RunArgs {
     /// Lockstep watchdog: seconds a controller call may take before the run is ended (0.1..=4).
     #[arg(long, default_value_t = 2.0)]
     hang_timeout: f64,
+    /// Lockstep: injected hangs and slow cycles really block the thread instead of
+    /// playing out on simulated time (exercises the wall-clock watchdog; the run is
+    /// no longer reproducible).
+    #[arg(long)]
+    real_controller_faults: bool,
 }
 
 /// Bad input: exit 2.
@@ -135,6 +149,8 @@ fn main() -> ExitCode {
         Command::Ports => cmd_ports(),
         Command::BenchBus(a) => bench::run_bus(a),
         Command::VirtualServo(a) => cmd_virtual_servo(a),
+        Command::Test(a) => suite::test(a),
+        Command::FuzzFaults(a) => suite::fuzz(a),
     };
     match result {
         Ok(code) => code,
@@ -487,6 +503,11 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         hang_timeout: Duration::from_secs_f64(a.hang_timeout),
         on_hang: Some(on_hang),
         rt_priority: a.rt_priority,
+        lockstep_faults: if a.real_controller_faults {
+            runtime::FaultMode::Real
+        } else {
+            runtime::FaultMode::Simulated
+        },
         control: Some(stdin_commands()),
         schedule,
         ..RunOptions::default()
@@ -569,6 +590,7 @@ fn print_summary(r: &Report) {
             e.t, e.joint, e.kind, e.detail
         );
     }
+    print!("{}", r.summary());
     if let Some(a) = &r.aborted {
         println!("ABORTED: {a}");
     }

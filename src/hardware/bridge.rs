@@ -4,7 +4,8 @@
 //! joint, or the link errors it saw (timeout, checksum, wrong ID, servo error bits).
 //! A failed port (unplugged, device gone) is reported offline and reopened with
 //! backoff (50 ms doubling to 1 s). It talks to the runtime only through bounded
-//! channels and never blocks on it.
+//! channels and never blocks on it. The port is wrapped in the man-in-the-middle
+//! fault layer (`super::mitm`), idle until the runtime sends the bus link faults.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crossbeam::channel::{Receiver, Sender, bounded};
 
+use super::mitm::{Impairments, MitmTransport};
 use super::protocol::{FrameError, dxl, sign_magnitude_decode, sts};
 use super::transport::serial::SerialTransport;
 use super::transport::{Transport, TransportError};
@@ -94,6 +96,7 @@ pub struct BusHandle {
     pub spec: BusSpec,
     pub goals: Sender<Goals>,
     pub events: Receiver<BusEvent>,
+    impair: Sender<Impairments>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -103,6 +106,12 @@ impl BusHandle {
     /// next ones).
     pub fn send_goals(&self, goals: Vec<f64>) {
         let _ = self.goals.try_send(Goals(goals));
+    }
+
+    /// Sets the link faults acting on this bus from now on (dropped if the bus has
+    /// not taken the previous setting yet; the runtime sends again on each change).
+    pub fn impair(&self, kinds: Vec<crate::faults::FaultKind>) {
+        let _ = self.impair.try_send(Impairments::from_kinds(&kinds));
     }
 
     /// Stops the thread and waits for it (at most one transaction).
@@ -125,21 +134,25 @@ const GOALS: usize = 4;
 /// Events waiting: enough for ~60 ms at 1 kHz if the runtime stalls; beyond that the
 /// oldest news is worthless and the bus drops new events rather than block.
 const EVENTS: usize = 64;
+/// Impairment updates waiting: fault changes come a few per second at most.
+const IMPAIR: usize = 8;
 
 /// Starts the thread of one bus.
 pub fn spawn(spec: BusSpec, clock: Arc<dyn Clock>) -> std::io::Result<BusHandle> {
     let (goals_tx, goals_rx) = bounded(GOALS);
     let (events_tx, events_rx) = bounded(EVENTS);
+    let (impair_tx, impair_rx) = bounded(IMPAIR);
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = spec.clone();
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
         .name(format!("bus-{}", spec.port))
-        .spawn(move || bus_loop(s2, clock, goals_rx, events_tx, stop2))?;
+        .spawn(move || bus_loop(s2, clock, goals_rx, events_tx, impair_rx, stop2))?;
     Ok(BusHandle {
         spec,
         goals: goals_tx,
         events: events_rx,
+        impair: impair_tx,
         stop,
         thread: Some(thread),
     })
@@ -158,16 +171,38 @@ fn bus_loop(
     clock: Arc<dyn Clock>,
     goals: Receiver<Goals>,
     events: Sender<BusEvent>,
+    impair: Receiver<Impairments>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut link: Option<SerialTransport> = None;
+    let mut link: Option<MitmTransport<SerialTransport>> = None;
+    let mut imp = Impairments::default();
     let mut backoff = Duration::from_millis(50);
     let mut offline_reported = false;
     let mut latest: Option<Goals> = None;
     let mut next = clock.now();
+    // The fault layer's random stream: fixed per port, so a run is repeatable.
+    let seed = crate::runtime::plant::seed_for(0x6d69_746d, &spec.port);
     while !stop.load(Ordering::Relaxed) {
+        while let Ok(i) = impair.try_recv() {
+            imp = i;
+            if let Some(l) = link.as_mut() {
+                l.set(imp);
+            }
+        }
         if link.is_none() {
-            match SerialTransport::open(&spec.port, spec.baud) {
+            let opened = if imp.unplugged {
+                Err(TransportError::Disconnected(format!(
+                    "{} (unplugged: injected fault)",
+                    spec.port
+                )))
+            } else {
+                SerialTransport::open(&spec.port, spec.baud).map(|t| {
+                    let mut m = MitmTransport::new(t, spec.protocol, clock.clone(), seed);
+                    m.set(imp);
+                    m
+                })
+            };
+            match opened {
                 Ok(mut t) => match engage(&spec, &mut t, clock.as_ref()) {
                     Ok(samples) => {
                         link = Some(t);
@@ -210,6 +245,15 @@ fn bus_loop(
                     let until = clock.now() + backoff;
                     while clock.now() < until && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(5));
+                        // A replug (fault cleared) retries at once.
+                        if let Ok(i) = impair.try_recv() {
+                            let replug = imp.unplugged && !i.unplugged;
+                            imp = i;
+                            if replug {
+                                backoff = Duration::from_millis(25);
+                                break;
+                            }
+                        }
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;

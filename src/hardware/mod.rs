@@ -3,6 +3,8 @@
 //! serial bridge build on these codecs.
 
 pub mod bridge;
+pub mod mitm;
 pub mod protocol;
 pub mod transport;
+pub mod virtual_port;
 pub mod virtual_servo;

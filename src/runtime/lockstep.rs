@@ -1,30 +1,47 @@
 //! Lockstep executor: simulated time, one thread. Each physics step, every joint whose
 //! period has come is sent its sample, its service runs, and its reply is collected,
 //! all through the service's channels; then the plant steps. Same scene and seed give
-//! byte-identical results. The wall clock is used only by the hang watchdog.
+//! byte-identical results.
+//!
+//! Supervision is on simulated time: controller faults run in
+//! [`FaultMode::Simulated`], so a slow reply arrives `ms` of simulated time later and
+//! a hung service is simply silent. A service that owes a reply when its next period
+//! comes has missed a deadline; one silent for `silent_periods` periods is hung, and
+//! the plant restarts it or latches it FAULTED. The wall clock is used only by the
+//! watchdog, the backstop for a controller that really never returns.
 //!
 //! [`Lockstep`] is steppable, so a Bevy app (see `crate::app`) can advance it a batch
 //! of steps per frame; [`run`] drives it to the end.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crossbeam::channel::TryRecvError;
 
 use super::clock::{Clock, WallClock};
+use super::control::ControlCommand;
+use super::plant::Condition;
 use super::plant::{DriveMode, Plant};
 use super::service::{JointService, ServiceInput, ServiceOutput, ServicePort};
 use super::watchdog::{self, Heartbeat};
-use super::{Progress, RunOptions, build_services};
+use super::{Progress, RunOptions, ServiceFactory};
+use crate::faults::Symptom;
 use crate::scene::Scene;
 use crate::telemetry::Report;
 
 /// A lockstep simulation that can be advanced step by step.
 pub struct Lockstep {
     pub plant: Plant,
+    factory: ServiceFactory,
     services: Vec<JointService>,
     ports: Vec<ServicePort>,
+    /// Per joint: since when (sim time) it has owed a reply.
+    owed_since: Vec<Option<f64>>,
+    /// Per joint: a reply computed but not yet arrived (Slow): (arrival, torque, for_t).
+    in_flight: Vec<Option<(f64, f64, f64)>>,
+    /// Commands to apply at given simulated times, in time order.
+    schedule: std::collections::VecDeque<(f64, ControlCommand)>,
+    control: Option<crossbeam::channel::Receiver<ControlCommand>>,
     hb: Arc<Heartbeat>,
     dog: Option<std::thread::JoinHandle<()>>,
     clock: Arc<dyn Clock>,
@@ -37,9 +54,14 @@ impl Lockstep {
     /// Builds the plant and services and starts the watchdog.
     pub fn new(scene: &Scene, opts: &RunOptions) -> std::io::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(WallClock::new());
-        let cancel = Arc::new(AtomicBool::new(false));
         let plant = Plant::new(scene, opts.build);
-        let (services, ports) = build_services(scene, opts.build.copies, &cancel);
+        let factory = ServiceFactory::new(scene, opts.build.copies, opts.lockstep_faults);
+        // The watchdog's cancel releases any service stuck in a real hang.
+        let cancel = factory.run_cancel.clone();
+        let (services, ports) = factory.build_all();
+        let n = services.len();
+        let mut schedule = opts.schedule.clone();
+        schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         let hb = Heartbeat::new(cancel);
         let dog = watchdog::spawn(
             hb.clone(),
@@ -49,8 +71,13 @@ impl Lockstep {
         )?;
         Ok(Self {
             plant,
+            factory,
             services,
             ports,
+            owed_since: vec![None; n],
+            in_flight: vec![None; n],
+            schedule: schedule.into(),
+            control: opts.control.clone(),
             hb,
             dog: Some(dog),
             clock,
@@ -64,59 +91,163 @@ impl Lockstep {
         if self.aborted.is_some() {
             return false;
         }
-        let plant = &mut self.plant;
-        for i in 0..plant.joints.len() {
-            if !plant.due(i) || plant.joints[i].mode != DriveMode::Controller {
+        self.plant.timeline();
+        self.commands();
+        for i in 0..self.plant.joints.len() {
+            if self.plant.restart_due(i) {
+                self.restart(i);
+            }
+            self.deliver(i);
+            if !self.plant.due(i) || self.plant.joints[i].mode != DriveMode::Controller {
                 continue;
             }
-            let input = plant.sample(i);
-            let seq = plant.joints[i].seq;
-            // The inbox is empty here (the service drained it last tick), so this
-            // cannot block; a failure means the service is gone.
-            if self.ports[i]
-                .to_service
-                .try_send(ServiceInput {
-                    seq,
-                    input,
-                    reset: false,
-                })
-                .is_err()
-            {
-                plant.fault(i, "service_gone", "joint service inbox closed".into());
+            if let Some(since) = self.owed_since[i] {
+                // Still owes a reply: a deadline miss; silent long enough, a hang.
+                let plant = &mut self.plant;
+                plant.joints[i].stats.deadline_misses += 1;
+                let silent = plant.t - since;
+                let periods = plant.joints[i].supervision.silent_periods;
+                let limit = periods as f64 * plant.joints[i].period;
+                plant.symptom(i, Symptom::Late, "reply after its deadline");
+                plant.condition(i, Condition::Late);
+                if silent + 1e-9 >= limit {
+                    plant.symptom(i, Symptom::Silent, "no reply");
+                    plant.controller_failed(
+                        i,
+                        "controller_hang",
+                        format!(
+                            "no reply for {:.1} ms ({periods} control periods)",
+                            silent * 1e3
+                        ),
+                    );
+                    self.owed_since[i] = None;
+                    self.in_flight[i] = None;
+                }
                 continue;
             }
-            self.hb.enter(i, plant.t, self.clock.now());
-            self.services[i].poll();
-            self.hb.exit();
-            if let Some(j) = self.hb.tripped() {
-                let name = plant.joints[j].name.clone();
-                plant.fault(
-                    j,
-                    "controller_hang",
-                    format!(
-                        "controller did not return within {:?} (wall clock)",
-                        self.hang_timeout
-                    ),
-                );
-                self.aborted = Some(format!(
-                    "watchdog: joint '{name}' controller hung at t = {:.3} s",
-                    plant.t
-                ));
+            if !self.tick(i) {
                 return false;
             }
-            match self.ports[i].from_service.try_recv() {
-                Ok(ServiceOutput::Command { torque, .. }) => plant.command(i, torque, input.t),
-                Ok(ServiceOutput::Died { message, .. }) => {
-                    plant.fault(i, "controller_panic", message)
-                }
-                Err(TryRecvError::Empty) => plant.joints[i].stats.deadline_misses += 1,
-                Err(TryRecvError::Disconnected) => {
-                    plant.fault(i, "service_gone", "joint service outbox closed".into())
+        }
+        self.plant.step();
+        true
+    }
+
+    /// Sends joint `i` its sample and collects the reply. False if the run aborts.
+    fn tick(&mut self, i: usize) -> bool {
+        let plant = &mut self.plant;
+        let input = plant.sample(i);
+        if plant.joints[i].mode != DriveMode::Controller {
+            // The sample itself tripped the joint (following error).
+            return true;
+        }
+        let seq = plant.joints[i].seq;
+        // The inbox is empty here (the service drained it last tick), so this
+        // cannot block; a failure means the service is gone.
+        if self.ports[i]
+            .to_service
+            .try_send(ServiceInput {
+                seq,
+                input,
+                reset: std::mem::take(&mut plant.joints[i].reset_controller),
+            })
+            .is_err()
+        {
+            plant.fault(i, "service_gone", "joint service inbox closed".into());
+            return true;
+        }
+        self.hb.enter(i, plant.t, self.clock.now());
+        self.services[i].poll();
+        self.hb.exit();
+        if let Some(j) = self.hb.tripped() {
+            let name = plant.joints[j].name.clone();
+            plant.fault(
+                j,
+                "controller_hang",
+                format!(
+                    "controller did not return within {:?} (wall clock)",
+                    self.hang_timeout
+                ),
+            );
+            self.aborted = Some(format!(
+                "watchdog: joint '{name}' controller hung at t = {:.3} s",
+                plant.t
+            ));
+            return false;
+        }
+        match self.ports[i].from_service.try_recv() {
+            Ok(ServiceOutput::Command {
+                torque, delay_s, ..
+            }) => {
+                if delay_s > 0.0 {
+                    self.in_flight[i] = Some((plant.t + delay_s, torque, input.t));
+                    self.owed_since[i] = Some(plant.t);
+                } else {
+                    plant.command(i, torque, input.t);
+                    plant.replied(i);
                 }
             }
+            Ok(ServiceOutput::Died { message, .. }) => {
+                plant.symptom(i, Symptom::Died, &message);
+                plant.controller_failed(i, "controller_panic", message);
+            }
+            Err(TryRecvError::Empty) => self.owed_since[i] = Some(plant.t),
+            Err(TryRecvError::Disconnected) => {
+                plant.fault(i, "service_gone", "joint service outbox closed".into())
+            }
         }
-        plant.step();
         true
+    }
+
+    /// A delayed reply whose simulated arrival has come.
+    fn deliver(&mut self, i: usize) {
+        if let Some((at, torque, for_t)) = self.in_flight[i]
+            && self.plant.t + 1e-12 >= at
+        {
+            self.in_flight[i] = None;
+            self.owed_since[i] = None;
+            self.plant.command(i, torque, for_t);
+            self.plant.replied(i);
+        }
+    }
+
+    /// Replaces joint `i`'s service with a fresh one.
+    fn restart(&mut self, i: usize) {
+        let (s, p) = self.factory.build(i, self.plant.t);
+        // Releases the old service if it is stuck in a (real) hang.
+        self.ports[i]
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.services[i] = s;
+        self.ports[i] = p;
+        self.owed_since[i] = None;
+        self.in_flight[i] = None;
+        self.plant.restarted(i);
+    }
+
+    /// Applies scheduled and channel commands due now.
+    fn commands(&mut self) {
+        let mut due = Vec::new();
+        while self
+            .schedule
+            .front()
+            .is_some_and(|(t, _)| *t <= self.plant.t + 1e-9)
+        {
+            if let Some((_, c)) = self.schedule.pop_front() {
+                due.push(c);
+            }
+        }
+        if let Some(rx) = &self.control {
+            while let Ok(c) = rx.try_recv() {
+                due.push(c);
+            }
+        }
+        for c in due {
+            if let Some((i, f)) = super::control::apply(&mut self.plant, c) {
+                let _ = self.ports[i].faults.try_send(f.clone());
+                self.factory.add_fault(i, f);
+            }
+        }
     }
 
     /// Wall time since the simulation was built, s.

@@ -16,6 +16,7 @@ pub mod plant;
 pub mod priority;
 mod realtime;
 pub mod service;
+pub mod supervisor;
 pub mod watchdog;
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::physics::BuildOptions;
 use crate::scene::Scene;
 use crate::telemetry::Report;
 
-pub use service::{FaultyController, JointService, ServiceInput, ServiceOutput, ServicePort};
+pub use service::{FaultMode, JointService, ServiceInput, ServiceOutput, ServicePort};
 pub use watchdog::HangHook;
 
 /// Which executor runs the services.
@@ -48,8 +49,11 @@ pub struct RunOptions {
     pub on_hang: Option<HangHook>,
     /// Copies of the arm in one world (benchmarks).
     pub build: BuildOptions,
-    /// Real-time: consecutive missed periods after which a silent service is faulted.
-    pub silent_periods: u32,
+    /// Lockstep: how injected controller faults play out. `Simulated` (default) keeps
+    /// the run deterministic; `Real` makes an injected hang really block, which only
+    /// the wall-clock watchdog ends (to exercise that backstop). Real time is always
+    /// `Real`.
+    pub lockstep_faults: FaultMode,
     /// Commands sent while the run goes (swaps; the GUI will use the same channel).
     pub control: Option<crossbeam::channel::Receiver<control::ControlCommand>>,
     /// Commands to apply at given simulated times, s.
@@ -67,7 +71,7 @@ impl Default for RunOptions {
             hang_timeout: Duration::from_secs(2),
             on_hang: None,
             build: BuildOptions::default(),
-            silent_periods: 3,
+            lockstep_faults: FaultMode::Simulated,
             rt_priority: None,
             control: None,
             schedule: Vec::new(),
@@ -78,39 +82,87 @@ impl Default for RunOptions {
 /// Progress callback: (simulated time, total simulated time).
 pub type Progress<'a> = &'a mut dyn FnMut(f64, f64);
 
-/// Builds each joint's service (controller wrapped with its faults).
-pub(crate) fn build_services(
-    scene: &Scene,
-    copies: usize,
-    cancel: &Arc<AtomicBool>,
-) -> (Vec<JointService>, Vec<ServicePort>) {
-    let mut services = Vec::new();
-    let mut ports = Vec::new();
-    for copy in 0..copies {
-        for c in &scene.joints {
-            let faults: Vec<_> = scene
-                .faults
-                .iter()
-                .filter(|f| f.joint == c.name && f.kind.in_controller())
-                .cloned()
-                .collect();
-            let ctl = c.controller.build(&c.servo);
-            let ctl: Box<dyn crate::control::JointController> = if faults.is_empty() {
-                ctl
-            } else {
-                Box::new(FaultyController::new(ctl, faults, cancel.clone()))
-            };
-            let name = if copies > 1 {
-                format!("{}#{copy}", c.name)
-            } else {
-                c.name.clone()
-            };
-            let (s, p) = JointService::new(&name, ctl);
-            services.push(s);
-            ports.push(p);
+/// Builds joint services: at the start, and again whenever the supervisor restarts
+/// one. It remembers each joint's controller faults (scheduled and injected while
+/// running) so a restarted service suffers the ones still to come, but not a
+/// one-shot fault that has already struck.
+pub(crate) struct ServiceFactory {
+    configs: Vec<crate::scene::JointConfig>,
+    names: Vec<String>,
+    faults: Vec<Vec<crate::faults::FaultSpec>>,
+    mode: FaultMode,
+    /// Set when the whole run is torn down: releases any service stuck in a hang.
+    pub(crate) run_cancel: Arc<AtomicBool>,
+}
+
+impl ServiceFactory {
+    pub(crate) fn new(scene: &Scene, copies: usize, mode: FaultMode) -> Self {
+        let mut configs = Vec::new();
+        let mut names = Vec::new();
+        let mut faults = Vec::new();
+        for copy in 0..copies {
+            for c in &scene.joints {
+                configs.push(c.clone());
+                names.push(if copies > 1 {
+                    format!("{}#{copy}", c.name)
+                } else {
+                    c.name.clone()
+                });
+                // Faults name joints of the scene; copies (benchmarks) get none.
+                faults.push(if copies == 1 {
+                    scene
+                        .faults
+                        .iter()
+                        .filter(|f| f.joint == c.name && f.kind.in_controller())
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                });
+            }
+        }
+        Self {
+            configs,
+            names,
+            faults,
+            mode,
+            run_cancel: Arc::new(AtomicBool::new(false)),
         }
     }
-    (services, ports)
+
+    pub(crate) fn len(&self) -> usize {
+        self.configs.len()
+    }
+
+    /// A fresh service for joint `i`, built at simulated time `now`.
+    pub(crate) fn build(&self, i: usize, now: f64) -> (JointService, ServicePort) {
+        let c = &self.configs[i];
+        let faults = self.faults[i]
+            .iter()
+            .filter(|f| !(f.one_shot() && f.at < now - 1e-12))
+            .cloned()
+            .collect();
+        let (mut s, p) = JointService::with_faults(
+            &self.names[i],
+            c.controller.build(&c.servo),
+            faults,
+            self.mode,
+        );
+        s.run_cancel = Some(self.run_cancel.clone());
+        (s, p)
+    }
+
+    /// Every joint's service.
+    pub(crate) fn build_all(&self) -> (Vec<JointService>, Vec<ServicePort>) {
+        (0..self.len()).map(|i| self.build(i, 0.0)).unzip()
+    }
+
+    /// Remembers a controller fault injected at runtime (for later restarts).
+    pub(crate) fn add_fault(&mut self, i: usize, f: crate::faults::FaultSpec) {
+        if let Some(v) = self.faults.get_mut(i) {
+            v.push(f);
+        }
+    }
 }
 
 /// Runs a validated scene to completion and returns its report.

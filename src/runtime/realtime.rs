@@ -3,8 +3,10 @@
 //! samples sent at its own period. Physics never waits for a service: it uses the
 //! last command and records its age. A service that has not answered its previous
 //! sample when the next is due has missed a deadline; after `silent_periods`
-//! consecutive misses it is declared hung, and its joint goes to its safe state while
-//! every other joint keeps running.
+//! control periods of silence (on the wall clock) it is declared hung, and its joint
+//! goes to its safe state while every other joint keeps running; the supervisor then
+//! starts a fresh service thread (its restart policy allowing) and abandons the hung
+//! one, releasing it through its cancel flag.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +15,13 @@ use std::time::Duration;
 use crossbeam::channel::TryRecvError;
 
 use super::clock::{Clock, WallClock, sleep_until};
-use super::control::ControlCommand;
+use super::plant::Condition;
 use super::plant::{DriveMode, Plant};
-use super::service::{ServiceInput, ServiceOutput};
-use super::{Progress, RunOptions, build_services};
+use super::service::{FaultMode, JointService, ServiceInput, ServiceOutput};
+use super::{Progress, RunOptions, ServiceFactory};
+use crate::faults::Symptom;
 use crate::hardware::bridge::{self, BusHandle, BusJoint, BusSpec};
+use crate::hardware::virtual_port::{self, VirtualPort};
 use crate::scene::{BackendSpec, Scene};
 use crate::telemetry::{Lateness, Report};
 
@@ -27,30 +31,19 @@ const SYSTEMIC_GRACE: Duration = Duration::from_millis(100);
 
 pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
     let clock = WallClock::new();
-    let cancel = Arc::new(AtomicBool::new(false));
     let mut plant = Plant::new(scene, opts.build);
-    let (services, ports) = build_services(scene, opts.build.copies, &cancel);
+    let mut factory = ServiceFactory::new(scene, opts.build.copies, FaultMode::Real);
+    let (services, mut ports) = factory.build_all();
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     // Each service thread reports once it is running (and scheduled as asked), so the
-    // clock starts only when every service can answer. Capacity: one per service.
+    // clock starts only when every service can answer. Capacity: one per service
+    // (restarted services report too; nobody waits for those, and a full channel
+    // only drops their report).
     let (ready_tx, ready_rx) = crossbeam::channel::bounded(services.len().max(1));
     let count = services.len();
-    for mut s in services {
-        let stop = stop.clone();
-        let ready = ready_tx.clone();
-        let prio = opts.rt_priority;
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("joint-{}", s.name))
-                .spawn(move || {
-                    if let Some(p) = prio {
-                        let _ = super::priority::set_fifo((p - 1).max(1));
-                    }
-                    let _ = ready.send(());
-                    while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}
-                })?,
-        );
+    for s in services {
+        threads.push(spawn_service(s, &stop, &ready_tx, opts.rt_priority)?);
     }
     for _ in 0..count {
         if ready_rx.recv_timeout(Duration::from_secs(5)).is_err() {
@@ -80,7 +73,8 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let n = plant.joints.len();
     let clock_arc: Arc<dyn Clock> = Arc::new(clock);
     let mut buses = Vec::new();
-    sync_buses(&mut plant, &mut buses, &clock_arc)?;
+    let mut vports = Vec::new();
+    sync_buses(&mut plant, &mut buses, &mut vports, &clock_arc)?;
     let mut schedule = opts.schedule.clone();
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut schedule = std::collections::VecDeque::from(schedule);
@@ -104,6 +98,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         // Which joints' periods come due this step (decided once: a joint handing
         // over to a servo is served by both its controller and its bus).
         let due_now: Vec<bool> = (0..n).map(|i| plant.due(i)).collect();
+        if plant.timeline() {
+            impair_buses(&plant, &buses);
+        }
         lateness_us.push(late.as_secs_f64() * 1e6);
         // Lateness grows only while this thread could not run (the process or the
         // machine stalled). Services could not run then either: that time is not
@@ -119,7 +116,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             // Collect replies.
             loop {
                 match ports[i].from_service.try_recv() {
-                    Ok(ServiceOutput::Command { seq, torque }) => {
+                    Ok(ServiceOutput::Command { seq, torque, .. }) => {
                         if awaiting[i] == Some(seq) {
                             awaiting[i] = None;
                             owed_since[i] = None;
@@ -129,9 +126,11 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                         }
                         let sent_at = sent_time(&plant, i, seq);
                         plant.command(i, torque, sent_at);
+                        plant.replied(i);
                     }
                     Ok(ServiceOutput::Died { message, .. }) => {
-                        plant.fault(i, "controller_panic", message)
+                        plant.symptom(i, Symptom::Died, &message);
+                        plant.controller_failed(i, "controller_panic", message);
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
@@ -141,6 +140,17 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                         break;
                     }
                 }
+            }
+            if plant.restart_due(i) {
+                let (s, p) = factory.build(i, plant.t);
+                // Abandon the old service: a thread stuck in a hang is released by
+                // its cancel flag and ends; a late reply from it goes nowhere.
+                ports[i].cancel.store(true, Ordering::Relaxed);
+                ports[i] = p;
+                threads.push(spawn_service(s, &stop, &ready_tx, opts.rt_priority)?);
+                awaiting[i] = None;
+                owed_since[i] = None;
+                plant.restarted(i);
             }
             if plant.joints[i].mode != DriveMode::Controller || !due_now[i] {
                 continue;
@@ -168,6 +178,12 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                             now.saturating_sub(o) >= Duration::from_secs_f64(plant.joints[k].period)
                         })
                 });
+                if !others_late {
+                    // A lone late service is the service's problem: flag it. Lateness
+                    // shared with others is the machine's (counted, not flagged).
+                    plant.symptom(i, Symptom::Late, "reply after its deadline");
+                    plant.condition(i, Condition::Late);
+                }
                 if others_late && waited < SYSTEMIC_GRACE {
                     if !stall_reported {
                         stall_reported = true;
@@ -180,16 +196,21 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                             ),
                         );
                     }
-                } else if waited + period / 10 >= period * opts.silent_periods {
-                    plant.fault(
+                } else if waited + period / 10
+                    >= period * plant.joints[i].supervision.silent_periods
+                {
+                    plant.symptom(i, Symptom::Silent, "no reply");
+                    plant.controller_failed(
                         i,
                         "controller_hang",
                         format!(
                             "no reply for {:.1} ms ({} control periods)",
                             waited.as_secs_f64() * 1e3,
-                            opts.silent_periods
+                            plant.joints[i].supervision.silent_periods
                         ),
                     );
+                    awaiting[i] = None;
+                    owed_since[i] = None;
                     continue;
                 }
                 // Still working on the sample in flight: a fresh sample follows its
@@ -197,6 +218,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 continue;
             }
             let input = plant.sample(i);
+            if plant.joints[i].mode != DriveMode::Controller {
+                continue; // the sample tripped the joint (following error)
+            }
             let seq = plant.joints[i].seq;
             // A full inbox means the service has not even taken the previous sample:
             // keep waiting for it (the miss was counted above).
@@ -228,9 +252,13 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         }
         if !commands.is_empty() {
             for c in commands {
-                apply_command(&mut plant, c);
+                if let Some((i, f)) = super::control::apply(&mut plant, c) {
+                    let _ = ports[i].faults.try_send(f.clone());
+                    factory.add_fault(i, f);
+                }
             }
-            sync_buses(&mut plant, &mut buses, &clock_arc)?;
+            sync_buses(&mut plant, &mut buses, &mut vports, &clock_arc)?;
+            impair_buses(&plant, &buses);
         }
         // Hardware joints: take the buses' news, send each bus its goals when due.
         for (h, js) in buses.iter() {
@@ -268,8 +296,12 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     for (h, _) in buses.iter_mut() {
         h.stop();
     }
+    drop(vports);
     stop.store(true, Ordering::Relaxed);
-    cancel.store(true, Ordering::Relaxed);
+    factory.run_cancel.store(true, Ordering::Relaxed);
+    for p in &ports {
+        p.cancel.store(true, Ordering::Relaxed);
+    }
     drop(ports);
     // Hung threads are released by `cancel`; give every thread a moment to end so
     // nothing outlives the run, but never let a controller that ignores the cancel
@@ -324,7 +356,8 @@ fn percentiles(v: &mut [f64]) -> Lateness {
     }
 }
 
-/// The buses the plant's hardware joints need: one per port, joints in plant order.
+/// The buses the plant's hardware joints need: one per port, joints in plant order
+/// (ports as named in the scene; virtual ports are mapped to their pty later).
 fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
     let mut specs: Vec<(BusSpec, Vec<usize>)> = Vec::new();
     for (i, j) in plant.joints.iter().enumerate() {
@@ -375,9 +408,54 @@ fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
 fn sync_buses(
     plant: &mut Plant,
     buses: &mut Vec<(BusHandle, Vec<usize>)>,
+    vports: &mut Vec<VirtualPort>,
     clock: &Arc<dyn Clock>,
 ) -> std::io::Result<()> {
-    let want = desired_buses(plant);
+    let mut want = desired_buses(plant);
+    // Virtual ports: (re)start the emulated bus when the set of IDs on it changes
+    // (its servos start where the simulated joints are), then point the bus at it.
+    vports.retain(|v| want.iter().any(|(s, _)| s.port == v.name));
+    for (spec, js) in want.iter_mut() {
+        if !virtual_port::is_virtual(&spec.port) {
+            continue;
+        }
+        let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
+        if !vports.iter().any(|v| v.name == spec.port && v.ids == ids) {
+            vports.retain(|v| v.name != spec.port);
+            let servos: Vec<(u8, f64)> = spec
+                .joints
+                .iter()
+                .zip(js.iter())
+                .map(|(bj, &i)| {
+                    let q = plant.world.joint_state(i).pos;
+                    (
+                        bj.id,
+                        bj.zero_tick as f64 + q * 4096.0 / std::f64::consts::TAU,
+                    )
+                })
+                .collect();
+            vports.push(VirtualPort::start(
+                &spec.port,
+                spec.protocol,
+                &servos,
+                spec.baud,
+                clock.clone(),
+            )?);
+            plant.event(
+                usize::MAX,
+                "virtual_port",
+                format!(
+                    "{}: emulated {:?} servos {ids:?} on {}",
+                    spec.port,
+                    spec.protocol,
+                    vports.last().map_or("?", |v| v.path.as_str())
+                ),
+            );
+        }
+        if let Some(v) = vports.iter().find(|v| v.name == spec.port) {
+            spec.port = v.path.clone();
+        }
+    }
     buses.retain_mut(|(h, js)| {
         let keep = want.iter().any(|(s, w)| s.port == h.spec.port && w == js);
         if !keep {
@@ -401,26 +479,36 @@ fn sync_buses(
     Ok(())
 }
 
-/// Applies one control command to the plant (bus changes follow in `sync_buses`).
-fn apply_command(plant: &mut Plant, c: ControlCommand) {
-    match c {
-        ControlCommand::Fault(spec) => {
-            if let Err(e) = plant.inject(spec) {
-                plant.event(usize::MAX, "fault_refused", e);
+/// Starts a service's thread. It reports on `ready` once running (and scheduled as
+/// asked) and serves until `stop`, its executor going away, or its death.
+fn spawn_service(
+    mut s: JointService,
+    stop: &Arc<AtomicBool>,
+    ready: &crossbeam::channel::Sender<()>,
+    prio: Option<i32>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let stop = stop.clone();
+    let ready = ready.clone();
+    std::thread::Builder::new()
+        .name(format!("joint-{}", s.name))
+        .spawn(move || {
+            if let Some(p) = prio {
+                let _ = super::priority::set_fifo((p - 1).max(1));
             }
-        }
-        ControlCommand::Swap { joint, backend } => {
-            let Some(i) = plant.joints.iter().position(|j| j.name == joint) else {
-                plant.event(
-                    usize::MAX,
-                    "swap_refused",
-                    format!("no joint named '{joint}'"),
-                );
-                return;
-            };
-            if let Err(e) = plant.swap(i, &backend) {
-                plant.event(i, "swap_refused", e);
-            }
-        }
+            let _ = ready.try_send(());
+            while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}
+        })
+}
+
+/// Hands each bus the link faults acting on its joints (its man-in-the-middle layer).
+fn impair_buses(plant: &Plant, buses: &[(BusHandle, Vec<usize>)]) {
+    let acting = plant.link_faults();
+    for (h, js) in buses {
+        let kinds: Vec<crate::faults::FaultKind> = acting
+            .iter()
+            .filter(|(j, _)| js.contains(j))
+            .map(|(_, k)| *k)
+            .collect();
+        h.impair(kinds);
     }
 }

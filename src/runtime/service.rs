@@ -2,6 +2,12 @@
 //! its inbox (setpoint + measurement) and outbox (command). A panic inside the
 //! controller is caught here, at the service boundary, and reported as a message;
 //! the service is then dead and answers nothing more.
+//!
+//! Controller faults (see `crate::faults`) act here, inside the service, as the
+//! service's own misbehaviour: a real panic, and in [`FaultMode::Real`] a real hang
+//! (a spinning call) or a real sleep, or in [`FaultMode::Simulated`] (lockstep) a
+//! silence and a reply stamped with its simulated delay, so the run stays
+//! deterministic. Faults reach a running service only as messages on its fault inbox.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -27,16 +33,30 @@ pub struct ServiceInput {
 /// Message out of a service.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceOutput {
-    /// The torque command for sample `seq`, N·m.
-    Command { seq: u64, torque: f64 },
+    /// The torque command for sample `seq`, N·m. `delay_s` is the simulated time the
+    /// computation took (a `Slow` fault in [`FaultMode::Simulated`]; 0 otherwise).
+    Command { seq: u64, torque: f64, delay_s: f64 },
     /// The controller panicked on sample `seq`; the service is dead.
     Died { seq: u64, message: String },
+}
+
+/// How controller faults play out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// On simulated time (lockstep): a hang is a silence, a slow cycle a delayed reply.
+    Simulated,
+    /// On the wall clock (real time): a hang spins, a slow cycle sleeps.
+    Real,
 }
 
 /// The executor's end of a service's channels.
 pub struct ServicePort {
     pub to_service: Sender<ServiceInput>,
     pub from_service: Receiver<ServiceOutput>,
+    /// Controller faults injected while running.
+    pub faults: Sender<FaultSpec>,
+    /// Releases a call stuck in an injected hang (set when the service is replaced).
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// One joint's controller service.
@@ -45,7 +65,15 @@ pub struct JointService {
     controller: Box<dyn JointController>,
     inbox: Receiver<ServiceInput>,
     outbox: Sender<ServiceOutput>,
+    fault_inbox: Receiver<FaultSpec>,
+    faults: Vec<FaultSpec>,
+    mode: FaultMode,
+    cancel: Arc<AtomicBool>,
+    /// The run's own cancel flag (the lockstep watchdog's), also releasing a hang.
+    pub(crate) run_cancel: Option<Arc<AtomicBool>>,
     dead: bool,
+    /// Simulated hang: swallows every sample.
+    hung: bool,
 }
 
 /// Capacity of a service inbox: one sample. A service that has not taken the previous
@@ -54,23 +82,45 @@ const INBOX: usize = 1;
 /// Capacity of a service outbox: two commands, so a reply never blocks the service
 /// even if the executor has not yet collected the previous one.
 const OUTBOX: usize = 2;
+/// Capacity of the fault inbox: faults come at human (or schedule) rate; a handful.
+const FAULTS: usize = 8;
 
 impl JointService {
     /// Creates a service and the executor's port to it.
     pub fn new(name: &str, controller: Box<dyn JointController>) -> (Self, ServicePort) {
+        Self::with_faults(name, controller, Vec::new(), FaultMode::Real)
+    }
+
+    /// Creates a service that will suffer the controller faults `faults`.
+    pub fn with_faults(
+        name: &str,
+        controller: Box<dyn JointController>,
+        faults: Vec<FaultSpec>,
+        mode: FaultMode,
+    ) -> (Self, ServicePort) {
         let (to_service, inbox) = bounded(INBOX);
         let (outbox, from_service) = bounded(OUTBOX);
+        let (faults_tx, fault_inbox) = bounded(FAULTS);
+        let cancel = Arc::new(AtomicBool::new(false));
         (
             Self {
                 name: name.to_string(),
                 controller,
                 inbox,
                 outbox,
+                fault_inbox,
+                faults,
+                mode,
+                cancel: cancel.clone(),
+                run_cancel: None,
                 dead: false,
+                hung: false,
             },
             ServicePort {
                 to_service,
                 from_service,
+                faults: faults_tx,
+                cancel,
             },
         )
     }
@@ -107,13 +157,56 @@ impl JointService {
     }
 
     fn handle(&mut self, msg: ServiceInput) {
-        if self.dead {
+        while let Ok(f) = self.fault_inbox.try_recv() {
+            self.faults.push(f);
+        }
+        if self.dead || self.hung {
             return;
         }
         quiet_service_panics();
+        let t = msg.input.t;
+        let mut delay_s = 0.0;
+        let mut panic_now = false;
+        for f in self.faults.iter().filter(|f| f.active(t)) {
+            match f.kind {
+                FaultKind::Panic => panic_now = true,
+                FaultKind::Hang => match self.mode {
+                    FaultMode::Simulated => {
+                        // Silent from now on: the supervisor must notice.
+                        self.hung = true;
+                        return;
+                    }
+                    FaultMode::Real => {
+                        // A real hang: this call never returns on its own; only a
+                        // cancel (the service is being replaced or the run torn down)
+                        // releases the thread, with no reply.
+                        while !self.cancel.load(Ordering::Relaxed)
+                            && !self
+                                .run_cancel
+                                .as_ref()
+                                .is_some_and(|c| c.load(Ordering::Relaxed))
+                        {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        self.dead = true;
+                        return;
+                    }
+                },
+                FaultKind::Slow { ms } => match self.mode {
+                    FaultMode::Simulated => delay_s += ms / 1000.0,
+                    FaultMode::Real => {
+                        std::thread::sleep(std::time::Duration::from_secs_f64(ms / 1000.0))
+                    }
+                },
+                _ => {}
+            }
+        }
         let ctl = &mut self.controller;
         IN_SERVICE.with(|f| f.set(true));
         let result = catch_unwind(AssertUnwindSafe(|| {
+            if panic_now {
+                panic!("injected controller panic at t = {t:.3} s");
+            }
             if msg.reset {
                 ctl.reset();
             }
@@ -124,6 +217,7 @@ impl JointService {
             Ok(torque) => ServiceOutput::Command {
                 seq: msg.seq,
                 torque,
+                delay_s,
             },
             Err(payload) => {
                 self.dead = true;
@@ -171,63 +265,6 @@ pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Wraps a controller with the scene's faults for its joint.
-pub struct FaultyController {
-    inner: Box<dyn JointController>,
-    faults: Vec<FaultSpec>,
-    /// Set by the executor/watchdog to release a hung controller.
-    cancel: Arc<AtomicBool>,
-}
-
-impl FaultyController {
-    pub fn new(
-        inner: Box<dyn JointController>,
-        faults: Vec<FaultSpec>,
-        cancel: Arc<AtomicBool>,
-    ) -> Self {
-        Self {
-            inner,
-            faults,
-            cancel,
-        }
-    }
-}
-
-impl JointController for FaultyController {
-    fn update(&mut self, input: &ControlInput) -> f64 {
-        for f in &self.faults {
-            if f.active(input.t) {
-                match f.kind {
-                    FaultKind::Slow { ms } => {
-                        // A sluggish controller: this cycle costs `ms` of wall time.
-                        std::thread::sleep(std::time::Duration::from_secs_f64(ms / 1000.0));
-                    }
-                    FaultKind::Panic => panic!("injected controller panic at t = {:.3} s", input.t),
-                    FaultKind::Hang => loop {
-                        // A real hang: never returns on its own. Only a cancel (the run
-                        // is being torn down) releases it, with no usable command.
-                        if self.cancel.load(Ordering::Relaxed) {
-                            return f64::NAN;
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    },
-                    // Sensor and actuator faults act in the plant, not here.
-                    _ => {}
-                }
-            }
-        }
-        self.inner.update(input)
-    }
-
-    fn reset(&mut self) {
-        self.inner.reset()
-    }
-
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,7 +307,8 @@ mod tests {
             port.from_service.try_recv(),
             Ok(ServiceOutput::Command {
                 seq: 1,
-                torque: 0.0
+                torque: 0.0,
+                delay_s: 0.0
             })
         );
         send(&port, 0.0, true);
@@ -279,7 +317,8 @@ mod tests {
             port.from_service.try_recv(),
             Ok(ServiceOutput::Command {
                 seq: 1,
-                torque: 1.0
+                torque: 1.0,
+                delay_s: 0.0
             })
         );
         send(&port, -1.0, false);

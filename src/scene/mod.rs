@@ -6,6 +6,7 @@
 mod error;
 pub mod generate;
 mod model;
+pub mod scenario;
 pub mod schema;
 pub mod urdf;
 mod validate;
@@ -39,6 +40,11 @@ impl Scene {
     /// Parses and validates RON text; `path` names the file in errors and anchors
     /// relative URDF paths.
     pub fn from_ron_str(path: &Path, text: &str) -> Result<Scene, SceneError> {
+        if scenario::is_scenario(text) {
+            let s = parse_as::<scenario::ScenarioFile>(path, text)?;
+            let (_base, file) = scenario::resolve(path, s)?;
+            return validate::validate(path, file);
+        }
         let file = parse_ron(path, text)?;
         validate::validate(path, file)
     }
@@ -46,14 +52,17 @@ impl Scene {
 
 /// Parses RON text into the raw schema, mapping errors to file:line:column.
 pub fn parse_ron(path: &Path, text: &str) -> Result<schema::SceneFile, SceneError> {
+    parse_as(path, text)
+}
+
+fn parse_as<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, SceneError> {
     let opts = ron::Options::default()
         .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
         .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
-    opts.from_str::<schema::SceneFile>(text)
-        .map_err(|e| SceneError::Parse {
-            file: path.to_path_buf(),
-            line: e.position.line,
-            column: e.position.col,
-            message: e.code.to_string(),
-        })
+    opts.from_str::<T>(text).map_err(|e| SceneError::Parse {
+        file: path.to_path_buf(),
+        line: e.position.line,
+        column: e.position.col,
+        message: e.code.to_string(),
+    })
 }

@@ -24,6 +24,8 @@ pub struct Scene {
     pub joints: Vec<JointConfig>,
     pub trajectory: Vec<TrajectorySpec>,
     pub faults: Vec<FaultSpec>,
+    /// Checked at the end of a run; empty: the run passes when every joint ends OK.
+    pub expect: Vec<crate::expect::Expectation>,
 }
 
 /// Physics settings.
@@ -106,4 +108,6 @@ pub struct JointConfig {
     pub backend: BackendSpec,
     /// What a hardware joint does while its link is lost.
     pub on_link_loss: super::schema::LinkLossPolicy,
+    /// Heartbeat, restarts, following error.
+    pub supervision: crate::runtime::supervisor::SupervisionSpec,
 }

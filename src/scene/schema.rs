@@ -39,9 +39,12 @@ pub struct SceneFile {
     /// Trajectory segments; a joint named by none holds its initial position.
     #[serde(default)]
     pub trajectory: Vec<TrajectorySpec>,
-    /// Timed faults injected into joint services.
+    /// Timed faults injected into joint services, servos and links.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// What must hold at the end of the run for it to pass (see `crate::expect`).
+    #[serde(default)]
+    pub expect: Vec<crate::expect::Expectation>,
 }
 
 /// Physics settings.
@@ -238,7 +241,9 @@ fn default_hold_kd() -> f64 {
     0.5
 }
 
-/// What a joint does when its controller service dies.
+/// What a joint does when it fails (its controller dies or hangs, or it trips on
+/// its following error): the fault policy, applied while it restarts and once it
+/// latches FAULTED.
 #[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 pub enum SafeState {
     /// The servo's own position loop holds the last measured position.
@@ -246,6 +251,9 @@ pub enum SafeState {
     Hold,
     /// Torque off: the joint goes limp.
     Limp,
+    /// This joint holds and the whole arm e-stops (every joint holds, latched until
+    /// a `reset` command); no restart.
+    StopAll,
 }
 
 /// How one joint is driven.
@@ -258,9 +266,12 @@ pub struct DriveSpec {
     pub controller: ControllerSpec,
     /// Controller rate, Hz, in [1, physics rate_hz].
     pub rate_hz: f64,
-    /// Safe state when the controller service dies.
+    /// Fault policy: what the joint does when it fails.
     #[serde(default)]
     pub safe_state: SafeState,
+    /// Heartbeat, restart budget and following-error limit; every field has a default.
+    #[serde(default)]
+    pub supervision: crate::runtime::supervisor::SupervisionSpec,
     /// Simulated (default) or a real servo on a serial bus.
     #[serde(default)]
     pub backend: BackendSpec,

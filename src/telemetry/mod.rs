@@ -1,9 +1,10 @@
 //! Telemetry: the event log, per-joint statistics and the run report (JSON).
 
+pub mod junit;
 mod report;
 mod stats;
 
-pub use report::{JointReport, Lateness, LinkReport, Report};
+pub use report::{FaultRecord, JointReport, Lateness, LinkReport, Report};
 pub use stats::JointStats;
 
 use serde::{Deserialize, Serialize};
@@ -12,10 +13,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JointHealth {
+    #[serde(alias = "Ok")]
     Ok,
+    #[serde(alias = "Degraded")]
     Degraded,
+    #[serde(alias = "Offline")]
     Offline,
+    #[serde(alias = "Faulted")]
     Faulted,
+    #[serde(alias = "Restarting")]
     Restarting,
 }
 
@@ -42,4 +48,10 @@ pub struct Event {
     pub kind: String,
     /// Human-readable detail.
     pub detail: String,
+    /// For `state` events: the joint's new state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<JointHealth>,
+    /// For `fault_detected` events: time from the fault's onset to its detection, s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_s: Option<f64>,
 }

@@ -20,6 +20,8 @@ pub struct JointReport {
     pub peak_torque_nm: f64,
     pub saturated_fraction: f64,
     pub deadline_misses: u64,
+    /// Times the supervisor restarted this joint.
+    pub restarts: u32,
     pub max_command_age_s: f64,
     /// Fraction of steps spent at a position limit.
     pub at_limit_fraction: f64,
@@ -83,7 +85,39 @@ pub struct Report {
     /// Physics step lateness percentiles, µs (real-time executor only).
     pub step_lateness_us: Option<Lateness>,
     pub joints: Vec<JointReport>,
+    /// Every injected fault: when it began, was detected, ended.
+    pub faults: Vec<FaultRecord>,
+    /// Why the e-stop latched, if it did (it stays latched until a reset).
+    pub estop: Option<String>,
+    /// The scene's expectations and their verdicts.
+    pub expectations: Vec<crate::expect::Verdict>,
     pub events: Vec<Event>,
+}
+
+/// One injected fault, from onset to end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub joint: String,
+    /// Kind name, e.g. `hang`.
+    pub kind: String,
+    /// Kind with its parameters, e.g. `slow(12 ms)`.
+    pub detail: String,
+    /// Onset, s.
+    pub at: f64,
+    /// Scheduled end, s (none: to the end of the run, or one-shot).
+    pub until: Option<f64>,
+    /// Time from onset to the supervisor's detection, s; none if undetected.
+    pub detection_latency_s: Option<f64>,
+    /// The same in control periods of the joint.
+    pub detection_latency_periods: Option<f64>,
+    /// When the fault stopped acting: its clear, or its detection for a one-shot
+    /// panic/hang (the restarted service no longer suffers it).
+    pub ended_at: Option<f64>,
+    /// Time from `ended_at` to the joint being OK for good, s.
+    pub recovery_s: Option<f64>,
+    /// Ground truth: the fault changed what its joint did (a sag that never bit, a
+    /// stuck encoder on a joint standing still, did not).
+    pub effective: bool,
 }
 
 /// Step lateness distribution of the real-time executor, µs.
@@ -107,6 +141,46 @@ impl Report {
         r.wall_time_s = 0.0;
         r.real_time_factor = 0.0;
         r.to_json()
+    }
+
+    /// Faults, e-stop and expectation verdicts, printed after the table (empty when
+    /// the run had none).
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        if !self.faults.is_empty() {
+            s.push_str(&format!(
+                "{:<16} {:<28} {:>9} {:>9} {:>16} {:>12}\n",
+                "fault on", "kind", "at (s)", "ended", "detected after", "recovery"
+            ));
+            for f in &self.faults {
+                let det = match (f.detection_latency_s, f.detection_latency_periods) {
+                    (Some(l), Some(p)) => format!("{:.1} ms ({p:.1} T)", l * 1e3),
+                    _ => "UNDETECTED".into(),
+                };
+                s.push_str(&format!(
+                    "{:<16} {:<28} {:>9.3} {:>9} {:>16} {:>12}\n",
+                    f.joint,
+                    f.detail,
+                    f.at,
+                    f.ended_at.map_or("-".into(), |e| format!("{e:.3}")),
+                    det,
+                    f.recovery_s
+                        .map_or("not OK".into(), |r| format!("{:.1} ms", r * 1e3)),
+                ));
+            }
+        }
+        if let Some(e) = &self.estop {
+            s.push_str(&format!("E-STOP latched: {e}\n"));
+        }
+        for v in &self.expectations {
+            s.push_str(&format!(
+                "expect {:<4} {} — {}\n",
+                if v.passed { "ok" } else { "FAIL" },
+                v.expectation,
+                v.detail
+            ));
+        }
+        s
     }
 
     /// The per-joint table printed at the end of a run.

@@ -134,7 +134,7 @@ fn faulted_joint_exits_1() {
         .expect("read")
         .replacen(
             "seed: 42,",
-            "seed: 42,\n    faults: [(at: 0.5, joint: \"base_yaw\", kind: Panic)],",
+            "seed: 42,\n    faults: [(at: 0.5, until: 1.0, joint: \"base_yaw\", kind: Panic)],",
             1,
         );
     let p = dir.path().join("f.ron");
@@ -167,10 +167,12 @@ fn hung_controller_exits_1_within_5_s_naming_the_joint() {
     let p = dir.path().join("h.ron");
     std::fs::write(&p, text).expect("write");
     let t0 = Instant::now();
+    // A real hang (not played out on simulated time): only the wall-clock watchdog
+    // can end it.
     let out = armhil()
         .arg("run")
         .arg(&p)
-        .args(["--headless"])
+        .args(["--headless", "--real-controller-faults"])
         .output()
         .expect("spawn");
     assert!(

@@ -56,9 +56,22 @@ pub fn pendulum(initial: f64, drive: &str, extra: &str) -> String {
     )
 }
 
-/// A PD(+gravity) drive for the pendulum.
-pub const PD_DRIVE: &str =
-    r#"(servo: "s", rate_hz: 500, controller: Pid(kp: 60.0, kd: 4.0, gravity_compensation: true))"#;
+/// A PD(+gravity) drive for the pendulum. Tests step it by up to 1 rad, far beyond
+/// the default following-error limit, so the limit is opened up.
+pub const PD_DRIVE: &str = r#"(servo: "s", rate_hz: 500, controller: Pid(kp: 60.0, kd: 4.0, gravity_compensation: true),
+    supervision: (following_error_rad: 3.0))"#;
+
+/// Writes a scenario extending `base` (relative to the repository) with `body` (the
+/// scenario's other fields) into `dir`, and returns its path.
+pub fn scenario(dir: &Path, name: &str, base: &str, body: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.ron"));
+    let text = format!(
+        "Scenario(\n    extends: {:?},\n{body}\n)\n",
+        root().join(base).display().to_string()
+    );
+    std::fs::write(&p, text).expect("write scenario");
+    p
+}
 
 /// Joint report by name.
 pub fn joint<'a>(

@@ -66,10 +66,12 @@ fn sensor_faults_mislead_the_controller_only_during_their_window() {
         "{}",
         j.max_error_rad
     );
+    assert_eq!(j.state, JointHealth::Ok, "recovered");
+    let f = &r.faults[0];
     assert_eq!(
-        j.state,
-        JointHealth::Ok,
-        "sensor faults are not detected here (that is #4's supervision)"
+        f.detection_latency_s,
+        Some(0.0),
+        "the 0.05 rad jump is implausible at the first sample"
     );
     // Stuck: the joint is driven blind; wrist_roll's sine runs away from it.
     let r = arm6_run(
@@ -224,7 +226,10 @@ fn cli_faults_are_injected_and_bad_ones_refused_with_exit_2() {
         "nojoint:hang@1",
         "elbow_pitch:hang@99",
         "elbow_pitch:torque_sag(2)@1",
-        "elbow_pitch:hang@1..2",
+        "elbow_pitch:hang@2..1",
+        "elbow_pitch:link_drop(1.5)@1",
+        "elbow_pitch:wrong_id(300)@1",
+        "elbow_pitch:link_latency(-1)@1",
     ] {
         let out = armhil()
             .args(["run", "scenes/arm6.ron", "--fault", bad])
@@ -239,7 +244,7 @@ fn cli_faults_are_injected_and_bad_ones_refused_with_exit_2() {
 }
 
 /// Faults sent on the run's control channel (as the CLI's stdin and the GUI do) act at
-/// once; controller faults can only be scheduled before the run and are refused.
+/// once, controller faults included: they reach the joint's service as a message.
 #[test]
 fn faults_injected_through_the_control_channel_act_and_clear() {
     use armhil::runtime::control::{ControlCommand, parse_command};
@@ -268,13 +273,18 @@ fn faults_injected_through_the_control_channel_act_and_clear() {
         "{on} {off}"
     );
     assert!(
-        r.events
-            .iter()
-            .any(|e| e.kind == "fault_refused" && e.detail.contains("panic")),
+        !r.events.iter().any(|e| e.kind == "fault_refused"),
         "{:#?}",
         r.events
     );
-    assert_eq!(joint(&r, "wrist_roll").state, JointHealth::Ok);
+    let panic = r
+        .events
+        .iter()
+        .find(|e| e.kind == "controller_panic")
+        .expect("the injected panic struck the running service");
+    assert_eq!(panic.joint, "wrist_roll");
+    let w = joint(&r, "wrist_roll");
+    assert_eq!((w.state, w.restarts), (JointHealth::Ok, 1));
     assert_eq!(
         joint(&r, "elbow_pitch").state,
         JointHealth::Ok,

@@ -43,13 +43,10 @@ fn same_scene_and_seed_give_identical_reports() {
 }
 
 #[test]
-fn a_panicking_controller_faults_only_its_joint() {
+fn a_panicking_controller_is_restarted_and_only_its_joint_notices() {
     let _g = shared();
     let s = arm6_with_faults(r#"(at: 1.0, joint: "elbow_pitch", kind: Panic)"#);
     let r = runtime::run(&s, &RunOptions::default(), &mut |_, _| {}).expect("run");
-    assert!(!r.passed, "a faulted joint fails the run");
-    let elbow = joint(&r, "elbow_pitch");
-    assert_eq!(elbow.state, JointHealth::Faulted);
     let ev = r
         .events
         .iter()
@@ -66,13 +63,21 @@ fn a_panicking_controller_faults_only_its_joint() {
         "{}",
         ev.detail
     );
-    assert!(
+    let states: Vec<JointHealth> = armhil::expect::state_changes(&r, "elbow_pitch")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        states,
+        [JointHealth::Restarting, JointHealth::Ok],
+        "held while restarting, then OK: {:#?}",
         r.events
-            .iter()
-            .any(|e| e.joint == "elbow_pitch" && e.kind == "state" && e.detail.contains("FAULTED"))
     );
+    let elbow = joint(&r, "elbow_pitch");
+    assert_eq!((elbow.state, elbow.restarts), (JointHealth::Ok, 1));
+    assert!(r.passed, "{}", r.table());
     for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
-        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
+        assert_eq!(j.restarts, 0, "{}", j.name);
         assert!(
             j.rms_error_rad <= 0.02,
             "{} rms {}",
@@ -83,10 +88,61 @@ fn a_panicking_controller_faults_only_its_joint() {
 }
 
 #[test]
+fn a_persistent_panic_exhausts_the_restart_budget_and_latches_faulted() {
+    let _g = shared();
+    // Panics on every tick until 3.0: each restart (20, 40, 80 ms of backoff) fails
+    // again; the default budget is 3 restarts within 10 s.
+    let s = arm6_with_faults(r#"(at: 1.0, until: 3.0, joint: "elbow_pitch", kind: Panic)"#);
+    let r = runtime::run(&s, &RunOptions::default(), &mut |_, _| {}).expect("run");
+    let elbow = joint(&r, "elbow_pitch");
+    assert_eq!((elbow.state, elbow.restarts), (JointHealth::Faulted, 3));
+    assert!(
+        !r.passed,
+        "a latched joint fails a run without expectations"
+    );
+    let restarts: Vec<f64> = r
+        .events
+        .iter()
+        .filter(|e| e.joint == "elbow_pitch" && e.kind == "restart")
+        .map(|e| e.t)
+        .collect();
+    let panics: Vec<f64> = r
+        .events
+        .iter()
+        .filter(|e| e.joint == "elbow_pitch" && e.kind == "controller_panic")
+        .map(|e| e.t)
+        .collect();
+    assert_eq!(panics.len(), 4, "{:#?}", r.events);
+    for (k, (p, s)) in panics.iter().zip(&restarts).enumerate() {
+        let backoff = 0.02 * 2f64.powi(k as i32);
+        assert!(
+            (s - p - backoff).abs() < 1e-6,
+            "restart {k}: {s} after a panic at {p}, expected {backoff} s of backoff"
+        );
+    }
+    let latched = r
+        .events
+        .iter()
+        .find(|e| e.joint == "elbow_pitch" && e.state == Some(JointHealth::Faulted))
+        .expect("latched");
+    assert!(latched.detail.contains("holding"), "{}", latched.detail);
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.detail.contains("restart budget exhausted")),
+        "{:#?}",
+        r.events
+    );
+    for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
+        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
+    }
+}
+
+#[test]
 fn limp_safe_state_lets_the_joint_go() {
     let _g = shared();
     // flange_roll is configured Limp; its sine keeps going, the joint does not follow.
-    let s = arm6_with_faults(r#"(at: 2.0, joint: "flange_roll", kind: Panic)"#);
+    let s = arm6_with_faults(r#"(at: 2.0, until: 9.0, joint: "flange_roll", kind: Panic)"#);
     let r = runtime::run(&s, &RunOptions::default(), &mut |_, _| {}).expect("run");
     let f = joint(&r, "flange_roll");
     assert_eq!(f.state, JointHealth::Faulted);
@@ -103,11 +159,40 @@ fn limp_safe_state_lets_the_joint_go() {
 }
 
 #[test]
-fn a_hung_controller_in_lockstep_ends_the_run_naming_the_joint() {
+fn a_hung_controller_in_lockstep_is_detected_on_simulated_time_and_restarted() {
+    let _g = shared();
+    // wrist_pitch runs at 1 kHz: silent for 3 periods = hung, on simulated time,
+    // whatever the machine does. The run is not aborted and is reproducible.
+    let s = arm6_with_faults(r#"(at: 1.5, joint: "wrist_pitch", kind: Hang)"#);
+    let r = runtime::run(&s, &RunOptions::default(), &mut |_, _| {}).expect("run");
+    assert!(r.aborted.is_none());
+    let hang = r
+        .events
+        .iter()
+        .find(|e| e.kind == "controller_hang")
+        .expect("hang event");
+    assert_eq!(hang.joint, "wrist_pitch");
+    assert!((hang.t - 1.503).abs() < 1e-9, "declared at {}", hang.t);
+    let f = &r.faults[0];
+    let periods = f.detection_latency_periods.expect("detected");
+    assert!(
+        (periods - 1.0).abs() < 1e-9,
+        "the first missed deadline: {periods}"
+    );
+    let w = joint(&r, "wrist_pitch");
+    assert_eq!((w.state, w.restarts), (JointHealth::Ok, 1));
+    assert!(w.deadline_misses >= 3);
+    let again = runtime::run(&s, &RunOptions::default(), &mut |_, _| {}).expect("run");
+    assert_eq!(r.deterministic_json(), again.deterministic_json());
+}
+
+#[test]
+fn a_really_hung_controller_in_lockstep_ends_the_run_naming_the_joint() {
     let _g = shared();
     let s = arm6_with_faults(r#"(at: 1.5, joint: "wrist_pitch", kind: Hang)"#);
     let opts = RunOptions {
         hang_timeout: Duration::from_millis(500),
+        lockstep_faults: runtime::FaultMode::Real,
         ..RunOptions::default()
     };
     let t0 = Instant::now();
@@ -161,7 +246,7 @@ fn realtime_executor_tracks_and_keeps_deadlines() {
 }
 
 #[test]
-fn realtime_hang_is_contained_to_its_joint() {
+fn realtime_hang_is_contained_to_its_joint_and_restarted() {
     let _g = exclusive();
     let s = arm6_with_faults(r#"(at: 0.5, joint: "wrist_roll", kind: Hang)"#);
     let opts = RunOptions {
@@ -175,7 +260,12 @@ fn realtime_hang_is_contained_to_its_joint() {
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
     assert!(r.aborted.is_none(), "a real-time hang must not end the run");
     let w = joint(&r, "wrist_roll");
-    assert_eq!(w.state, JointHealth::Faulted);
+    assert_eq!(
+        (w.state, w.restarts),
+        (JointHealth::Ok, 1),
+        "a fresh service took over: {:#?}",
+        r.events
+    );
     let ev = r
         .events
         .iter()
@@ -216,24 +306,32 @@ fn realtime_panic_is_contained_to_its_joint() {
         ..RunOptions::default()
     };
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
-    assert_eq!(joint(&r, "elbow_pitch").state, JointHealth::Faulted);
+    let e = joint(&r, "elbow_pitch");
+    assert_eq!(
+        (e.state, e.restarts),
+        (JointHealth::Ok, 1),
+        "{:#?}",
+        r.events
+    );
+    assert!(r.events.iter().any(|e| e.kind == "controller_panic"));
     for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
         assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
     }
 }
 
 /// Two services silent at once look like a machine stall and get a grace period, but
-/// two controllers that really hang are still faulted, within the 100 ms grace.
+/// two controllers that really hang are still declared hung after the 100 ms grace;
+/// they hang again after each restart and latch FAULTED when their budgets run out.
 #[test]
 fn realtime_simultaneous_hangs_are_faulted_after_the_stall_grace() {
     let _g = exclusive();
     let s = arm6_with_faults(
-        r#"(at: 0.5, joint: "wrist_roll", kind: Hang), (at: 0.5, joint: "wrist_pitch", kind: Hang)"#,
+        r#"(at: 0.5, until: 2.0, joint: "wrist_roll", kind: Hang), (at: 0.5, until: 2.0, joint: "wrist_pitch", kind: Hang)"#,
     );
     let opts = RunOptions {
         executor: Executor::Realtime,
         rt_priority: Some(20),
-        duration_s: Some(1.0),
+        duration_s: Some(2.0),
         ..RunOptions::default()
     };
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");

@@ -112,6 +112,21 @@ impl VirtualBus {
         }
     }
 
+    /// Servos with the given IDs, shafts at the given positions (ticks), torque off.
+    pub fn with_positions(protocol: Protocol, servos: &[(u8, f64)], baud: u32) -> Self {
+        let ids: Vec<u8> = servos.iter().map(|(id, _)| *id).collect();
+        let mut bus = Self::new(protocol, &ids, baud);
+        let params = match protocol {
+            Protocol::Sts => MotorParams::sts3215(),
+            Protocol::Dxl => MotorParams::xm430(),
+        };
+        for (s, (id, ticks)) in bus.servos.iter_mut().zip(servos) {
+            s.table = Table::new(protocol, *id, *ticks);
+            s.motor = Motor::new(params, *ticks);
+        }
+        bus
+    }
+
     /// Sets the faults to inject (and reseeds their random draws).
     pub fn impair(&mut self, imp: Impairments) {
         self.impairments = imp;

@@ -86,6 +86,7 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
                 controller,
                 rate_hz: 500.0,
                 safe_state: SafeState::Hold,
+                supervision: Default::default(),
                 backend: BackendSpec::Sim,
                 on_link_loss: LinkLossPolicy::HoldInSim,
             },
@@ -104,6 +105,7 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
         drives,
         trajectory: Vec::new(),
         faults: Vec::new(),
+        expect: Vec::new(),
     };
     let mut p = Problems::default();
     let arm = urdf_arm(&robot, path, "urdf", &mut p);
@@ -314,6 +316,7 @@ fn finish(
                 .validate(&format!("{field}.controller"), servo, &mut |f, m| {
                     p.push(f, m)
                 });
+            drive.supervision.validate(&field, &mut |f, m| p.push(f, m));
         }
         joints.push(JointConfig {
             name: kj.name.clone(),
@@ -328,6 +331,7 @@ fn finish(
             limits: kj.limits.unwrap_or((f64::NEG_INFINITY, f64::INFINITY)),
             backend: drive.backend.clone(),
             on_link_loss: drive.on_link_loss,
+            supervision: drive.supervision,
         });
     }
     check_backends(&joints, &mut p);
@@ -336,6 +340,14 @@ fn finish(
     for (i, f) in file.faults.iter().enumerate() {
         f.validate(
             &format!("faults[{i}]"),
+            &names,
+            file.duration_s,
+            &mut |fl, m| p.push(fl, m),
+        );
+    }
+    for (i, e) in file.expect.iter().enumerate() {
+        e.validate(
+            &format!("expect[{i}]"),
             &names,
             file.duration_s,
             &mut |fl, m| p.push(fl, m),
@@ -361,6 +373,7 @@ fn finish(
         joints,
         trajectory: file.trajectory,
         faults: file.faults,
+        expect: file.expect,
     })
 }
 
