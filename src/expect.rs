@@ -103,14 +103,8 @@ impl Expectation {
         push: &mut dyn FnMut(String, String),
     ) {
         let joint = |name: &str, push: &mut dyn FnMut(String, String)| {
-            if !joints.contains(&name) {
-                push(
-                    format!("{f}.joint"),
-                    format!(
-                        "\"{name}\" is not an actuated joint (joints: {})",
-                        joints.join(", ")
-                    ),
-                );
+            if let Some(m) = crate::faults::unknown_joint(name, joints) {
+                push(format!("{f}.joint"), m);
             }
         };
         let ms = |field: &str, v: f64, push: &mut dyn FnMut(String, String)| {

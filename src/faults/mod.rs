@@ -246,15 +246,8 @@ impl FaultSpec {
         duration_s: f64,
         push: &mut dyn FnMut(String, String),
     ) {
-        if !joints.contains(&self.joint.as_str()) {
-            push(
-                format!("{f}.joint"),
-                format!(
-                    "\"{}\" is not an actuated joint (joints: {})",
-                    self.joint,
-                    joints.join(", ")
-                ),
-            );
+        if let Some(m) = unknown_joint(&self.joint, joints) {
+            push(format!("{f}.joint"), m);
         }
         if !self.at.is_finite() || self.at < 0.0 || self.at > duration_s {
             push(
@@ -295,6 +288,16 @@ impl FaultSpec {
             _ => {}
         }
     }
+}
+
+/// The error for a joint name that is not among `joints`, if it is not.
+pub fn unknown_joint(name: &str, joints: &[&str]) -> Option<String> {
+    (!joints.contains(&name)).then(|| {
+        format!(
+            "\"{name}\" is not an actuated joint (joints: {})",
+            joints.join(", ")
+        )
+    })
 }
 
 /// The kinds `--fault` accepts, for error messages.

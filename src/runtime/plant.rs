@@ -933,9 +933,10 @@ impl Plant {
                     );
                 }
                 P::StopAll => {
-                    self.stop_requested =
-                        Some(format!("link lost on joint '{name}' (policy StopAll)"));
+                    let why = format!("link lost on joint '{name}' (policy StopAll)");
+                    self.stop_requested = Some(why.clone());
                     self.event(i, "link_policy", "link lost: stopping the run".into());
+                    self.latch_estop(why);
                 }
             }
         } else if from == JointHealth::Offline && !handing_over {

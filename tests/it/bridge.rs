@@ -548,6 +548,11 @@ fn link_loss_policy_stop_all_ends_the_run() {
         "{why}"
     );
     assert!(!r.passed);
+    assert!(
+        r.estop.as_deref().is_some_and(|e| e.contains("StopAll")),
+        "the e-stop latched: {:?}",
+        r.estop
+    );
     assert!(r.sim_time_s < 1.5, "stopped at {}", r.sim_time_s);
 }
 

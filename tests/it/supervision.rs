@@ -356,13 +356,16 @@ fn armhil_test_runs_scenes_in_parallel_writes_junit_and_exits_1_on_failure() {
         );
     }
     let junit = dir.path().join("junit.xml");
-    let out = armhil()
-        .arg("test")
-        .arg(&suite)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .expect("spawn");
+    let run_suite = || {
+        armhil()
+            .arg("test")
+            .arg(&suite)
+            .arg("--junit")
+            .arg(&junit)
+            .output()
+            .expect("spawn")
+    };
+    let out = run_suite();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("3 scenes: 3 passed, 0 failed"), "{text}");
@@ -379,13 +382,7 @@ fn armhil_test_runs_scenes_in_parallel_writes_junit_and_exits_1_on_failure() {
     faults: [(at: 1.0, joint: "elbow_pitch", kind: Panic)],
     expect: [NoDeadlineMisses(joints: All), Tracking(joints: All, rms_below: 0.000001)],"#,
     );
-    let out = armhil()
-        .arg("test")
-        .arg(&suite)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .expect("spawn");
+    let out = run_suite();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
@@ -402,13 +399,7 @@ fn armhil_test_runs_scenes_in_parallel_writes_junit_and_exits_1_on_failure() {
     )
     .expect("write");
     std::fs::remove_file(&junit).expect("rm");
-    let out = armhil()
-        .arg("test")
-        .arg(&suite)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .expect("spawn");
+    let out = run_suite();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere.ron"));
     assert!(
