@@ -235,10 +235,18 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "  trajectory segments: {}, faults: {}",
+        "  trajectory segments: {}, faults: {}, expectations: {}",
         scene.trajectory.len(),
-        scene.faults.len()
+        scene.faults.len(),
+        scene.expect.len()
     );
+    for f in &scene.faults {
+        let until = f.until.map_or(String::new(), |u| format!(" until {u} s"));
+        println!("    fault {} on {} at {} s{until}", f.kind.describe(), f.joint, f.at);
+    }
+    for e in &scene.expect {
+        println!("    expect {}", e.label());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

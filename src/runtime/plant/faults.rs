@@ -1,0 +1,200 @@
+//! Injected faults on the plant: their timeline (one onset and one clear each), what
+//! sensor faults do to readings, and the ground truth of whether a fault had an effect.
+
+use super::*;
+
+/// A scheduled fault as the plant tracks it.
+#[derive(Debug, Clone)]
+pub struct PlantFault {
+    pub joint: usize,
+    pub spec: FaultSpec,
+    pub started: bool,
+    pub cleared: bool,
+    /// Position the encoder froze at (EncoderStuck).
+    pub stuck: f64,
+    pub detected_at: Option<f64>,
+    pub cleared_at: Option<f64>,
+    /// One-shot controller faults: when the struck service was replaced.
+    pub ended_at: Option<f64>,
+    /// Ground truth (for the fuzzer's oracle, never for supervision): the fault
+    /// changed what the joint did. See [`Plant::track_effect`].
+    pub effective: bool,
+    effect_steps: u32,
+    /// Setpoint at onset (EncoderStuck effect).
+    sp0: f64,
+}
+
+impl PlantFault {
+    pub(super) fn new(joint: usize, spec: FaultSpec) -> Self {
+        Self {
+            joint,
+            spec,
+            started: false,
+            cleared: false,
+            stuck: 0.0,
+            detected_at: None,
+            cleared_at: None,
+            ended_at: None,
+            effective: false,
+            effect_steps: 0,
+            sp0: 0.0,
+        }
+    }
+
+    /// Acting now (started, not cleared).
+    pub(super) fn acting(&self, i: usize) -> bool {
+        self.joint == i && self.started && !self.cleared
+    }
+}
+
+impl Plant {
+    /// Adds a fault while running and returns it as scheduled (a fault whose `at`
+    /// has passed starts now and keeps its length). Controller faults must also be
+    /// sent to the joint's service (the executor does that).
+    pub fn inject(&mut self, mut spec: FaultSpec) -> Result<(usize, FaultSpec), String> {
+        let Some(joint) = self.joints.iter().position(|j| j.name == spec.joint) else {
+            return Err(format!("no joint named '{}'", spec.joint));
+        };
+        if spec.at < self.t {
+            let len = spec.until.map(|u| u - spec.at);
+            spec.at = self.t;
+            spec.until = len.map(|l| self.t + l.max(0.0));
+        }
+        self.faults.push(PlantFault::new(joint, spec.clone()));
+        Ok((joint, spec))
+    }
+
+    /// Link faults acting now on the hardware joints: (joint, kind) pairs, for the
+    /// executor to hand to each bus's man-in-the-middle layer.
+    pub fn link_faults(&self) -> Vec<(usize, FaultKind)> {
+        self.faults
+            .iter()
+            .filter(|f| f.started && !f.cleared && f.spec.kind.class() == FaultClass::Link)
+            .map(|f| (f.joint, f.spec.kind))
+            .collect()
+    }
+
+    /// Onsets and clears of scheduled faults at the current time: one event each.
+    /// Executors call it first thing each step, before any service runs. Returns
+    /// whether any link fault started or cleared (see [`Plant::link_faults`]).
+    pub fn timeline(&mut self) -> bool {
+        let t = self.t;
+        let mut link_changed = false;
+        for k in 0..self.faults.len() {
+            let (joint, spec, started, cleared) = {
+                let f = &self.faults[k];
+                (f.joint, f.spec.clone(), f.started, f.cleared)
+            };
+            if !started && spec.active(t) {
+                self.faults[k].started = true;
+                self.faults[k].stuck = self.world.joint_state(joint).pos;
+                self.faults[k].sp0 = self.traj.sample(joint, t).pos;
+                link_changed |= spec.kind.class() == FaultClass::Link;
+                // A link fault acts on the wire of a hardware joint (ground truth).
+                self.faults[k].effective =
+                    spec.kind.class() == FaultClass::Link && self.joints[joint].hw.is_some();
+                let window = spec.until.map_or(
+                    if spec.one_shot() {
+                        "once".to_string()
+                    } else {
+                        "until the end".to_string()
+                    },
+                    |u| format!("until {u:.3} s"),
+                );
+                let note = match (spec.kind.class(), self.joints[joint].hw.is_some()) {
+                    (FaultClass::Link, false) => " (no serial link on this joint: no effect)",
+                    (FaultClass::Sensor | FaultClass::Actuator, true) => {
+                        " (a real servo: simulated sensor/actuator faults have no effect)"
+                    }
+                    _ => "",
+                };
+                self.event(
+                    joint,
+                    "fault_onset",
+                    format!("{} {window}{note}", spec.kind.describe()),
+                );
+            } else if started && !cleared && spec.until.is_some_and(|u| t + 1e-12 >= u) {
+                self.faults[k].cleared = true;
+                self.faults[k].cleared_at = Some(t);
+                link_changed |= spec.kind.class() == FaultClass::Link;
+                self.event(
+                    joint,
+                    "fault_clear",
+                    format!("{} cleared after {:.3} s", spec.kind.name(), t - spec.at),
+                );
+            }
+        }
+        link_changed
+    }
+
+    /// What joint `i`'s encoder sees of (pos, vel) under the active sensor faults.
+    pub(super) fn sensed(&mut self, i: usize, pos: f64, vel: f64) -> (f64, f64) {
+        let (mut p, mut v) = (pos, vel);
+        if self.joints[i].hw.is_some() {
+            return (p, v);
+        }
+        for f in &self.faults {
+            if !f.acting(i) {
+                continue;
+            }
+            match f.spec.kind {
+                FaultKind::EncoderStuck => {
+                    p = f.stuck;
+                    v = 0.0;
+                }
+                FaultKind::EncoderOffset { rad } => p += rad,
+                FaultKind::EncoderNoise { sigma_rad } => {
+                    p += sigma_rad * crate::servo::gaussian(&mut self.joints[i].rng)
+                }
+                _ => {}
+            }
+        }
+        (p, v)
+    }
+
+    /// Ground truth for the fuzzer's oracle: marks faults that changed what their
+    /// joint did while it was under its controller. Controller, servo-status, noise
+    /// and offset faults always do; a slow cycle only if it overruns the period; a
+    /// torque sag only if it took away more than the deficit threshold for 10 ms; a
+    /// stuck encoder only if the setpoint moved more than 32 ticks from where it was
+    /// at onset at least 30 ms in.
+    pub(super) fn track_effect(&mut self) {
+        let t = self.t;
+        for k in 0..self.faults.len() {
+            let f = &self.faults[k];
+            let i = f.joint;
+            if !f.acting(i) || f.effective {
+                continue;
+            }
+            let j = &self.joints[i];
+            if j.mode != DriveMode::Controller || j.hw.is_some() {
+                continue;
+            }
+            let effective = match f.spec.kind {
+                FaultKind::Slow { ms } => ms / 1e3 > j.period + 1e-9,
+                FaultKind::TorqueSag { .. } => {
+                    let thr = (0.02f64).max(0.02 * j.servo.spec.stall_torque_nm);
+                    let steps = if j.clipped > thr {
+                        f.effect_steps + 1
+                    } else {
+                        0
+                    };
+                    self.faults[k].effect_steps = steps;
+                    steps as f64 * self.dt >= 0.01 - 1e-12
+                }
+                FaultKind::EncoderStuck => {
+                    let tick = j.servo.resolution;
+                    t - f.spec.at >= 0.03
+                        && (self.traj.sample(i, t).pos - f.sp0).abs() > 32.0 * tick
+                }
+                FaultKind::LinkDrop { .. }
+                | FaultKind::LinkCorrupt { .. }
+                | FaultKind::LinkLatency { .. }
+                | FaultKind::Unplug
+                | FaultKind::WrongId { .. } => false,
+                _ => true,
+            };
+            self.faults[k].effective = effective;
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The run report from the plant's statistics, events and fault records.
+
+use super::*;
+
+impl Plant {
+    /// The report for this run so far.
+    pub fn report(
+        &self,
+        scene: &Scene,
+        executor: &str,
+        wall_time_s: f64,
+        aborted: Option<String>,
+    ) -> Report {
+        let joints: Vec<JointReport> = self
+            .joints
+            .iter()
+            .map(|j| JointReport {
+                name: j.name.clone(),
+                backend: j
+                    .hw
+                    .as_ref()
+                    .map_or_else(|| "sim".to_string(), |h| h.label.clone()),
+                controller: j.controller_kind.into(),
+                rate_hz: 1.0 / j.period,
+                state: j.health,
+                rms_error_rad: j.stats.rms_error(),
+                max_error_rad: j.stats.max_error,
+                peak_torque_nm: j.stats.peak_torque,
+                saturated_fraction: j.stats.saturated_fraction(),
+                deadline_misses: j.stats.deadline_misses,
+                restarts: j.restarts,
+                max_command_age_s: j.stats.max_command_age_s,
+                at_limit_fraction: if j.stats.steps == 0 {
+                    0.0
+                } else {
+                    j.stats.limit_steps as f64 / j.stats.steps as f64
+                },
+                min_pos_rad: j.stats.min_pos,
+                max_pos_rad: j.stats.max_pos,
+                link: j.hw.as_ref().map(|h| {
+                    crate::telemetry::LinkReport::new(
+                        h.transactions,
+                        h.errors,
+                        h.timeouts,
+                        &h.latencies_us,
+                    )
+                }),
+            })
+            .collect();
+        let passed = aborted.is_none() && joints.iter().all(|j| j.state == JointHealth::Ok);
+        let mut report = Report {
+            armhil_version: env!("CARGO_PKG_VERSION").into(),
+            scene: scene.name.clone(),
+            scene_file: scene.source.display().to_string(),
+            executor: executor.into(),
+            seed: scene.seed,
+            steps: self.steps,
+            sim_time_s: self.t,
+            wall_time_s,
+            real_time_factor: if wall_time_s > 0.0 {
+                self.t / wall_time_s
+            } else {
+                0.0
+            },
+            passed,
+            aborted,
+            step_lateness_us: None,
+            joints,
+            faults: Vec::new(),
+            estop: self
+                .estop
+                .as_ref()
+                .map(|(t, why)| format!("at {t:.4} s: {why}")),
+            expectations: Vec::new(),
+            events: self.events.clone(),
+        };
+        report.faults = self
+            .faults
+            .iter()
+            .map(|f| {
+                let j = &self.joints[f.joint];
+                let latency = f.detected_at.map(|d| (d - f.spec.at).max(0.0));
+                let ended_at = if f.spec.one_shot() {
+                    f.ended_at
+                } else {
+                    f.cleared_at
+                };
+                FaultRecord {
+                    joint: j.name.clone(),
+                    kind: f.spec.kind.name().into(),
+                    detail: f.spec.kind.describe(),
+                    at: f.spec.at,
+                    until: f.spec.until,
+                    detection_latency_s: latency,
+                    detection_latency_periods: latency.map(|l| l / j.period),
+                    ended_at,
+                    effective: f.effective,
+                    recovery_s: ended_at
+                        .and_then(|e| crate::expect::ok_again(&report, &j.name, e).map(|t| t - e)),
+                }
+            })
+            .collect();
+        if !scene.expect.is_empty() {
+            report.expectations = crate::expect::check_all(&scene.expect, &report);
+            report.passed =
+                report.aborted.is_none() && report.expectations.iter().all(|v| v.passed);
+        } else {
+            report.passed &= report.estop.is_none();
+        }
+        report
+    }
+}
