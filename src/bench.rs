@@ -220,6 +220,7 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
             })
             .collect(),
         period: Duration::from_millis(10),
+        rt_priority: None,
     };
     let mut link = SerialTransport::open(&path, a.baud)?;
     let clock = WallClock::new();

@@ -242,7 +242,12 @@ fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
     );
     for f in &scene.faults {
         let until = f.until.map_or(String::new(), |u| format!(" until {u} s"));
-        println!("    fault {} on {} at {} s{until}", f.kind.describe(), f.joint, f.at);
+        println!(
+            "    fault {} on {} at {} s{until}",
+            f.kind.describe(),
+            f.joint,
+            f.at
+        );
     }
     for e in &scene.expect {
         println!("    expect {}", e.label());

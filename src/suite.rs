@@ -33,6 +33,11 @@ pub struct TestArgs {
     /// Write each scene's JSON report into DIR.
     #[arg(long, value_name = "DIR")]
     reports: Option<PathBuf>,
+    /// Scenes with serial joints (run in real time): SCHED_FIFO priority for physics,
+    /// one below for services, buses and emulated servos (1..=99; needs root or
+    /// CAP_SYS_NICE), so that other load on the machine cannot fake link faults.
+    #[arg(long, value_name = "N")]
+    rt_priority: Option<i32>,
 }
 
 #[derive(clap::Args)]
@@ -110,7 +115,10 @@ fn bar(len: u64) -> ProgressBar {
 /// A run that catches a panic escaping the runtime (that is a bug: it is reported,
 /// not propagated).
 fn run_caught(scene: &Scene) -> Result<Report, String> {
-    let opts = RunOptions::default();
+    run_with(scene, RunOptions::default())
+}
+
+fn run_with(scene: &Scene, opts: RunOptions) -> Result<Report, String> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime::run(scene, &opts, &mut |_, _| {})
     })) {
@@ -146,6 +154,14 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     if !problems.is_empty() {
         return Err(BadInput(problems.join("\n")).into());
     }
+    if let Some(p) = a.rt_priority
+        && !(1..=99).contains(&p)
+    {
+        return Err(BadInput(format!(
+            "--rt-priority: {p} is out of range: expected 1 ..= 99"
+        ))
+        .into());
+    }
     if let Some(j) = &a.junit {
         writable(j, "--junit")?;
     }
@@ -174,7 +190,11 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         results[*k] = Some(r);
     }
     for k in rt {
-        results[k] = Some(run_caught(&scenes[k]));
+        let opts = RunOptions {
+            rt_priority: a.rt_priority,
+            ..RunOptions::default()
+        };
+        results[k] = Some(run_with(&scenes[k], opts));
         pb.inc(1);
     }
     pb.finish_and_clear();

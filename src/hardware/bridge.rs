@@ -41,6 +41,9 @@ pub struct BusSpec {
     pub joints: Vec<BusJoint>,
     /// Transaction period.
     pub period: Duration,
+    /// SCHED_FIFO priority of the bus thread (it is part of the control loop), or
+    /// normal scheduling.
+    pub rt_priority: Option<i32>,
 }
 
 /// Goal positions, rad, index-aligned with `BusSpec::joints`.
@@ -147,7 +150,12 @@ pub fn spawn(spec: BusSpec, clock: Arc<dyn Clock>) -> std::io::Result<BusHandle>
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
         .name(format!("bus-{}", spec.port))
-        .spawn(move || bus_loop(s2, clock, goals_rx, events_tx, impair_rx, stop2))?;
+        .spawn(move || {
+            if let Some(p) = s2.rt_priority {
+                let _ = crate::runtime::priority::set_fifo(p);
+            }
+            bus_loop(s2, clock, goals_rx, events_tx, impair_rx, stop2)
+        })?;
     Ok(BusHandle {
         spec,
         goals: goals_tx,

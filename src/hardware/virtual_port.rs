@@ -42,6 +42,7 @@ impl VirtualPort {
         servos: &[(u8, f64)],
         baud: u32,
         clock: Arc<dyn Clock>,
+        rt_priority: Option<i32>,
     ) -> std::io::Result<Self> {
         let mut pty = PtyTransport::open().map_err(std::io::Error::other)?;
         let path = pty.slave_path().to_string();
@@ -55,6 +56,10 @@ impl VirtualPort {
         let thread = std::thread::Builder::new()
             .name(format!("vbus-{name}"))
             .spawn(move || {
+                // It stands in for hardware, which host load does not slow down.
+                if let Some(p) = rt_priority {
+                    let _ = crate::runtime::priority::set_fifo(p);
+                }
                 // A transport error ends the emulation (the host side closed).
                 let _ = serve(&mut bus, &mut pty, &stop2, clock.as_ref());
             })?;

@@ -20,7 +20,6 @@ use crossbeam::channel::TryRecvError;
 
 use super::clock::{Clock, WallClock};
 use super::control::ControlCommand;
-use super::plant::Condition;
 use super::plant::{DriveMode, Plant};
 use super::service::{JointService, ServiceInput, ServiceOutput, ServicePort};
 use super::watchdog::{self, Heartbeat};
@@ -108,8 +107,7 @@ impl Lockstep {
                 let silent = plant.t - since;
                 let periods = plant.joints[i].supervision.silent_periods;
                 let limit = periods as f64 * plant.joints[i].period;
-                plant.symptom(i, Symptom::Late, "reply after its deadline");
-                plant.condition(i, Condition::Late);
+                plant.late(i);
                 if silent + 1e-9 >= limit {
                     plant.symptom(i, Symptom::Silent, "no reply");
                     plant.controller_failed(

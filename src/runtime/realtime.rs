@@ -15,7 +15,6 @@ use std::time::Duration;
 use crossbeam::channel::TryRecvError;
 
 use super::clock::{Clock, WallClock, sleep_until};
-use super::plant::Condition;
 use super::plant::{DriveMode, Plant};
 use super::service::{FaultMode, JointService, ServiceInput, ServiceOutput};
 use super::{Progress, RunOptions, ServiceFactory};
@@ -74,7 +73,13 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let clock_arc: Arc<dyn Clock> = Arc::new(clock);
     let mut buses = Vec::new();
     let mut vports = Vec::new();
-    sync_buses(&mut plant, &mut buses, &mut vports, &clock_arc)?;
+    sync_buses(
+        &mut plant,
+        &mut buses,
+        &mut vports,
+        &clock_arc,
+        opts.rt_priority,
+    )?;
     let mut schedule = opts.schedule.clone();
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut schedule = std::collections::VecDeque::from(schedule);
@@ -181,8 +186,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 if !others_late {
                     // A lone late service is the service's problem: flag it. Lateness
                     // shared with others is the machine's (counted, not flagged).
-                    plant.symptom(i, Symptom::Late, "reply after its deadline");
-                    plant.condition(i, Condition::Late);
+                    plant.late(i);
                 }
                 if others_late && waited < SYSTEMIC_GRACE {
                     if !stall_reported {
@@ -257,7 +261,13 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                     factory.add_fault(i, f);
                 }
             }
-            sync_buses(&mut plant, &mut buses, &mut vports, &clock_arc)?;
+            sync_buses(
+                &mut plant,
+                &mut buses,
+                &mut vports,
+                &clock_arc,
+                opts.rt_priority,
+            )?;
             impair_buses(&plant, &buses);
         }
         // Hardware joints: take the buses' news, send each bus its goals when due.
@@ -383,6 +393,7 @@ fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
                         baud: *baud,
                         joints: Vec::new(),
                         period,
+                        rt_priority: None,
                     },
                     Vec::new(),
                 ));
@@ -410,8 +421,13 @@ fn sync_buses(
     buses: &mut Vec<(BusHandle, Vec<usize>)>,
     vports: &mut Vec<VirtualPort>,
     clock: &Arc<dyn Clock>,
+    rt_priority: Option<i32>,
 ) -> std::io::Result<()> {
     let mut want = desired_buses(plant);
+    for (spec, _) in want.iter_mut() {
+        // Bus threads run one below physics, with the services.
+        spec.rt_priority = rt_priority.map(|p| (p - 1).max(1));
+    }
     // Virtual ports: (re)start the emulated bus when the set of IDs on it changes
     // (its servos start where the simulated joints are), then point the bus at it.
     vports.retain(|v| want.iter().any(|(s, _)| s.port == v.name));
@@ -440,6 +456,7 @@ fn sync_buses(
                 &servos,
                 spec.baud,
                 clock.clone(),
+                rt_priority.map(|p| (p - 1).max(1)),
             )?);
             plant.event(
                 usize::MAX,

@@ -193,6 +193,8 @@ pub struct Monitors {
     pub deficit_t: Option<f64>,
     /// Since when the following error has been over its limit.
     fe_over_since: Option<f64>,
+    /// Last missed deadline.
+    pub late_t: Option<f64>,
 }
 
 /// How long a condition must stay away before its DEGRADED state clears, s.

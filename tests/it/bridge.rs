@@ -648,6 +648,7 @@ fn bus_transaction_classifies_wrong_id_checksum_and_timeout() {
             })
             .collect(),
         period: Duration::from_millis(20),
+        rt_priority: None,
     };
     let clock = armhil::runtime::clock::WallClock::new();
     let ev = bridge::transaction(&spec, &mut host, None, &clock).expect("transaction");

@@ -261,6 +261,24 @@ impl Plant {
         }
     }
 
+    /// Joint `i`'s service missed a deadline. Every miss is a symptom (it reveals a
+    /// slow or hung controller at once); the joint is DEGRADED from the second miss
+    /// within 10 of its periods, so one late wake-up of a busy machine is counted,
+    /// not flagged.
+    pub fn late(&mut self, i: usize) {
+        self.symptom(i, Symptom::Late, "reply after its deadline");
+        let t = self.t;
+        let j = &mut self.joints[i];
+        let recent = j
+            .monitors
+            .late_t
+            .is_some_and(|l| t - l <= 10.0 * j.period + 1e-9);
+        j.monitors.late_t = Some(t);
+        if recent {
+            self.condition(i, Condition::Late);
+        }
+    }
+
     /// A DEGRADING condition seen on joint `i` now.
     pub fn condition(&mut self, i: usize, c: Condition) {
         self.joints[i].conditions[c as usize] = Some(self.t);
