@@ -54,6 +54,19 @@ enum Command {
     /// Run a scene under random fault schedules, one per seed, and check invariants
     /// (containment, detection, a complete event log); exit 1 on any violation.
     FuzzFaults(suite::FuzzArgs),
+    /// Summarize a recording: duration, channels, message counts, sequence gaps, events.
+    Inspect {
+        /// An MCAP file written by `--record`.
+        file: PathBuf,
+    },
+    /// Export a recording's joints as CSV, one file per joint.
+    Export {
+        /// An MCAP file written by `--record`.
+        file: PathBuf,
+        /// Directory for the CSV files (created if missing).
+        #[arg(long, value_name = "DIR")]
+        csv: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -128,6 +141,10 @@ struct RunArgs {
     /// no longer reproducible).
     #[arg(long)]
     real_controller_faults: bool,
+    /// Record telemetry (joint states every control period, bus transactions, events,
+    /// the scene) into an MCAP file that Foxglove opens.
+    #[arg(long, value_name = "FILE.mcap")]
+    record: Option<PathBuf>,
 }
 
 /// Bad input: exit 2.
@@ -151,6 +168,8 @@ fn main() -> ExitCode {
         Command::VirtualServo(a) => cmd_virtual_servo(a),
         Command::Test(a) => suite::test(a),
         Command::FuzzFaults(a) => suite::fuzz(a),
+        Command::Inspect { file } => cmd_inspect(&file),
+        Command::Export { file, csv } => cmd_export(&file, &csv),
     };
     match result {
         Ok(code) => code,
@@ -446,7 +465,14 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         extra.push(spec);
     }
     scene.faults.extend(extra);
-    // Refuse an unwritable report path before anything runs.
+    // Refuse an unwritable output path before anything runs.
+    if let Some(r) = &a.record {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(r)
+            .map_err(|e| BadInput(format!("--record {}: cannot write: {e}", r.display())))?;
+    }
     if let Some(r) = &a.report {
         std::fs::OpenOptions::new()
             .create(true)
@@ -522,6 +548,8 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             runtime::FaultMode::Simulated
         },
         control: Some(stdin_commands()),
+        record: a.record.clone(),
+        stop: Some(ctrl_c()),
         schedule,
         ..RunOptions::default()
     };
@@ -552,11 +580,80 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing report {}", p.display()))?;
         println!("report: {}", p.display());
     }
+    if let Some(r) = &report.recording {
+        let dropped: u64 = r.channels.iter().map(|c| c.2).sum();
+        let written: u64 = r.channels.iter().map(|c| c.1).sum();
+        println!(
+            "recording: {} ({written} messages, {dropped} dropped, {:.1} MB)",
+            r.file,
+            r.bytes as f64 / 1e6
+        );
+    }
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A flag set by Ctrl-C: the run ends at its next step and writes its report and
+/// recording as at a normal end. A second Ctrl-C exits at once.
+fn ctrl_c() -> Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the run (Ctrl-C again to quit at once)");
+    });
+    flag
+}
+
+fn cmd_inspect(file: &Path) -> anyhow::Result<ExitCode> {
+    let rec = armhil::telemetry::recording::read(file).map_err(|e| BadInput(e.to_string()))?;
+    println!(
+        "{}: {:.3} s, {} channels, {} messages{}",
+        file.display(),
+        rec.duration_s(),
+        rec.channels.len(),
+        rec.channels.iter().map(|c| c.messages).sum::<u64>(),
+        rec.scene
+            .as_ref()
+            .map_or(String::new(), |(n, _)| format!(", scene {n}"))
+    );
+    println!(
+        "{:<28} {:<22} {:>9} {:>6} {:>10} {:>10}",
+        "channel", "schema", "messages", "gaps", "first (s)", "last (s)"
+    );
+    for c in &rec.channels {
+        println!(
+            "{:<28} {:<22} {:>9} {:>6} {:>10.3} {:>10.3}",
+            c.topic, c.schema, c.messages, c.gaps, c.first_s, c.last_s
+        );
+    }
+    println!("events: {}", rec.events.len());
+    for e in &rec.events {
+        println!(
+            "  [{:>8.3} s] {:<14} {:<18} {}",
+            e.t, e.joint, e.kind, e.detail
+        );
+    }
+    if let Some(t) = &rec.truncated {
+        println!("TRUNCATED: read up to the last complete chunk ({t})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_export(file: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    let rec = armhil::telemetry::recording::read(file).map_err(|e| BadInput(e.to_string()))?;
+    let files = armhil::telemetry::recording::export_csv(&rec, dir)
+        .with_context(|| format!("writing CSV into {}", dir.display()))?;
+    for f in &files {
+        println!("{}", f.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Commands typed on stdin (`swap JOINT BACKEND`), parsed on their own thread and sent

@@ -33,6 +33,9 @@ pub struct TestArgs {
     /// Write each scene's JSON report into DIR.
     #[arg(long, value_name = "DIR")]
     reports: Option<PathBuf>,
+    /// Record each scene's run into DIR/<scene>.mcap.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
     /// Scenes with serial joints (run in real time): SCHED_FIFO priority for physics,
     /// one below for services, buses and emulated servos (1..=99; needs root or
     /// CAP_SYS_NICE), so that other load on the machine cannot fake link faults.
@@ -169,6 +172,10 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(d)
             .map_err(|e| BadInput(format!("--reports {}: cannot create: {e}", d.display())))?;
     }
+    if let Some(d) = &a.record {
+        std::fs::create_dir_all(d)
+            .map_err(|e| BadInput(format!("--record {}: cannot create: {e}", d.display())))?;
+    }
     let pb = bar(scenes.len() as u64);
     // Lockstep scenes run in parallel; scenes with serial joints run in real time and
     // get the machine to themselves, one after the other, afterwards.
@@ -185,16 +192,27 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let mut results: Vec<Option<Result<Report, String>>> =
         (0..scenes.len()).map(|_| None).collect();
-    let done = batch::parallel_map(&lock, a.jobs, |&k| run_caught(&scenes[k]), |_, _| pb.inc(1));
+    let opts_for = |k: usize, rt: Option<i32>| RunOptions {
+        rt_priority: rt,
+        record: a.record.as_ref().map(|d| {
+            let stem = files[k]
+                .file_stem()
+                .map_or("scene".into(), |s| s.to_string_lossy());
+            d.join(format!("{stem}.mcap"))
+        }),
+        ..RunOptions::default()
+    };
+    let done = batch::parallel_map(
+        &lock,
+        a.jobs,
+        |&k| run_with(&scenes[k], opts_for(k, None)),
+        |_, _| pb.inc(1),
+    );
     for (k, r) in lock.iter().zip(done) {
         results[*k] = Some(r);
     }
     for k in rt {
-        let opts = RunOptions {
-            rt_priority: a.rt_priority,
-            ..RunOptions::default()
-        };
-        results[k] = Some(run_with(&scenes[k], opts));
+        results[k] = Some(run_with(&scenes[k], opts_for(k, a.rt_priority)));
         pb.inc(1);
     }
     pb.finish_and_clear();

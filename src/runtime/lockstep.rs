@@ -47,13 +47,15 @@ pub struct Lockstep {
     hang_timeout: Duration,
     /// Why the run ended early, if it did.
     pub aborted: Option<String>,
+    recorder: Option<crate::telemetry::recorder::Recorder>,
 }
 
 impl Lockstep {
     /// Builds the plant and services and starts the watchdog.
     pub fn new(scene: &Scene, opts: &RunOptions) -> std::io::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(WallClock::new());
-        let plant = Plant::new(scene, opts.build);
+        let mut plant = Plant::new(scene, opts.build);
+        let recorder = super::start_recorder(scene, &mut plant, opts)?;
         let factory = ServiceFactory::new(scene, opts.build.copies, opts.lockstep_faults);
         // The watchdog's cancel releases any service stuck in a real hang.
         let cancel = factory.run_cancel.clone();
@@ -82,6 +84,7 @@ impl Lockstep {
             clock,
             hang_timeout: opts.hang_timeout,
             aborted: None,
+            recorder,
         })
     }
 
@@ -257,8 +260,11 @@ impl Lockstep {
     pub fn finish(mut self, scene: &Scene) -> Report {
         self.stop_watchdog();
         let wall = self.wall_time_s();
-        self.plant
-            .report(scene, "lockstep", wall, self.aborted.clone())
+        let mut report = self
+            .plant
+            .report(scene, "lockstep", wall, self.aborted.clone());
+        super::finish_recorder(&mut self.plant, self.recorder.take(), &mut report);
+        report
     }
 
     fn stop_watchdog(&mut self) {
@@ -281,7 +287,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let total = (duration / sim.plant.dt).round() as u64;
     let every = (total / 200).max(1);
     for step in 0..total {
-        if !sim.step() {
+        if super::stop_asked(opts) || !sim.step() {
             break;
         }
         if step % every == 0 {

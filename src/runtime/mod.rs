@@ -58,6 +58,11 @@ pub struct RunOptions {
     pub control: Option<crossbeam::channel::Receiver<control::ControlCommand>>,
     /// Commands to apply at given simulated times, s.
     pub schedule: Vec<(f64, control::ControlCommand)>,
+    /// Record telemetry into this MCAP file.
+    pub record: Option<std::path::PathBuf>,
+    /// Set from outside (Ctrl-C) to end the run early, cleanly: the report and the
+    /// recording are finished as at a normal end.
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// Real-time: run physics at this SCHED_FIFO priority and services one below
     /// (1..=99; needs root or CAP_SYS_NICE). `None`: normal scheduling.
     pub rt_priority: Option<i32>,
@@ -72,6 +77,8 @@ impl Default for RunOptions {
             on_hang: None,
             build: BuildOptions::default(),
             lockstep_faults: FaultMode::Simulated,
+            record: None,
+            stop: None,
             rt_priority: None,
             control: None,
             schedule: Vec::new(),
@@ -163,6 +170,62 @@ impl ServiceFactory {
             v.push(f);
         }
     }
+}
+
+/// Starts recording `plant`'s run into `opts.record`, if asked.
+pub(crate) fn start_recorder(
+    scene: &Scene,
+    plant: &mut plant::Plant,
+    opts: &RunOptions,
+) -> std::io::Result<Option<crate::telemetry::recorder::Recorder>> {
+    let Some(path) = &opts.record else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&scene.source).unwrap_or_default();
+    let joints: Vec<String> = plant.joints.iter().map(|j| j.name.clone()).collect();
+    let mut ports: Vec<String> = Vec::new();
+    for c in &scene.joints {
+        if let crate::scene::BackendSpec::Serial { port, .. } = &c.backend
+            && !ports.contains(port)
+        {
+            ports.push(port.clone());
+        }
+    }
+    let r = crate::telemetry::recorder::Recorder::start(path, &scene.name, &text, &joints, &ports)
+        .map_err(std::io::Error::other)?;
+    plant.recorder = Some(r.sink());
+    Ok(Some(r))
+}
+
+/// Ends a recording: hands over the last events, lets go of the plant's sink, and
+/// writes the summary into the report (a failed write is an event in the report).
+pub(crate) fn finish_recorder(
+    plant: &mut plant::Plant,
+    recorder: Option<crate::telemetry::recorder::Recorder>,
+    report: &mut Report,
+) {
+    plant.flush_events();
+    plant.recorder = None;
+    if let Some(r) = recorder {
+        match r.finish() {
+            Ok(rec) => report.recording = Some(rec),
+            Err(e) => report.events.push(crate::telemetry::Event {
+                t: plant.t,
+                joint: String::new(),
+                kind: "recording_error".into(),
+                detail: e.to_string(),
+                state: None,
+                latency_s: None,
+            }),
+        }
+    }
+}
+
+/// Whether someone asked the run to stop.
+pub(crate) fn stop_asked(opts: &RunOptions) -> bool {
+    opts.stop
+        .as_ref()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Runs a validated scene to completion and returns its report.

@@ -31,6 +31,7 @@ const SYSTEMIC_GRACE: Duration = Duration::from_millis(100);
 pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
     let clock = WallClock::new();
     let mut plant = Plant::new(scene, opts.build);
+    let recorder = super::start_recorder(scene, &mut plant, opts)?;
     let mut factory = ServiceFactory::new(scene, opts.build.copies, FaultMode::Real);
     let (services, mut ports) = factory.build_all();
     let stop = Arc::new(AtomicBool::new(false));
@@ -287,7 +288,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             }
         }
         plant.hw_supervise();
-        if plant.stop_requested.is_some() {
+        if plant.stop_requested.is_some() || super::stop_asked(opts) {
             break;
         }
         for j in plant.joints.iter_mut() {
@@ -336,6 +337,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     }
     let aborted = plant.stop_requested.clone();
     let mut report = plant.report(scene, "realtime", wall, aborted);
+    super::finish_recorder(&mut plant, recorder, &mut report);
     report.step_lateness_us = Some(percentiles(&mut lateness_us));
     Ok(report)
 }

@@ -207,6 +207,7 @@ impl Monitors {
         self.frozen = None;
         self.fe_over_since = None;
         self.deficit_steps = 0;
+        self.late_t = None;
     }
 
     /// Encoder plausibility on one control sample. Between samples the position must

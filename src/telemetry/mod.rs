@@ -1,6 +1,8 @@
 //! Telemetry: the event log, per-joint statistics and the run report (JSON).
 
 pub mod junit;
+pub mod recorder;
+pub mod recording;
 mod report;
 mod stats;
 

@@ -91,6 +91,8 @@ pub struct Report {
     pub estop: Option<String>,
     /// The scene's expectations and their verdicts.
     pub expectations: Vec<crate::expect::Verdict>,
+    /// The MCAP recording, when `--record` was given.
+    pub recording: Option<super::recorder::RecordingReport>,
     pub events: Vec<Event>,
 }
 

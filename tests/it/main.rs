@@ -9,6 +9,7 @@ mod fuzz;
 mod mitm;
 mod physics;
 mod protocol;
+mod recording;
 mod runtime;
 mod scenes;
 mod supervision;

@@ -79,6 +79,20 @@ impl Plant {
                 errors,
             } => {
                 let us = latency.as_secs_f64() as f32 * 1e6;
+                if let (Some(r), Some(h)) = (
+                    &self.recorder,
+                    joints.first().and_then(|&i| self.joints[i].hw.as_ref()),
+                ) {
+                    r.send(crate::telemetry::recorder::Record::Bus(
+                        h.bus as u16,
+                        crate::telemetry::recorder::BusSample {
+                            t: self.t,
+                            latency_us: us as f64,
+                            replies: samples.len() as u32,
+                            errors: errors.len() as u32,
+                        },
+                    ));
+                }
                 let slow_now = |p: f64| latency.as_secs_f64() > 0.5 * p;
                 for &i in joints {
                     let period = self.joints[i].period;

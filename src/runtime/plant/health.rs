@@ -94,6 +94,8 @@ impl Plant {
         j.mode = DriveMode::Controller;
         j.reset_controller = true;
         j.monitors.reset();
+        // What was seen of the old service says nothing about the new one.
+        j.conditions = Default::default();
         // The last command belongs to the dead service.
         j.command = 0.0;
         j.command_t = self.t;

@@ -76,6 +76,12 @@ pub struct PlantJoint {
     pub conditions: [Option<f64>; CONDITIONS],
     /// The servo reported an error or no power at the last sample.
     pub servo_down: bool,
+    /// The last encoder reading sent to the controller.
+    pub last_measured: Measured,
+    /// The last setpoint sent: (time, position, velocity).
+    last_setpoint: (f64, f64, f64),
+    /// When the next recorded sample of this joint is due, s.
+    rec_next: f64,
     /// Blending back onto the trajectory: (start time, start position, start
     /// velocity, duration).
     pub resume: Option<(f64, f64, f64, f64)>,
@@ -129,6 +135,10 @@ pub struct Plant {
     pub stop_requested: Option<String>,
     /// Latched e-stop: why, and when.
     pub estop: Option<(f64, String)>,
+    /// Where telemetry goes while recording (never blocks).
+    pub recorder: Option<crate::telemetry::recorder::RecordSink>,
+    /// Events already handed to the recorder.
+    recorded_events: usize,
 }
 
 impl Plant {
@@ -175,6 +185,9 @@ impl Plant {
                     conditions: [None; CONDITIONS],
                     servo_down: false,
                     resume: None,
+                    last_measured: Measured::default(),
+                    last_setpoint: (f64::NAN, 0.0, 0.0),
+                    rec_next: 0.0,
                     clipped: 0.0,
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
@@ -196,6 +209,8 @@ impl Plant {
             events: Vec::new(),
             stop_requested: None,
             estop: None,
+            recorder: None,
+            recorded_events: 0,
             faults: if opts.copies == 1 {
                 scene
                     .faults
@@ -260,6 +275,8 @@ impl Plant {
         j.seq += 1;
         let period = j.period;
         self.observe(i, &measured, setpoint.pos, setpoint.vel);
+        self.joints[i].last_measured = measured;
+        self.joints[i].last_setpoint = (self.t, setpoint.pos, setpoint.vel);
         ControlInput {
             t: self.t,
             dt: period,
@@ -339,8 +356,54 @@ impl Plant {
         });
     }
 
+    /// One recorded sample per control period of every joint, whatever drives it
+    /// (its controller, its safe state, a real servo): what the host knows now.
+    fn record(&mut self) {
+        let Some(r) = &self.recorder else { return };
+        for i in 0..self.joints.len() {
+            if self.t + 1e-9 < self.joints[i].rec_next {
+                continue;
+            }
+            let j = &self.joints[i];
+            // This step's control sample already has the setpoint, usually.
+            let (sp_pos, sp_vel) = if j.last_setpoint.0 == self.t {
+                (j.last_setpoint.1, j.last_setpoint.2)
+            } else {
+                let sp = self.traj.sample(i, self.t);
+                (sp.pos, sp.vel)
+            };
+            let (pos, vel) = match (&j.hw, j.mode) {
+                (Some(h), _) => (h.pos, h.vel),
+                (None, DriveMode::Controller) => (j.last_measured.pos, j.last_measured.vel),
+                (None, _) => {
+                    let st = self.world.joint_state(i);
+                    (st.pos, st.vel)
+                }
+            };
+            let j = &mut self.joints[i];
+            j.rec_next += j.period;
+            // One record per sample, nothing allocated: freeing on the writer
+            // thread what this thread allocated would cost the loop more.
+            r.send(crate::telemetry::recorder::Record::Joint(
+                i as u16,
+                crate::telemetry::recorder::JointSample {
+                    t: self.t,
+                    setpoint: sp_pos,
+                    setpoint_vel: sp_vel,
+                    measured: pos,
+                    measured_vel: vel,
+                    command: j.command,
+                    torque: j.delivered,
+                    error: sp_pos - pos,
+                    state: j.health,
+                },
+            ));
+        }
+    }
+
     /// Delivers this step's torques, steps the physics, records statistics.
     pub fn step(&mut self) {
+        self.record();
         for i in 0..self.joints.len() {
             if self.joints[i].conditions.iter().any(Option::is_some) {
                 self.refresh_health(i);
@@ -432,6 +495,17 @@ impl Plant {
         self.world.step();
         self.steps += 1;
         self.t = self.steps as f64 * self.dt;
+        self.flush_events();
+    }
+
+    /// Hands the events logged since the last call to the recorder, if recording.
+    pub fn flush_events(&mut self) {
+        if let Some(r) = &self.recorder {
+            for e in &self.events[self.recorded_events..] {
+                r.send(crate::telemetry::recorder::Record::Event(e.clone()));
+            }
+            self.recorded_events = self.events.len();
+        }
     }
 }
 

@@ -72,6 +72,7 @@ impl Plant {
                 .as_ref()
                 .map(|(t, why)| format!("at {t:.4} s: {why}")),
             expectations: Vec::new(),
+            recording: None,
             events: self.events.clone(),
         };
         report.faults = self

@@ -1,0 +1,366 @@
+//! The recorder: a run's telemetry into an MCAP file that Foxglove opens as is.
+//!
+//! Channels (JSON messages with JSON-schema schemas, so Foxglove plots every field
+//! without plugins): `/joints/<name>` one [`JointSample`] per control period,
+//! `/events` every event of the log, `/bus/<port>` one [`BusSample`] per bus
+//! transaction, `/scene` the scene file once. Log time is simulated time in ns; each
+//! channel numbers its messages from 0 (`sequence`), so gaps are visible.
+//!
+//! The control loop never waits for the disk: it hands records to a bounded channel
+//! ([`RecordSink::send`] never blocks) and a writer thread encodes and writes them. If
+//! the writer falls behind, records are dropped and counted per channel. The writer
+//! closes a chunk at least once a second, so a killed process leaves a file readable
+//! up to its last second; a normal end writes the summary.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use serde::{Deserialize, Serialize};
+
+use super::{Event, JointHealth};
+
+/// One joint, one control period.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JointSample {
+    /// Simulated time, s.
+    pub t: f64,
+    /// Setpoint position, rad (m), and velocity, rad/s.
+    pub setpoint: f64,
+    pub setpoint_vel: f64,
+    /// Measured (encoder) position, rad, and velocity, rad/s.
+    pub measured: f64,
+    pub measured_vel: f64,
+    /// Last command from the controller, N·m.
+    pub command: f64,
+    /// Torque the servo delivered, N·m.
+    pub torque: f64,
+    /// Setpoint − measured, rad.
+    pub error: f64,
+    pub state: JointHealth,
+}
+
+/// One bus transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusSample {
+    pub t: f64,
+    /// Sync write + sync read, µs.
+    pub latency_us: f64,
+    /// Servos that answered, and errors seen.
+    pub replies: u32,
+    pub errors: u32,
+}
+
+/// What the loop hands the recorder.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// One joint's sample (joint index, sample).
+    Joint(u16, JointSample),
+    Event(Event),
+    Bus(u16, BusSample),
+}
+
+/// Records waiting for the writer: ~4300 a simulated second for arm6, so 2 s in real
+/// time, 20 ms at 100× real time (the writer drains every 5 ms). Enough to ride out
+/// a slow disk; beyond that dropping is better than holding up the control loop.
+const CAPACITY: usize = 8192;
+/// How often the writer drains the channel: at 100× real time arm6 queues ~430
+/// records per ms, so 5 ms uses about a quarter of `CAPACITY`.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Why recording failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: MCAP: {source}")]
+    Mcap {
+        path: PathBuf,
+        #[source]
+        source: mcap::McapError,
+    },
+}
+
+/// The loop's end of a recorder.
+#[derive(Clone)]
+pub struct RecordSink {
+    tx: Sender<Record>,
+    /// Dropped records per channel: one per joint, then events, then one per bus.
+    drops: Arc<Vec<AtomicU64>>,
+    joints: usize,
+}
+
+impl RecordSink {
+    /// Hands a record to the writer without ever blocking; counts it dropped if the
+    /// writer is behind.
+    pub fn send(&self, r: Record) {
+        if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(r) {
+            let drop_in = |slot: usize| {
+                if let Some(d) = self.drops.get(slot) {
+                    d.fetch_add(1, Ordering::Relaxed);
+                }
+            };
+            match r {
+                Record::Joint(j, _) => drop_in(j as usize),
+                Record::Event(_) => drop_in(self.joints),
+                Record::Bus(b, _) => drop_in(self.joints + 1 + b as usize),
+            }
+        }
+    }
+}
+
+/// Per-channel figures of a finished recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingReport {
+    pub file: String,
+    /// (topic, messages written, messages dropped).
+    pub channels: Vec<(String, u64, u64)>,
+    pub bytes: u64,
+}
+
+/// A running recorder.
+pub struct Recorder {
+    sink: RecordSink,
+    thread: Option<JoinHandle<Result<Vec<u64>, RecordError>>>,
+    path: PathBuf,
+    topics: Vec<String>,
+}
+
+impl Recorder {
+    /// Creates `path` and starts the writer. `scene_text` is stored on `/scene`.
+    pub fn start(
+        path: &Path,
+        scene_name: &str,
+        scene_text: &str,
+        joints: &[String],
+        buses: &[String],
+    ) -> Result<Self, RecordError> {
+        let io = |source| RecordError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut topics: Vec<String> = joints.iter().map(|j| format!("/joints/{j}")).collect();
+        topics.push("/events".into());
+        topics.extend(buses.iter().map(|b| format!("/bus/{b}")));
+        let (tx, rx) = bounded(CAPACITY);
+        let drops: Arc<Vec<AtomicU64>> =
+            Arc::new(topics.iter().map(|_| AtomicU64::new(0)).collect());
+        let w = Writer::new(
+            BufWriter::new(file),
+            path,
+            &topics,
+            joints.len(),
+            scene_name,
+            scene_text,
+        )?;
+        let p = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("armhil-recorder".into())
+            .spawn(move || w.run(rx))
+            .map_err(|source| RecordError::Io { path: p, source })?;
+        Ok(Self {
+            sink: RecordSink {
+                tx,
+                drops,
+                joints: joints.len(),
+            },
+            thread: Some(thread),
+            path: path.to_path_buf(),
+            topics,
+        })
+    }
+
+    pub fn sink(&self) -> RecordSink {
+        self.sink.clone()
+    }
+
+    /// Stops taking records, writes what is queued and the summary, and reports.
+    /// Every sink handed out must have been dropped (the writer ends when the last
+    /// sender is gone).
+    pub fn finish(self) -> Result<RecordingReport, RecordError> {
+        let Recorder {
+            sink,
+            thread,
+            path,
+            topics,
+        } = self;
+        let drops = sink.drops.clone();
+        drop(sink);
+        let counts = match thread.map(|t| t.join()) {
+            Some(Ok(r)) => r?,
+            _ => vec![0; topics.len()],
+        };
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Ok(RecordingReport {
+            file: path.display().to_string(),
+            channels: topics
+                .iter()
+                .zip(counts)
+                .zip(drops.iter())
+                .map(|((t, c), d)| (t.clone(), c, d.load(Ordering::Relaxed)))
+                .collect(),
+            bytes,
+        })
+    }
+}
+
+/// The writer thread's state.
+struct Writer<W: Write + Seek> {
+    mcap: mcap::Writer<W>,
+    path: PathBuf,
+    /// MCAP channel id and next sequence number per topic slot.
+    channels: Vec<(u16, u32)>,
+    joints: usize,
+}
+
+const JOINT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"setpoint":{"type":"number"},"setpoint_vel":{"type":"number"},"measured":{"type":"number"},"measured_vel":{"type":"number"},"command":{"type":"number"},"torque":{"type":"number"},"error":{"type":"number"},"state":{"type":"string"}}}"#;
+const EVENT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"joint":{"type":"string"},"kind":{"type":"string"},"detail":{"type":"string"},"state":{"type":"string"},"latency_s":{"type":"number"}}}"#;
+const BUS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"latency_us":{"type":"number"},"replies":{"type":"integer"},"errors":{"type":"integer"}}}"#;
+const SCENE_SCHEMA: &str =
+    r#"{"type":"object","properties":{"name":{"type":"string"},"text":{"type":"string"}}}"#;
+
+impl<W: Write + Seek> Writer<W> {
+    fn new(
+        w: W,
+        path: &Path,
+        topics: &[String],
+        joints: usize,
+        scene_name: &str,
+        scene_text: &str,
+    ) -> Result<Self, RecordError> {
+        let err = |source| RecordError::Mcap {
+            path: path.to_path_buf(),
+            source,
+        };
+        // zstd level 1: about as small as the default on this telemetry, at a
+        // fraction of the CPU (the writer shares the machine with the control loop).
+        let mut mcap = mcap::WriteOptions::new()
+            .compression_level(1)
+            .profile("")
+            .library(format!("armhil {}", env!("CARGO_PKG_VERSION")))
+            .create(w)
+            .map_err(err)?;
+        let js = mcap
+            .add_schema("armhil.JointSample", "jsonschema", JOINT_SCHEMA.as_bytes())
+            .map_err(err)?;
+        let es = mcap
+            .add_schema("armhil.Event", "jsonschema", EVENT_SCHEMA.as_bytes())
+            .map_err(err)?;
+        let bs = mcap
+            .add_schema("armhil.BusSample", "jsonschema", BUS_SCHEMA.as_bytes())
+            .map_err(err)?;
+        let ss = mcap
+            .add_schema("armhil.Scene", "jsonschema", SCENE_SCHEMA.as_bytes())
+            .map_err(err)?;
+        let none = BTreeMap::new();
+        let mut channels = Vec::new();
+        for (k, topic) in topics.iter().enumerate() {
+            let schema = if k < joints {
+                js
+            } else if k == joints {
+                es
+            } else {
+                bs
+            };
+            channels.push((
+                mcap.add_channel(schema, topic, "json", &none)
+                    .map_err(err)?,
+                0,
+            ));
+        }
+        let scene = mcap.add_channel(ss, "/scene", "json", &none).map_err(err)?;
+        let body = serde_json::json!({"name": scene_name, "text": scene_text}).to_string();
+        mcap.write_to_known_channel(
+            &mcap::records::MessageHeader {
+                channel_id: scene,
+                sequence: 0,
+                log_time: 0,
+                publish_time: 0,
+            },
+            body.as_bytes(),
+        )
+        .map_err(err)?;
+        Ok(Self {
+            mcap,
+            path: path.to_path_buf(),
+            channels,
+            joints,
+        })
+    }
+
+    fn write(&mut self, r: Record) -> Result<(), mcap::McapError> {
+        match r {
+            Record::Joint(j, s) => self.write_one(j as usize, s.t, serde_json::to_vec(&s)),
+            Record::Event(e) => self.write_one(self.joints, e.t, serde_json::to_vec(&e)),
+            Record::Bus(b, s) => {
+                self.write_one(self.joints + 1 + b as usize, s.t, serde_json::to_vec(&s))
+            }
+        }
+    }
+
+    fn write_one(
+        &mut self,
+        slot: usize,
+        t: f64,
+        body: serde_json::Result<Vec<u8>>,
+    ) -> Result<(), mcap::McapError> {
+        let (Some(ch), Ok(body)) = (self.channels.get_mut(slot), body) else {
+            return Ok(());
+        };
+        let ns = (t.max(0.0) * 1e9) as u64;
+        let header = mcap::records::MessageHeader {
+            channel_id: ch.0,
+            sequence: ch.1,
+            log_time: ns,
+            publish_time: ns,
+        };
+        ch.1 = ch.1.wrapping_add(1);
+        self.mcap.write_to_known_channel(&header, &body)
+    }
+
+    /// Writes until every sender is gone; returns messages written per channel.
+    fn run(mut self, rx: Receiver<Record>) -> Result<Vec<u64>, RecordError> {
+        let err = |path: &Path, source| RecordError::Mcap {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut last_flush = Instant::now();
+        loop {
+            // Drain, then sleep: the writer never waits on the channel, so a send
+            // from the control loop never has to wake it (a syscall per record).
+            let mut gone = false;
+            loop {
+                match rx.try_recv() {
+                    Ok(r) => self.write(r).map_err(|e| err(&self.path, e))?,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        gone = true;
+                        break;
+                    }
+                }
+            }
+            if gone {
+                break;
+            }
+            // Close a chunk at least once a second: a killed process loses at most
+            // the last second.
+            if last_flush.elapsed() >= Duration::from_secs(1) {
+                self.mcap.flush().map_err(|e| err(&self.path, e))?;
+                last_flush = Instant::now();
+            }
+            std::thread::sleep(POLL);
+        }
+        self.mcap.finish().map_err(|e| err(&self.path, e))?;
+        Ok(self.channels.iter().map(|c| c.1 as u64).collect())
+    }
+}

@@ -1,0 +1,199 @@
+//! Recording (MCAP): round trip through record, inspect and export; no sequence gaps
+//! across a faulted run; a killed process leaves a readable file; Ctrl-C finalizes
+//! it; bad and truncated files are refused with exit 2.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use armhil::runtime::{self, RunOptions};
+use armhil::telemetry::JointHealth;
+use armhil::telemetry::recording;
+
+fn armhil() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_armhil"));
+    c.current_dir(root());
+    c
+}
+
+#[test]
+fn a_faulted_run_records_every_control_period_and_reads_back_without_gaps() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hang.mcap");
+    let s = scene("scenes/faults/hang.ron");
+    let opts = RunOptions {
+        record: Some(file.clone()),
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let rec_report = r.recording.as_ref().expect("recorded");
+    assert!(
+        rec_report.channels.iter().all(|c| c.2 == 0),
+        "no drops: {rec_report:?}"
+    );
+    let rec = recording::read(&file).expect("read");
+    assert!(rec.truncated.is_none());
+    assert_eq!(rec.scene.as_ref().map(|s| s.0.as_str()), Some("hang"));
+    for c in &rec.channels {
+        assert_eq!(c.gaps, 0, "{}", c.topic);
+    }
+    // One sample per control period of each joint (4 s), whatever drove it: base_yaw
+    // at 250 Hz, the wrists at 1 kHz, hung and restarting periods included.
+    assert_eq!(rec.joints["base_yaw"].len(), 1000);
+    assert_eq!(rec.joints["wrist_roll"].len(), 4000);
+    let wp = &rec.joints["wrist_pitch"];
+    assert_eq!(wp.len(), 4000);
+    // The written messages are exactly those counted by the recorder.
+    for (topic, written, _) in &rec_report.channels {
+        let read = rec
+            .channels
+            .iter()
+            .find(|c| &c.topic == topic)
+            .map_or(0, |c| c.messages);
+        assert_eq!(read, *written, "{topic}");
+    }
+    // The event log, and the states the samples carry, match the report.
+    assert_eq!(rec.events, r.events);
+    let restarting = wp
+        .iter()
+        .filter(|s| s.state == JointHealth::Restarting)
+        .count();
+    assert_eq!(restarting, 20, "20 ms held while restarting");
+    assert_eq!(wp.last().map(|s| s.state), Some(JointHealth::Ok));
+    // Export: one CSV per joint, a header with units, one row per sample.
+    let out = armhil()
+        .arg("export")
+        .arg(&file)
+        .arg("--csv")
+        .arg(dir.path().join("csv"))
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(0));
+    let csv = std::fs::read_to_string(dir.path().join("csv/wrist_pitch.csv")).expect("csv");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "t_s,setpoint_rad,setpoint_vel_rad_s,measured_rad,measured_vel_rad_s,command_nm,torque_nm,error_rad,state"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), wp.len());
+    let first: f64 = rows[100][3].parse().expect("number");
+    assert_eq!(first, wp[100].measured, "values exported exactly");
+    // Inspect prints the channels and counts.
+    let out = armhil().arg("inspect").arg(&file).output().expect("spawn");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("/joints/wrist_roll") && text.contains("4000"),
+        "{text}"
+    );
+    assert!(text.contains("controller_hang"), "{text}");
+}
+
+/// Starts a real-time run that records, and returns it once it has really started.
+fn start_recording(file: &std::path::Path, seconds: &str) -> std::process::Child {
+    let child = armhil()
+        .args([
+            "run",
+            "scenes/arm6.ron",
+            "--realtime",
+            "--duration",
+            seconds,
+            "--record",
+        ])
+        .arg(file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(2500));
+    child
+}
+
+#[test]
+fn a_killed_process_leaves_a_file_readable_up_to_its_last_chunk() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("killed.mcap");
+    let mut child = start_recording(&file, "30");
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let rec = recording::read(&file).expect("readable");
+    let n = rec.joints.get("wrist_roll").map_or(0, Vec::len);
+    assert!(n >= 500, "at least the first second survived: {n} samples");
+    for c in &rec.channels {
+        assert_eq!(c.gaps, 0, "{}", c.topic);
+    }
+    let out = armhil().arg("inspect").arg(&file).output().expect("spawn");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_ends_the_run_cleanly_and_finalizes_the_recording() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("interrupted.mcap");
+    let child = start_recording(&file, "30");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("recording:"), "{text}");
+    let sim: f64 = BufReader::new(&out.stdout[..])
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split(" s simulated")
+                .next()
+                .and_then(|h| h.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+        })
+        .expect("a summary line");
+    assert!(sim < 10.0, "stopped early, at {sim} s");
+    let rec = recording::read(&file).expect("read");
+    assert!(rec.truncated.is_none(), "finalized: {:?}", rec.truncated);
+}
+
+#[test]
+fn a_bad_or_truncated_recording_is_refused_with_exit_2() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.mcap");
+    std::fs::write(&junk, b"this is not an mcap file").expect("write");
+    let good = dir.path().join("good.mcap");
+    let s = scene("scenes/arm6.ron");
+    let opts = RunOptions {
+        duration_s: Some(0.5),
+        record: Some(good.clone()),
+        ..RunOptions::default()
+    };
+    runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let bytes = std::fs::read(&good).expect("read");
+    let cut = dir.path().join("cut.mcap");
+    std::fs::write(&cut, &bytes[..12]).expect("write");
+    for (f, what) in [
+        (junk, "not an MCAP file"),
+        (cut, "not an MCAP file"),
+        (dir.path().join("missing.mcap"), "cannot read"),
+    ] {
+        for cmd in ["inspect", "export"] {
+            let mut c = armhil();
+            c.arg(cmd).arg(&f);
+            if cmd == "export" {
+                c.arg("--csv").arg(dir.path().join("out"));
+            }
+            let out = c.output().expect("spawn");
+            assert_eq!(out.status.code(), Some(2), "{cmd} {}", f.display());
+            let e = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                e.contains(what) && e.contains(&*f.display().to_string()),
+                "{e}"
+            );
+        }
+    }
+}
