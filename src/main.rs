@@ -147,6 +147,16 @@ struct RunArgs {
     record: Option<PathBuf>,
 }
 
+/// Refuses (exit 2) an output file that cannot be written, before anything runs.
+fn writable(p: &Path, what: &str) -> Result<(), BadInput> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .map(|_| ())
+        .map_err(|e| BadInput(format!("{what} {}: cannot write: {e}", p.display())))
+}
+
 /// Bad input: exit 2.
 #[derive(Debug)]
 struct BadInput(String);
@@ -467,18 +477,10 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     scene.faults.extend(extra);
     // Refuse an unwritable output path before anything runs.
     if let Some(r) = &a.record {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(r)
-            .map_err(|e| BadInput(format!("--record {}: cannot write: {e}", r.display())))?;
+        writable(r, "--record")?;
     }
     if let Some(r) = &a.report {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(r)
-            .map_err(|e| BadInput(format!("--report {}: cannot write: {e}", r.display())))?;
+        writable(r, "--report")?;
     }
     let swaps_to_serial = schedule.iter().any(|(_, c)| {
         matches!(

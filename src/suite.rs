@@ -17,7 +17,7 @@ use armhil::scene::Scene;
 use armhil::telemetry::Report;
 use armhil::telemetry::junit::{self, SuiteResult};
 
-use super::BadInput;
+use super::{BadInput, writable};
 
 #[derive(clap::Args)]
 pub struct TestArgs {
@@ -90,15 +90,6 @@ fn scene_files(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), BadInput> {
             p.display()
         )))
     }
-}
-
-fn writable(p: &Path, what: &str) -> Result<(), BadInput> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(p)
-        .map(|_| ())
-        .map_err(|e| BadInput(format!("{what} {}: cannot write: {e}", p.display())))
 }
 
 fn bar(len: u64) -> ProgressBar {
