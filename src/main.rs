@@ -497,12 +497,7 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    if !a.realtime
-        && scene
-            .joints
-            .iter()
-            .any(|j| j.backend != armhil::scene::BackendSpec::Sim)
-    {
+    if !a.realtime && scene.joints.iter().any(|j| j.backend.is_hardware()) {
         eprintln!("note: the scene has hardware joints: running in real time");
     }
     if !a.headless {

@@ -170,11 +170,7 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     let pb = bar(scenes.len() as u64);
     // Lockstep scenes run in parallel; scenes with serial joints run in real time and
     // get the machine to themselves, one after the other, afterwards.
-    let realtime = |s: &Scene| {
-        s.joints
-            .iter()
-            .any(|j| j.backend != armhil::scene::BackendSpec::Sim)
-    };
+    let realtime = |s: &Scene| s.joints.iter().any(|j| j.backend.is_hardware());
     let lock: Vec<usize> = (0..scenes.len())
         .filter(|&k| !realtime(&scenes[k]))
         .collect();
@@ -368,11 +364,7 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
         }
         scene.duration_s = d;
     }
-    if scene
-        .joints
-        .iter()
-        .any(|j| j.backend != armhil::scene::BackendSpec::Sim)
-    {
+    if scene.joints.iter().any(|j| j.backend.is_hardware()) {
         return Err(BadInput(format!(
             "{}: fuzz-faults runs lockstep and needs simulated joints only (this scene has serial backends)",
             a.scene.display()

@@ -232,10 +232,7 @@ pub(crate) fn stop_asked(opts: &RunOptions) -> bool {
 pub fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
     // Real servos live in real time: a scene with hardware joints always runs paced
     // by the wall clock.
-    let hardware = scene
-        .joints
-        .iter()
-        .any(|j| j.backend != crate::scene::BackendSpec::Sim);
+    let hardware = scene.joints.iter().any(|j| j.backend.is_hardware());
     let executor = if hardware {
         Executor::Realtime
     } else {

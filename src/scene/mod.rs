@@ -12,7 +12,7 @@ pub mod urdf;
 mod validate;
 
 pub use error::{Problem, SceneError};
-pub use model::{ArmModel, JointConfig, KinJoint, Link, PhysicsConfig, Scene};
+pub use model::{ArmModel, JointConfig, KinJoint, Link, PhysicsConfig, Scene, Trace};
 pub use schema::{
     BackendSpec, BusProtocol, DriveSpec, JointKind, LinkLossPolicy, OriginSpec, SafeState,
     ServoSpec, ShapeSpec, TrajectorySpec, WaypointSpec,

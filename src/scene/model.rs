@@ -110,4 +110,42 @@ pub struct JointConfig {
     pub on_link_loss: super::schema::LinkLossPolicy,
     /// Heartbeat, restarts, following error.
     pub supervision: crate::runtime::supervisor::SupervisionSpec,
+    /// For a `Recorded` backend: the recorded trace, loaded at validation.
+    pub recorded: Option<Trace>,
+}
+
+/// A recorded joint trace: (t s, position, velocity), in time order.
+#[derive(Clone, PartialEq)]
+pub struct Trace(pub std::sync::Arc<Vec<(f64, f64, f64)>>);
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trace({} samples)", self.0.len())
+    }
+}
+
+impl Trace {
+    /// Position and velocity at `t`, linearly interpolated; `None` after the end.
+    pub fn at(&self, t: f64) -> Option<(f64, f64)> {
+        let v = &self.0;
+        let last = v.last()?;
+        if t > last.0 + 1e-9 {
+            return None;
+        }
+        let k = v.partition_point(|s| s.0 <= t);
+        if k == 0 {
+            return Some((v[0].1, v[0].2));
+        }
+        let a = v[k - 1];
+        let Some(&b) = v.get(k) else {
+            return Some((a.1, a.2));
+        };
+        let x = ((t - a.0) / (b.0 - a.0)).clamp(0.0, 1.0);
+        Some((a.1 + (b.1 - a.1) * x, a.2 + (b.2 - a.2) * x))
+    }
+
+    /// Last recorded time, s.
+    pub fn end(&self) -> f64 {
+        self.0.last().map_or(0.0, |s| s.0)
+    }
 }

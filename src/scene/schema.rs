@@ -326,6 +326,23 @@ pub enum BackendSpec {
         #[serde(default = "default_zero_tick")]
         zero_tick: u32,
     },
+    /// A joint driven by a recording (`--record`): its measured position and velocity,
+    /// interpolated on simulated time, so a bench session replays headless and
+    /// deterministically. After the recording ends the joint holds its last position.
+    Recorded {
+        /// MCAP file, relative to the scene file.
+        file: String,
+        /// The recorded joint to follow; defaults to this joint's name.
+        #[serde(default)]
+        joint: Option<String>,
+    },
+}
+
+impl BackendSpec {
+    /// A real servo on a serial bus (runs in real time).
+    pub fn is_hardware(&self) -> bool {
+        matches!(self, BackendSpec::Serial { .. })
+    }
 }
 
 fn default_zero_tick() -> u32 {

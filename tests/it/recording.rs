@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use armhil::runtime::{self, RunOptions};
+use armhil::scene::Scene;
 use armhil::telemetry::JointHealth;
 use armhil::telemetry::recording;
 
@@ -196,4 +197,63 @@ fn a_bad_or_truncated_recording_is_refused_with_exit_2() {
             );
         }
     }
+}
+
+/// A joint driven by a recording replays it exactly, and the replay is deterministic.
+#[test]
+fn a_recorded_joint_replays_its_trace_exactly_and_deterministically() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bench = dir.path().join("bench.mcap");
+    let s = scene("scenes/sts3215_arm.ron");
+    let opts = RunOptions {
+        duration_s: Some(2.0),
+        record: Some(bench.clone()),
+        ..RunOptions::default()
+    };
+    runtime::run(&s, &opts, &mut |_, _| {}).expect("record");
+    let p = scenario(
+        dir.path(),
+        "replay",
+        "scenes/sts3215_arm.ron",
+        &format!(
+            "    duration_s: 2.0,\n    drives: {{\"elbow_flex\": (backend: Recorded(file: {:?}))}},",
+            bench.display().to_string()
+        ),
+    );
+    let replay = Scene::load(&p).expect("scenario");
+    let again = dir.path().join("again.mcap");
+    let run = |record: Option<std::path::PathBuf>| {
+        let o = RunOptions {
+            record,
+            ..RunOptions::default()
+        };
+        runtime::run(&replay, &o, &mut |_, _| {}).expect("replay")
+    };
+    let a = run(Some(again.clone()));
+    let b = run(None);
+    let mut a2 = a.clone();
+    a2.recording = None;
+    assert_eq!(a2.deterministic_json(), b.deterministic_json());
+    assert!(joint(&a, "elbow_flex").backend.starts_with("recorded:"));
+    // What the replay saw of the joint is what the bench recorded, sample for sample.
+    let orig = recording::read(&bench).expect("read");
+    let rep = recording::read(&again).expect("read");
+    let (o, r) = (&orig.joints["elbow_flex"], &rep.joints["elbow_flex"]);
+    assert_eq!(o.len(), r.len());
+    for (x, y) in o.iter().zip(r) {
+        assert_eq!((x.t, x.measured), (y.t, y.measured));
+    }
+    // A missing recorded joint is refused, naming the field.
+    let bad = scenario(
+        dir.path(),
+        "bad",
+        "scenes/sts3215_arm.ron",
+        &format!(
+            "    drives: {{\"elbow_flex\": (backend: Recorded(file: {:?}, joint: \"nope\"))}},",
+            bench.display().to_string()
+        ),
+    );
+    let e = Scene::load(&bad).expect_err("refused").to_string();
+    assert!(e.contains("backend.joint") && e.contains("nope"), "{e}");
 }

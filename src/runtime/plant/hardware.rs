@@ -30,6 +30,8 @@ pub struct HwJoint {
     pub goal: Option<f64>,
     /// Consecutive transactions that took over half the control period.
     pub slow: u32,
+    /// A `Recorded` backend's trace (no bus: the plant plays it back).
+    pub trace: Option<crate::scene::Trace>,
 }
 
 impl HwJoint {
@@ -46,6 +48,10 @@ impl HwJoint {
                 };
                 format!("serial:{port}:{p}:{id}")
             }
+            crate::scene::BackendSpec::Recorded { file, joint } => match joint {
+                Some(j) => format!("recorded:{file}:{j}"),
+                None => format!("recorded:{file}"),
+            },
             crate::scene::BackendSpec::Sim => "sim".into(),
         };
         Self {
@@ -64,6 +70,7 @@ impl HwJoint {
             handover: false,
             goal: None,
             slow: 0,
+            trace: None,
         }
     }
 }
@@ -294,6 +301,9 @@ impl Plant {
             return Err(format!("joint '{}' is FAULTED", j.name));
         }
         match backend {
+            crate::scene::BackendSpec::Recorded { .. } => {
+                return Err("a joint cannot be swapped to a recording while running".into());
+            }
             crate::scene::BackendSpec::Sim => {
                 let Some(h) = j.hw.take() else {
                     return Err(format!("joint '{}' is already simulated", j.name));
@@ -322,6 +332,37 @@ impl Plant {
             }
         }
         Ok(())
+    }
+
+    /// Recorded joints: the trace's position and velocity at the current time, as if
+    /// a servo had reported them; after its end the joint holds its last position.
+    pub(super) fn play_traces(&mut self) {
+        let t = self.t;
+        let mut ended = Vec::new();
+        for (i, j) in self.joints.iter_mut().enumerate() {
+            let Some(h) = j.hw.as_mut() else { continue };
+            let Some(tr) = &h.trace else { continue };
+            match tr.at(t) {
+                Some((p, v)) => {
+                    h.pos = p;
+                    h.vel = v;
+                    h.last_ok_t = t;
+                }
+                None if h.vel != 0.0 || h.last_ok_t < tr.end() => {
+                    h.vel = 0.0;
+                    h.last_ok_t = tr.end() + 1.0;
+                    ended.push(i);
+                }
+                None => {}
+            }
+        }
+        for i in ended {
+            self.event(
+                i,
+                "recording_end",
+                "the recording has ended: holding its last position".into(),
+            );
+        }
     }
 
     /// A hardware joint without a valid measurement for 3 of its periods is OFFLINE;

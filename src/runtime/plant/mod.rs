@@ -196,6 +196,13 @@ impl Plant {
                     j.mode = DriveMode::Follow;
                     j.hw = Some(HwJoint::new(&c.backend, c.initial));
                 }
+                if let (Some(trace), Some(j)) = (&c.recorded, joints.last_mut()) {
+                    let mut h = HwJoint::new(&c.backend, c.initial);
+                    h.trace = Some(trace.clone());
+                    h.goal = Some(c.initial);
+                    j.mode = DriveMode::Follow;
+                    j.hw = Some(h);
+                }
                 traj.joints.push(base_traj.joints[i].clone());
             }
         }
@@ -403,6 +410,7 @@ impl Plant {
 
     /// Delivers this step's torques, steps the physics, records statistics.
     pub fn step(&mut self) {
+        self.play_traces();
         self.record();
         for i in 0..self.joints.len() {
             if self.joints[i].conditions.iter().any(Option::is_some) {

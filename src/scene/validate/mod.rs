@@ -332,6 +332,7 @@ fn finish(
             backend: drive.backend.clone(),
             on_link_loss: drive.on_link_loss,
             supervision: drive.supervision,
+            recorded: recorded_trace(path, &field, &kj.name, &drive.backend, &mut p),
         });
     }
     check_backends(&joints, &mut p);
@@ -375,6 +376,46 @@ fn finish(
         faults: file.faults,
         expect: file.expect,
     })
+}
+
+/// Loads the trace of a `Recorded` backend (relative to the scene file).
+fn recorded_trace(
+    scene: &Path,
+    field: &str,
+    joint: &str,
+    backend: &BackendSpec,
+    p: &mut Problems,
+) -> Option<super::Trace> {
+    let BackendSpec::Recorded { file, joint: from } = backend else {
+        return None;
+    };
+    let from = from.as_deref().unwrap_or(joint);
+    let path = scene.parent().unwrap_or(Path::new(".")).join(file);
+    let rec = match crate::telemetry::recording::read(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            p.push(format!("{field}.backend.file"), e.to_string());
+            return None;
+        }
+    };
+    match rec.joints.get(from) {
+        Some(v) if v.len() >= 2 => Some(super::Trace(std::sync::Arc::new(
+            v.iter()
+                .map(|s| (s.t, s.measured, s.measured_vel))
+                .collect(),
+        ))),
+        _ => {
+            p.push(
+                format!("{field}.backend.joint"),
+                format!(
+                    "{} has no recorded joint \"{from}\" (recorded: {})",
+                    path.display(),
+                    rec.joints.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+            None
+        }
+    }
 }
 
 pub(super) fn join(s: &BTreeSet<&str>) -> String {
