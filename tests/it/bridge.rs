@@ -307,10 +307,12 @@ fn corrupt_dropped_and_late_replies_are_counted_and_survived() {
             "{name} never recovered from an error"
         );
         if let Some(last_off) = mine.iter().rposition(|e| e.detail.contains("-> OFFLINE")) {
+            // Back online with the next valid reply (OK, or DEGRADED if that reply
+            // carried error bits or the link is slow).
             assert!(
                 mine[last_off + 1..]
                     .iter()
-                    .any(|e| e.detail.contains("-> OK")),
+                    .any(|e| e.detail.starts_with("OFFLINE -> ")),
                 "{name} stayed OFFLINE: {mine:#?}"
             );
         }

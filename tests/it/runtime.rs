@@ -260,9 +260,10 @@ fn realtime_hang_is_contained_to_its_joint_and_restarted() {
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
     assert!(r.aborted.is_none(), "a real-time hang must not end the run");
     let w = joint(&r, "wrist_roll");
-    assert_eq!(
-        (w.state, w.restarts),
-        (JointHealth::Ok, 1),
+    // (On a machine stalled for several ms a healthy service can also look hung and
+    // be restarted: at least the injected hang's restart.)
+    assert!(
+        w.state == JointHealth::Ok && w.restarts >= 1,
         "a fresh service took over: {:#?}",
         r.events
     );

@@ -112,8 +112,12 @@ impl Plant {
         self.event(i, "restart", format!("service restarted (restart #{n})"));
     }
 
-    /// A valid reply from joint `i`'s service.
+    /// A valid reply from joint `i`'s service. A late reply from a service that has
+    /// already been given up (its restart is pending) says nothing about the new one.
     pub fn replied(&mut self, i: usize) {
+        if self.joints[i].restart_at.is_some() {
+            return;
+        }
         if self.joints[i].health == JointHealth::Restarting {
             self.set_health(i, JointHealth::Ok, "restarted service answered");
             self.refresh_health(i);
