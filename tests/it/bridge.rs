@@ -126,10 +126,17 @@ fn killing_the_servo_takes_only_its_joints_offline_and_restarting_brings_them_ba
     let r = run.join().expect("run thread").expect("run");
     stop_servo(servo);
     for name in ["shoulder_pan", "wrist_roll"] {
+        // (A start-up hiccup of the pty can take a joint briefly OFFLINE well before
+        // the kill; the kill's OFFLINE is the first one near it.)
         let off = r
             .events
             .iter()
-            .find(|e| e.joint == name && e.kind == "state" && e.detail.contains("-> OFFLINE"))
+            .find(|e| {
+                e.joint == name
+                    && e.kind == "state"
+                    && e.detail.contains("-> OFFLINE")
+                    && e.t > killed_at - 0.2
+            })
             .unwrap_or_else(|| panic!("{name} never went OFFLINE: {:#?}", r.events));
         // Sim time lags the wall clock of this thread by the run's start-up only.
         assert!(
