@@ -365,10 +365,24 @@ fn armhil_test_runs_scenes_in_parallel_writes_junit_and_exits_1_on_failure() {
             .output()
             .expect("spawn")
     };
-    let out = run_suite();
+    let recordings = dir.path().join("rec");
+    let out = armhil()
+        .arg("test")
+        .arg(&suite)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--record")
+        .arg(&recordings)
+        .output()
+        .expect("spawn");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("3 scenes: 3 passed, 0 failed"), "{text}");
+    for name in ["panic", "hang", "power_loss"] {
+        let rec = armhil::telemetry::recording::read(&recordings.join(format!("{name}.mcap")))
+            .expect("one recording per scene");
+        assert!(rec.events.iter().any(|e| e.kind == "fault_onset"), "{name}");
+    }
     let xml = std::fs::read_to_string(&junit).expect("junit");
     assert_eq!(xml.matches("<testsuite ").count(), 3, "{xml}");
     assert_eq!(xml.matches("<testcase ").count(), 15, "{xml}");
