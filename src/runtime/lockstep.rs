@@ -214,7 +214,7 @@ impl Lockstep {
 
     /// Replaces joint `i`'s service with a fresh one.
     fn restart(&mut self, i: usize) {
-        let (s, p) = self.factory.build(i, self.plant.t);
+        let (s, p) = self.factory.build(i, &self.plant.struck(i));
         // Releases the old service if it is stuck in a (real) hang.
         self.ports[i]
             .cancel

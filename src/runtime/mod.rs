@@ -141,12 +141,17 @@ impl ServiceFactory {
         self.configs.len()
     }
 
-    /// A fresh service for joint `i`, built at simulated time `now`.
-    pub(crate) fn build(&self, i: usize, now: f64) -> (JointService, ServicePort) {
+    /// A fresh service for joint `i`; `struck` are the one-shot faults that have
+    /// already struck an earlier instance (see [`plant::Plant::struck`]).
+    pub(crate) fn build(
+        &self,
+        i: usize,
+        struck: &[crate::faults::FaultSpec],
+    ) -> (JointService, ServicePort) {
         let c = &self.configs[i];
         let faults = self.faults[i]
             .iter()
-            .filter(|f| !(f.one_shot() && f.at < now - 1e-12))
+            .filter(|f| !(f.one_shot() && struck.contains(f)))
             .cloned()
             .collect();
         let (mut s, p) = JointService::with_faults(
@@ -161,7 +166,7 @@ impl ServiceFactory {
 
     /// Every joint's service.
     pub(crate) fn build_all(&self) -> (Vec<JointService>, Vec<ServicePort>) {
-        (0..self.len()).map(|i| self.build(i, 0.0)).unzip()
+        (0..self.len()).map(|i| self.build(i, &[])).unzip()
     }
 
     /// Remembers a controller fault injected at runtime (for later restarts).

@@ -148,7 +148,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 }
             }
             if plant.restart_due(i) {
-                let (s, p) = factory.build(i, plant.t);
+                let (s, p) = factory.build(i, &plant.struck(i));
                 // Abandon the old service: a thread stuck in a hang is released by
                 // its cancel flag and ends; a late reply from it goes nowhere.
                 ports[i].cancel.store(true, Ordering::Relaxed);

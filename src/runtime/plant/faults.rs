@@ -64,6 +64,17 @@ impl Plant {
         Ok((joint, spec))
     }
 
+    /// One-shot controller faults on joint `i` that have struck (been detected): a
+    /// restarted service must not suffer them again. One that has not struck yet (its
+    /// instance was replaced for another reason first) still will.
+    pub fn struck(&self, i: usize) -> Vec<FaultSpec> {
+        self.faults
+            .iter()
+            .filter(|f| f.joint == i && f.spec.one_shot() && f.detected_at.is_some())
+            .map(|f| f.spec.clone())
+            .collect()
+    }
+
     /// Link faults acting now on the hardware joints: (joint, kind) pairs, for the
     /// executor to hand to each bus's man-in-the-middle layer.
     pub fn link_faults(&self) -> Vec<(usize, FaultKind)> {
