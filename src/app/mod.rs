@@ -5,6 +5,8 @@
 //! measurement: see BENCHMARKS.md), `Publish` copies a [`Snapshot`] that renderers and
 //! panels read. Nothing outside `Step` ever drives simulated time.
 
+pub mod session;
+
 use std::sync::Mutex;
 
 use bevy::app::{App, Plugin, Update};

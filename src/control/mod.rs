@@ -55,6 +55,37 @@ pub trait JointController: Send {
     fn reset(&mut self);
     /// Short kind name for tables and reports.
     fn kind(&self) -> &'static str;
+    /// Changes the gains live, keeping the controller's state (the integrator): no
+    /// bump in the command beyond what the new gains imply. Returns false for a
+    /// controller without such gains.
+    fn set_gains(&mut self, _gains: &Gains) -> bool {
+        false
+    }
+}
+
+/// The gains an operator tunes live (from the GUI or a `gains` command). Units as in
+/// [`PidConfig`]: N·m/rad, N·m/(rad·s), N·m·s/rad.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Gains {
+    pub kp: f64,
+    pub ki: f64,
+    pub kd: f64,
+}
+
+impl Gains {
+    /// Range checks (those of [`PidConfig`]): a message naming the field otherwise.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        let mut push = |f: String, m: String| problems.push(format!("{f}: {m}"));
+        check(&mut push, "kp".into(), self.kp, 0.0, 1e6, "N·m/rad");
+        check(&mut push, "ki".into(), self.ki, 0.0, 1e7, "N·m/(rad·s)");
+        check(&mut push, "kd".into(), self.kd, 0.0, 1e5, "N·m·s/rad");
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
 }
 
 /// The controller kinds a scene can name.
@@ -83,6 +114,29 @@ impl ControllerSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             ControllerSpec::Pid(_) => "pid",
+        }
+    }
+
+    /// The live-tunable gains.
+    pub fn gains(&self) -> Gains {
+        match self {
+            ControllerSpec::Pid(c) => Gains {
+                kp: c.kp,
+                ki: c.ki,
+                kd: c.kd,
+            },
+        }
+    }
+
+    /// The same controller with other gains.
+    pub fn with_gains(&self, g: &Gains) -> Self {
+        match self {
+            ControllerSpec::Pid(c) => ControllerSpec::Pid(PidConfig {
+                kp: g.kp,
+                ki: g.ki,
+                kd: g.kd,
+                ..c.clone()
+            }),
         }
     }
 

@@ -118,6 +118,13 @@ impl JointController for Pid {
     fn kind(&self) -> &'static str {
         "pid"
     }
+
+    fn set_gains(&mut self, g: &super::Gains) -> bool {
+        self.cfg.kp = g.kp;
+        self.cfg.ki = g.ki;
+        self.cfg.kd = g.kd;
+        true
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +184,32 @@ mod tests {
         }
         // kp·e = 0.01; integral is clamped at 0.5.
         assert!((out - 0.51).abs() < 1e-9, "{out}");
+    }
+
+    #[test]
+    fn new_gains_act_at_once_and_keep_the_integrator() {
+        let cfg = PidConfig {
+            kp: 1.0,
+            ki: 10.0,
+            kd: 0.0,
+            velocity_ff: 0.0,
+            gravity_compensation: false,
+            integral_limit_nm: None,
+        };
+        let mut pid = Pid::new(cfg, 100.0);
+        for _ in 0..100 {
+            pid.update(&input(0.1, 0.001));
+        }
+        let held = pid.integral();
+        assert!(held > 0.0);
+        assert!(pid.set_gains(&crate::control::Gains {
+            kp: 5.0,
+            ki: 0.0,
+            kd: 0.0
+        }));
+        let out = pid.update(&input(0.1, 0.001));
+        assert!((out - (5.0 * 0.1 + held)).abs() < 1e-12, "{out}");
+        assert_eq!(pid.integral(), held, "ki = 0 freezes the integrator");
     }
 
     #[test]

@@ -1,8 +1,26 @@
 //! The run's control channel: the one way to change a running simulation. The CLI
-//! sends on it now (scheduled `--swap` and commands typed on stdin); the GUI will send
-//! the same messages.
+//! sends on it (scheduled `--swap`, `--fault`, commands typed on stdin) and the GUI
+//! sends the very same messages from its buttons.
 
+use crate::control::Gains;
+use crate::runtime::service::ServiceMsg;
 use crate::scene::{BackendSpec, BusProtocol};
+
+/// Pacing of a lockstep run (what the GUI's play/pause/step/speed buttons send). A
+/// real-time run keeps the wall clock's pace and refuses these (an event says so).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    Pause,
+    Resume,
+    /// Pause (if running), then advance this many physics steps.
+    Step(u32),
+    /// Simulated seconds per wall-clock second, in [`SPEED_RANGE`]; `None`: as fast as
+    /// the machine allows.
+    Speed(Option<f64>),
+}
+
+/// Speeds a paced run accepts.
+pub const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.1..=10.0;
 
 /// A command to a running simulation.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,14 +37,21 @@ pub enum ControlCommand {
     Reset,
     /// Clear a latched FAULTED joint: it restarts with a fresh restart budget.
     ResetJoint(String),
+    /// Change a joint's controller gains live (its service gets them as a message;
+    /// a restarted service starts with them).
+    Gains { joint: String, gains: Gains },
+    /// Pause, resume, single-step or change the speed of a lockstep run.
+    Pace(Pace),
 }
 
 /// Applies one command to the plant (bus changes follow in the real-time executor).
-/// Returns a controller fault the executor must forward to joint `.0`'s service.
+/// Returns a message the executor must forward to joint `.0`'s service (and remember
+/// for its restarts). Executors handle [`ControlCommand::Pace`] themselves before
+/// calling this; here it is refused (real time keeps the wall clock's pace).
 pub(crate) fn apply(
     plant: &mut crate::runtime::plant::Plant,
     c: ControlCommand,
-) -> Option<(usize, crate::faults::FaultSpec)> {
+) -> Option<(usize, ServiceMsg)> {
     let find = |plant: &mut crate::runtime::plant::Plant, joint: &str, what: &str| {
         let i = plant.joints.iter().position(|j| j.name == joint);
         if i.is_none() {
@@ -40,7 +65,7 @@ pub(crate) fn apply(
     };
     match c {
         ControlCommand::Fault(spec) => match plant.inject(spec) {
-            Ok((i, f)) if f.kind.in_controller() => return Some((i, f)),
+            Ok((i, f)) if f.kind.in_controller() => return Some((i, ServiceMsg::Fault(f))),
             Ok(_) => {}
             Err(e) => plant.event(usize::MAX, "fault_refused", e),
         },
@@ -62,6 +87,27 @@ pub(crate) fn apply(
                 plant.event(i, "reset_refused", e);
             }
         }
+        ControlCommand::Gains { joint, gains } => {
+            let i = find(plant, &joint, "gains")?;
+            if let Err(e) = gains.validate() {
+                plant.event(i, "gains_refused", e);
+                return None;
+            }
+            if let Some(c) = plant.configs.get_mut(i) {
+                c.controller = c.controller.with_gains(&gains);
+            }
+            plant.event(
+                i,
+                "gains",
+                format!("kp {} ki {} kd {}", gains.kp, gains.ki, gains.kd),
+            );
+            return Some((i, ServiceMsg::Gains(gains)));
+        }
+        ControlCommand::Pace(p) => plant.event(
+            usize::MAX,
+            "pace_refused",
+            format!("{p:?}: a real-time run keeps the wall clock's pace"),
+        ),
     }
     None
 }
@@ -159,8 +205,47 @@ pub fn parse_command(line: &str) -> Result<ControlCommand, String> {
         ["estop"] => Ok(ControlCommand::EStop),
         ["reset"] => Ok(ControlCommand::Reset),
         ["reset", joint] => Ok(ControlCommand::ResetJoint(joint.to_string())),
+        ["gains", joint, kp, ki, kd] => {
+            let num = |name: &str, v: &str| {
+                v.parse::<f64>()
+                    .map_err(|_| format!("{line:?}: {name} {v:?} is not a number"))
+            };
+            let gains = Gains {
+                kp: num("kp", kp)?,
+                ki: num("ki", ki)?,
+                kd: num("kd", kd)?,
+            };
+            gains.validate().map_err(|e| format!("{line:?}: {e}"))?;
+            Ok(ControlCommand::Gains {
+                joint: joint.to_string(),
+                gains,
+            })
+        }
+        ["pause"] => Ok(ControlCommand::Pace(Pace::Pause)),
+        ["resume"] | ["play"] => Ok(ControlCommand::Pace(Pace::Resume)),
+        ["step"] => Ok(ControlCommand::Pace(Pace::Step(1))),
+        ["step", n] => n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .map(|n| ControlCommand::Pace(Pace::Step(n)))
+            .ok_or_else(|| format!("{line:?}: steps {n:?} is not in 1 ..= 1000000")),
+        ["speed", "max"] => Ok(ControlCommand::Pace(Pace::Speed(None))),
+        ["speed", x] => x
+            .trim_end_matches('x')
+            .parse::<f64>()
+            .ok()
+            .filter(|x| SPEED_RANGE.contains(x))
+            .map(|x| ControlCommand::Pace(Pace::Speed(Some(x))))
+            .ok_or_else(|| {
+                format!(
+                    "{line:?}: speed {x:?} is not in {} ..= {} (or `max`)",
+                    SPEED_RANGE.start(),
+                    SPEED_RANGE.end()
+                )
+            }),
         _ => Err(format!(
-            "{line:?}: expected `swap JOINT sim|serial:PORT:sts|dxl:ID[:BAUD]`, `fault JOINT:KIND[(ARG)]@AT[..UNTIL]`, `estop`, `reset` or `reset JOINT`"
+            "{line:?}: expected `swap JOINT sim|serial:PORT:sts|dxl:ID[:BAUD]`, `fault JOINT:KIND[(ARG)]@AT[..UNTIL]`, `estop`, `reset`, `reset JOINT`, `gains JOINT KP KI KD`, `pause`, `resume`, `step [N]` or `speed X|max`"
         )),
     }
 }
@@ -197,5 +282,22 @@ mod tests {
         assert!(parse_scheduled_swap("elbow=sim").is_err());
         assert!(parse_command("swap elbow sim").is_ok());
         assert!(parse_command("swop elbow sim").is_err());
+        assert_eq!(
+            parse_command("speed 2.5"),
+            Ok(ControlCommand::Pace(Pace::Speed(Some(2.5))))
+        );
+        assert!(parse_command("speed 20").is_err());
+        assert!(parse_command("speed 0.01").is_err());
+        assert_eq!(
+            parse_command("step 10"),
+            Ok(ControlCommand::Pace(Pace::Step(10)))
+        );
+        assert!(parse_command("step 0").is_err());
+        assert!(matches!(
+            parse_command("gains elbow 10 0.5 0.1"),
+            Ok(ControlCommand::Gains { ref joint, gains }) if joint == "elbow" && gains.kp == 10.0
+        ));
+        assert!(parse_command("gains elbow -1 0 0").is_err());
+        assert!(parse_command("gains elbow x 0 0").is_err());
     }
 }

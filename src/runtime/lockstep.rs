@@ -20,6 +20,7 @@ use crossbeam::channel::TryRecvError;
 
 use super::clock::{Clock, WallClock};
 use super::control::ControlCommand;
+use super::pace::Gate;
 use super::plant::{DriveMode, Plant};
 use super::service::{JointService, ServiceInput, ServiceOutput, ServicePort};
 use super::watchdog::{self, Heartbeat};
@@ -48,6 +49,9 @@ pub struct Lockstep {
     /// Why the run ended early, if it did.
     pub aborted: Option<String>,
     recorder: Option<crate::telemetry::recorder::Recorder>,
+    /// Wall-clock pacing, pause and single steps (see [`run`]).
+    pub pacer: super::pace::Pacer,
+    publisher: Option<super::live::Publisher>,
 }
 
 impl Lockstep {
@@ -56,6 +60,11 @@ impl Lockstep {
         let clock: Arc<dyn Clock> = Arc::new(WallClock::new());
         let mut plant = Plant::new(scene, opts.build);
         let recorder = super::start_recorder(scene, &mut plant, opts)?;
+        let publisher = opts.live.clone().map(|tap| {
+            plant.live = Some(tap.sink.clone());
+            let duration = opts.duration_s.unwrap_or(scene.duration_s);
+            super::live::Publisher::new(tap, duration, "lockstep")
+        });
         let factory = ServiceFactory::new(scene, opts.build.copies, opts.lockstep_faults);
         // The watchdog's cancel releases any service stuck in a real hang.
         let cancel = factory.run_cancel.clone();
@@ -85,6 +94,8 @@ impl Lockstep {
             hang_timeout: opts.hang_timeout,
             aborted: None,
             recorder,
+            pacer: super::pace::Pacer::new(opts.pace),
+            publisher,
         })
     }
 
@@ -227,7 +238,7 @@ impl Lockstep {
     }
 
     /// Applies scheduled and channel commands due now.
-    fn commands(&mut self) {
+    pub fn commands(&mut self) {
         let mut due = Vec::new();
         while self
             .schedule
@@ -244,10 +255,36 @@ impl Lockstep {
             }
         }
         for c in due {
-            if let Some((i, f)) = super::control::apply(&mut self.plant, c) {
-                let _ = self.ports[i].faults.try_send(f.clone());
-                self.factory.add_fault(i, f);
+            if let ControlCommand::Pace(p) = c {
+                self.pacer.apply(p);
+                self.plant.event(usize::MAX, "pace", pace_text(p));
+                continue;
             }
+            if let ControlCommand::Swap {
+                joint,
+                backend: crate::scene::BackendSpec::Serial { .. },
+            } = &c
+            {
+                // No buses here: a real servo lives on the wall clock.
+                let i = self.plant.joints.iter().position(|j| &j.name == joint);
+                self.plant.event(
+                    i.unwrap_or(usize::MAX),
+                    "swap_refused",
+                    "a serial servo needs the real-time executor (run with --realtime)".into(),
+                );
+                continue;
+            }
+            if let Some((i, m)) = super::control::apply(&mut self.plant, c) {
+                self.factory.remember(i, &m);
+                let _ = self.ports[i].manage.try_send(m);
+            }
+        }
+    }
+
+    /// Publishes a live snapshot if one is due (or `force`).
+    pub fn publish(&mut self, force: bool) {
+        if let Some(p) = &mut self.publisher {
+            p.publish(self.clock.now(), &self.plant, Some(&self.pacer), force);
         }
     }
 
@@ -264,6 +301,10 @@ impl Lockstep {
             .plant
             .report(scene, "lockstep", wall, self.aborted.clone());
         super::finish_recorder(&mut self.plant, self.recorder.take(), &mut report);
+        if let Some(p) = &mut self.publisher {
+            p.publish(self.clock.now(), &self.plant, Some(&self.pacer), true);
+            p.finish(&report);
+        }
         report
     }
 
@@ -286,14 +327,40 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let duration = opts.duration_s.unwrap_or(scene.duration_s);
     let total = (duration / sim.plant.dt).round() as u64;
     let every = (total / 200).max(1);
-    for step in 0..total {
-        if super::stop_asked(opts) || !sim.step() {
+    while sim.plant.steps < total {
+        if super::stop_asked(opts) {
             break;
         }
-        if step % every == 0 {
-            progress(sim.plant.t, duration);
+        match sim.pacer.gate(sim.clock.now(), sim.plant.t) {
+            Gate::Go => {
+                if !sim.step() {
+                    break;
+                }
+                if sim.plant.steps % every == 0 {
+                    progress(sim.plant.t, duration);
+                }
+            }
+            Gate::Wait(d) => {
+                std::thread::sleep(d);
+                // Paused or ahead of the wall clock: commands still act at once.
+                sim.commands();
+                sim.plant.flush_events();
+            }
         }
+        sim.publish(false);
     }
     progress(sim.plant.t, duration);
     Ok(sim.finish(scene))
+}
+
+/// Event text of a pacing command.
+fn pace_text(p: super::control::Pace) -> String {
+    use super::control::Pace;
+    match p {
+        Pace::Pause => "paused".into(),
+        Pace::Resume => "resumed".into(),
+        Pace::Step(n) => format!("single step x{n}"),
+        Pace::Speed(Some(s)) => format!("speed x{s}"),
+        Pace::Speed(None) => "speed: as fast as possible".into(),
+    }
 }

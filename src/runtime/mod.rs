@@ -10,7 +10,9 @@
 
 pub mod clock;
 pub mod control;
+pub mod live;
 mod lockstep;
+pub mod pace;
 pub use lockstep::Lockstep;
 pub mod plant;
 pub mod priority;
@@ -27,7 +29,7 @@ use crate::physics::BuildOptions;
 use crate::scene::Scene;
 use crate::telemetry::Report;
 
-pub use service::{FaultMode, JointService, ServiceInput, ServiceOutput, ServicePort};
+pub use service::{FaultMode, JointService, ServiceInput, ServiceMsg, ServiceOutput, ServicePort};
 pub use watchdog::HangHook;
 
 /// Which executor runs the services.
@@ -66,6 +68,11 @@ pub struct RunOptions {
     /// Real-time: run physics at this SCHED_FIFO priority and services one below
     /// (1..=99; needs root or CAP_SYS_NICE). `None`: normal scheduling.
     pub rt_priority: Option<i32>,
+    /// Lockstep: simulated seconds per wall second (the GUI runs at 1x); `None`: as
+    /// fast as the machine allows. Changed while running by `Pace` commands.
+    pub pace: Option<f64>,
+    /// A live observer (the GUI): snapshots and a sample feed, never waited for.
+    pub live: Option<live::LiveTap>,
 }
 
 impl Default for RunOptions {
@@ -82,6 +89,8 @@ impl Default for RunOptions {
             rt_priority: None,
             control: None,
             schedule: Vec::new(),
+            pace: None,
+            live: None,
         }
     }
 }
@@ -169,10 +178,20 @@ impl ServiceFactory {
         (0..self.len()).map(|i| self.build(i, &[])).unzip()
     }
 
-    /// Remembers a controller fault injected at runtime (for later restarts).
-    pub(crate) fn add_fault(&mut self, i: usize, f: crate::faults::FaultSpec) {
-        if let Some(v) = self.faults.get_mut(i) {
-            v.push(f);
+    /// Remembers what a running service was told (a controller fault, new gains) so
+    /// that its restarts start from it.
+    pub(crate) fn remember(&mut self, i: usize, m: &service::ServiceMsg) {
+        match m {
+            service::ServiceMsg::Fault(f) => {
+                if let Some(v) = self.faults.get_mut(i) {
+                    v.push(f.clone());
+                }
+            }
+            service::ServiceMsg::Gains(g) => {
+                if let Some(c) = self.configs.get_mut(i) {
+                    c.controller = c.controller.with_gains(g);
+                }
+            }
         }
     }
 }

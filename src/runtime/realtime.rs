@@ -32,6 +32,11 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let clock = WallClock::new();
     let mut plant = Plant::new(scene, opts.build);
     let recorder = super::start_recorder(scene, &mut plant, opts)?;
+    let mut publisher = opts.live.clone().map(|tap| {
+        plant.live = Some(tap.sink.clone());
+        let duration = opts.duration_s.unwrap_or(scene.duration_s);
+        super::live::Publisher::new(tap, duration, "realtime")
+    });
     let mut factory = ServiceFactory::new(scene, opts.build.copies, FaultMode::Real);
     let (services, mut ports) = factory.build_all();
     let stop = Arc::new(AtomicBool::new(false));
@@ -257,9 +262,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         }
         if !commands.is_empty() {
             for c in commands {
-                if let Some((i, f)) = super::control::apply(&mut plant, c) {
-                    let _ = ports[i].faults.try_send(f.clone());
-                    factory.add_fault(i, f);
+                if let Some((i, m)) = super::control::apply(&mut plant, c) {
+                    factory.remember(i, &m);
+                    let _ = ports[i].manage.try_send(m);
                 }
             }
             sync_buses(
@@ -301,6 +306,9 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         if step % every == 0 {
             progress(plant.t, duration);
         }
+        if let Some(p) = &mut publisher {
+            p.publish(clock.now(), &plant, None, false);
+        }
     }
     progress(plant.t, duration);
     let wall = (clock.now() - start).as_secs_f64();
@@ -339,6 +347,10 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let mut report = plant.report(scene, "realtime", wall, aborted);
     super::finish_recorder(&mut plant, recorder, &mut report);
     report.step_lateness_us = Some(percentiles(&mut lateness_us));
+    if let Some(p) = &mut publisher {
+        p.publish(clock.now(), &plant, None, true);
+        p.finish(&report);
+    }
     Ok(report)
 }
 

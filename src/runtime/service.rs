@@ -40,6 +40,16 @@ pub enum ServiceOutput {
     Died { seq: u64, message: String },
 }
 
+/// A management message to a running service (besides its samples): both come at
+/// human or schedule rate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServiceMsg {
+    /// A controller fault to suffer (see `crate::faults`).
+    Fault(FaultSpec),
+    /// New gains, effective from the next sample.
+    Gains(crate::control::Gains),
+}
+
 /// How controller faults play out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultMode {
@@ -53,8 +63,8 @@ pub enum FaultMode {
 pub struct ServicePort {
     pub to_service: Sender<ServiceInput>,
     pub from_service: Receiver<ServiceOutput>,
-    /// Controller faults injected while running.
-    pub faults: Sender<FaultSpec>,
+    /// Controller faults injected and gains changed while running.
+    pub manage: Sender<ServiceMsg>,
     /// Releases a call stuck in an injected hang (set when the service is replaced).
     pub cancel: Arc<AtomicBool>,
 }
@@ -65,7 +75,7 @@ pub struct JointService {
     controller: Box<dyn JointController>,
     inbox: Receiver<ServiceInput>,
     outbox: Sender<ServiceOutput>,
-    fault_inbox: Receiver<FaultSpec>,
+    fault_inbox: Receiver<ServiceMsg>,
     faults: Vec<FaultSpec>,
     mode: FaultMode,
     cancel: Arc<AtomicBool>,
@@ -82,7 +92,8 @@ const INBOX: usize = 1;
 /// Capacity of a service outbox: two commands, so a reply never blocks the service
 /// even if the executor has not yet collected the previous one.
 const OUTBOX: usize = 2;
-/// Capacity of the fault inbox: faults come at human (or schedule) rate; a handful.
+/// Capacity of the management inbox: faults and gains come at human (or schedule)
+/// rate; a handful.
 const FAULTS: usize = 8;
 
 impl JointService {
@@ -119,7 +130,7 @@ impl JointService {
             ServicePort {
                 to_service,
                 from_service,
-                faults: faults_tx,
+                manage: faults_tx,
                 cancel,
             },
         )
@@ -157,8 +168,13 @@ impl JointService {
     }
 
     fn handle(&mut self, msg: ServiceInput) {
-        while let Ok(f) = self.fault_inbox.try_recv() {
-            self.faults.push(f);
+        while let Ok(m) = self.fault_inbox.try_recv() {
+            match m {
+                ServiceMsg::Fault(f) => self.faults.push(f),
+                ServiceMsg::Gains(g) => {
+                    self.controller.set_gains(&g);
+                }
+            }
         }
         if self.dead || self.hung {
             return;

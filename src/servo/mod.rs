@@ -9,6 +9,9 @@
 //! into joint armature; backlash and viscous/Coulomb friction are applied by the
 //! physics (see `physics`), from the same [`ServoSpec`].
 
+mod thermal;
+pub use thermal::Thermal;
+
 use rand::Rng;
 
 use crate::control::Measured;

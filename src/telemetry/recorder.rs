@@ -118,6 +118,21 @@ impl RecordSink {
     }
 }
 
+impl RecordSink {
+    /// A sink on a channel of its own of `capacity` records, for a live observer
+    /// (the GUI) rather than a file: `joints` joint channels, events, `buses` buses.
+    pub fn channel(capacity: usize, joints: usize, buses: usize) -> (Self, Receiver<Record>) {
+        let (tx, rx) = bounded(capacity);
+        let drops = Arc::new((0..joints + 1 + buses).map(|_| AtomicU64::new(0)).collect());
+        (Self { tx, drops, joints }, rx)
+    }
+
+    /// Records dropped so far, all channels.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().map(|d| d.load(Ordering::Relaxed)).sum()
+    }
+}
+
 /// Per-channel figures of a finished recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordingReport {

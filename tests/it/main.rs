@@ -12,6 +12,7 @@ mod protocol;
 mod recording;
 mod runtime;
 mod scenes;
+mod session;
 mod supervision;
 mod tracking;
 mod transport;

@@ -87,6 +87,8 @@ pub struct PlantJoint {
     pub resume: Option<(f64, f64, f64, f64)>,
     /// Torque the acting faults took away this step, N·m (ground truth).
     pub clipped: f64,
+    /// Winding temperature of the simulated servo.
+    pub thermal: crate::servo::Thermal,
 }
 
 /// Conditions that make a joint DEGRADED while they last (cleared `CLEAR_AFTER_S`
@@ -139,6 +141,9 @@ pub struct Plant {
     pub recorder: Option<crate::telemetry::recorder::RecordSink>,
     /// Events already handed to the recorder.
     recorded_events: usize,
+    /// A live observer's feed (the GUI's plots and timeline): the same records as
+    /// the recorder's, on its own bounded channel (never blocks).
+    pub live: Option<crate::telemetry::recorder::RecordSink>,
 }
 
 impl Plant {
@@ -189,6 +194,7 @@ impl Plant {
                     last_setpoint: (f64::NAN, 0.0, 0.0),
                     rec_next: 0.0,
                     clipped: 0.0,
+                    thermal: crate::servo::Thermal::default(),
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
@@ -218,6 +224,7 @@ impl Plant {
             estop: None,
             recorder: None,
             recorded_events: 0,
+            live: None,
             faults: if opts.copies == 1 {
                 scene
                     .faults
@@ -366,32 +373,19 @@ impl Plant {
     /// One recorded sample per control period of every joint, whatever drives it
     /// (its controller, its safe state, a real servo): what the host knows now.
     fn record(&mut self) {
-        let Some(r) = &self.recorder else { return };
+        if self.recorder.is_none() && self.live.is_none() {
+            return;
+        }
         for i in 0..self.joints.len() {
             if self.t + 1e-9 < self.joints[i].rec_next {
                 continue;
             }
-            let j = &self.joints[i];
-            // This step's control sample already has the setpoint, usually.
-            let (sp_pos, sp_vel) = if j.last_setpoint.0 == self.t {
-                (j.last_setpoint.1, j.last_setpoint.2)
-            } else {
-                let sp = self.traj.sample(i, self.t);
-                (sp.pos, sp.vel)
-            };
-            let (pos, vel) = match (&j.hw, j.mode) {
-                (Some(h), _) => (h.pos, h.vel),
-                (None, DriveMode::Controller) => (j.last_measured.pos, j.last_measured.vel),
-                (None, _) => {
-                    let st = self.world.joint_state(i);
-                    (st.pos, st.vel)
-                }
-            };
+            let ((sp_pos, sp_vel), (pos, vel)) = self.observed(i);
             let j = &mut self.joints[i];
             j.rec_next += j.period;
             // One record per sample, nothing allocated: freeing on the writer
             // thread what this thread allocated would cost the loop more.
-            r.send(crate::telemetry::recorder::Record::Joint(
+            let rec = crate::telemetry::recorder::Record::Joint(
                 i as u16,
                 crate::telemetry::recorder::JointSample {
                     t: self.t,
@@ -404,8 +398,37 @@ impl Plant {
                     error: sp_pos - pos,
                     state: j.health,
                 },
-            ));
+            );
+            if let Some(l) = &self.live {
+                l.send(rec.clone());
+            }
+            if let Some(r) = &self.recorder {
+                r.send(rec);
+            }
         }
+    }
+
+    /// Joint `i` as a host sees it now: ((setpoint, setpoint velocity), (measured
+    /// position, velocity)); the servo's reading for hardware joints, the encoder's
+    /// last reading for controlled joints, the physics otherwise.
+    pub fn observed(&self, i: usize) -> ((f64, f64), (f64, f64)) {
+        let j = &self.joints[i];
+        // This step's control sample already has the setpoint, usually.
+        let sp = if j.last_setpoint.0 == self.t {
+            (j.last_setpoint.1, j.last_setpoint.2)
+        } else {
+            let sp = self.traj.sample(i, self.t);
+            (sp.pos, sp.vel)
+        };
+        let m = match (&j.hw, j.mode) {
+            (Some(h), _) => (h.pos, h.vel),
+            (None, DriveMode::Controller) => (j.last_measured.pos, j.last_measured.vel),
+            (None, _) => {
+                let st = self.world.joint_state(i);
+                (st.pos, st.vel)
+            }
+        };
+        (sp, m)
     }
 
     /// Delivers this step's torques, steps the physics, records statistics.
@@ -472,6 +495,8 @@ impl Plant {
             }
             j.delivered = d.torque;
             j.clipped = (expected - d.torque).abs();
+            j.thermal
+                .step(d.torque / j.servo.spec.stall_torque_nm, self.dt);
             if j.mode == DriveMode::Controller {
                 let stall = j.servo.spec.stall_torque_nm;
                 if let Some(s) = j
@@ -508,12 +533,12 @@ impl Plant {
 
     /// Hands the events logged since the last call to the recorder, if recording.
     pub fn flush_events(&mut self) {
-        if let Some(r) = &self.recorder {
+        for sink in [&self.recorder, &self.live].into_iter().flatten() {
             for e in &self.events[self.recorded_events..] {
-                r.send(crate::telemetry::recorder::Record::Event(e.clone()));
+                sink.send(crate::telemetry::recorder::Record::Event(e.clone()));
             }
-            self.recorded_events = self.events.len();
         }
+        self.recorded_events = self.events.len();
     }
 }
 

@@ -1,0 +1,229 @@
+//! A live session: one run of a scene on its own thread, observed and steered from
+//! outside, the way the GUI does it. The run keeps its own pace (lockstep paced by
+//! the wall clock, or the real-time executor); the session only sends
+//! [`ControlCommand`]s on the run's control channel (the CLI's stdin uses the same
+//! channel) and reads what the run publishes: the latest [`LiveSnapshot`], every
+//! control period's samples (kept as a plot [`History`]) and the event log.
+//!
+//! Nothing here renders; the GUI's panels are a view of a `Session`, and tests drive
+//! one headless.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{Sender, TrySendError, bounded};
+
+use crate::runtime::control::{CAPACITY, ControlCommand};
+use crate::runtime::live::{self, LiveFeed, LiveSnapshot};
+use crate::runtime::{self, Executor, RunOptions};
+use crate::scene::Scene;
+use crate::telemetry::Event;
+use crate::telemetry::recorder::{JointSample, Record};
+
+/// How a session runs its scene.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Lockstep (paced, pausable, deterministic) or real time. A scene with serial
+    /// joints always runs in real time.
+    pub executor: Executor,
+    /// Lockstep pace at start, simulated s per wall s.
+    pub speed: f64,
+    /// Overrides the scene's duration, s.
+    pub duration_s: Option<f64>,
+    pub rt_priority: Option<i32>,
+    /// Record the run into this MCAP file.
+    pub record: Option<PathBuf>,
+    /// Seconds of samples kept for plots.
+    pub history_s: f64,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            executor: Executor::Lockstep,
+            speed: 1.0,
+            duration_s: None,
+            rt_priority: None,
+            record: None,
+            history_s: 120.0,
+        }
+    }
+}
+
+/// Per-joint samples of the last `keep_s` simulated seconds.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub joints: Vec<VecDeque<JointSample>>,
+    pub keep_s: f64,
+}
+
+impl History {
+    fn push(&mut self, j: usize, s: JointSample) {
+        if self.joints.len() <= j {
+            self.joints.resize_with(j + 1, VecDeque::new);
+        }
+        let q = &mut self.joints[j];
+        // A new run (reset) starts again at t = 0: forget the old one.
+        if q.back().is_some_and(|b| b.t > s.t + 1e-9) {
+            q.clear();
+        }
+        q.push_back(s);
+        while q.front().is_some_and(|f| f.t < s.t - self.keep_s) {
+            q.pop_front();
+        }
+    }
+
+    /// Joint `j`'s samples from `from_t` on, at most about `max_points` of them (every
+    /// k-th sample; the newest is always included).
+    pub fn window(&self, j: usize, from_t: f64, max_points: usize) -> Vec<JointSample> {
+        let Some(q) = self.joints.get(j) else {
+            return Vec::new();
+        };
+        let start = q.partition_point(|s| s.t < from_t);
+        let n = q.len() - start;
+        let k = n.div_ceil(max_points.max(1)).max(1);
+        let mut out: Vec<JointSample> = q.range(start..).step_by(k).copied().collect();
+        if let (Some(last), Some(out_last)) = (q.back(), out.last())
+            && out_last.t < last.t
+        {
+            out.push(*last);
+        }
+        out
+    }
+}
+
+/// A run on its own thread and what has been seen of it.
+pub struct Session {
+    pub scene: Scene,
+    pub options: SessionOptions,
+    control: Sender<ControlCommand>,
+    stop: Arc<AtomicBool>,
+    feed: LiveFeed,
+    thread: Option<JoinHandle<()>>,
+    /// The latest snapshot.
+    pub snapshot: LiveSnapshot,
+    pub history: History,
+    /// Every event so far, in order.
+    pub events: Vec<Event>,
+}
+
+impl Session {
+    /// Starts running `scene`.
+    pub fn start(scene: Scene, options: SessionOptions) -> Self {
+        let (control, rx) = bounded(CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tap, feed) = live::channel(scene.joints.len());
+        let paced = options.executor == Executor::Lockstep;
+        let run = RunOptions {
+            executor: options.executor,
+            duration_s: options.duration_s,
+            control: Some(rx),
+            stop: Some(stop.clone()),
+            rt_priority: options.rt_priority,
+            record: options.record.clone(),
+            pace: paced.then_some(options.speed),
+            live: Some(tap.clone()),
+            ..RunOptions::default()
+        };
+        let s = scene.clone();
+        let thread = std::thread::Builder::new()
+            .name("armhil-run".into())
+            .spawn(move || {
+                if let Err(e) = runtime::run(&s, &run, &mut |_, _| {})
+                    && let Ok(mut snap) = tap.shared.lock()
+                {
+                    snap.version += 1;
+                    snap.finished = true;
+                    snap.error = Some(format!("the run could not start: {e}"));
+                }
+            });
+        let (thread, error) = match thread {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(format!("cannot start the run thread: {e}"))),
+        };
+        let keep_s = options.history_s;
+        Self {
+            scene,
+            options,
+            control,
+            stop,
+            feed,
+            thread,
+            snapshot: LiveSnapshot {
+                error,
+                ..LiveSnapshot::default()
+            },
+            history: History {
+                joints: Vec::new(),
+                keep_s,
+            },
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends a command on the run's control channel, never blocking.
+    pub fn send(&self, c: ControlCommand) -> Result<(), String> {
+        match self.control.try_send(c) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                Err("the run has not taken the previous commands yet; try again".into())
+            }
+            Err(TrySendError::Disconnected(_)) => Err("the run has ended".into()),
+        }
+    }
+
+    /// Takes what the run has published since the last call: samples into the
+    /// history, events into the log, the newest snapshot. Returns whether anything
+    /// changed.
+    pub fn refresh(&mut self) -> bool {
+        let mut changed = false;
+        for r in self.feed.records.try_iter() {
+            changed = true;
+            match r {
+                Record::Joint(j, s) => self.history.push(j as usize, s),
+                Record::Event(e) => self.events.push(e),
+                Record::Bus(..) => {}
+            }
+        }
+        if let Ok(snap) = self.feed.shared.try_lock()
+            && snap.version != self.snapshot.version
+        {
+            self.snapshot = snap.clone();
+            changed = true;
+        }
+        changed
+    }
+
+    /// Whether the run thread has ended.
+    pub fn finished(&self) -> bool {
+        self.snapshot.finished || self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Ends the run (as Ctrl-C does: the report and recording are finished) and
+    /// waits for its thread.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.refresh();
+    }
+
+    /// Stops this run and starts the scene afresh with `options`.
+    pub fn restart(&mut self, options: SessionOptions) {
+        self.stop();
+        *self = Session::start(self.scene.clone(), options);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Live sessions, as the GUI runs them: a run on its own thread, steered only through
+//! the control channel, observed through snapshots and the sample feed. Headless.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use armhil::app::session::{Session, SessionOptions};
+use armhil::control::Gains;
+use armhil::runtime::Executor;
+use armhil::runtime::control::{ControlCommand, Pace, parse_backend, parse_command};
+use armhil::telemetry::JointHealth;
+
+/// Refreshes `s` until `cond` holds; panics with `what` after `limit`.
+fn wait_for(s: &mut Session, limit: Duration, what: &str, cond: impl Fn(&Session) -> bool) {
+    let start = Instant::now();
+    loop {
+        s.refresh();
+        if cond(s) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not within {limit:?}; t = {}, events: {:#?}",
+            s.snapshot.t,
+            s.events
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn live_joint<'a>(s: &'a Session, name: &str) -> &'a armhil::runtime::live::LiveJoint {
+    s.snapshot
+        .joints
+        .iter()
+        .find(|j| j.name == name)
+        .unwrap_or_else(|| panic!("no joint {name}"))
+}
+
+#[test]
+fn a_paced_session_keeps_wall_clock_pace_and_pauses_steps_and_speeds_up_on_command() {
+    let _g = shared();
+    let mut s = Session::start(scene("scenes/arm6.ron"), SessionOptions::default());
+    wait_for(&mut s, Duration::from_secs(5), "running", |s| {
+        s.snapshot.t > 0.05
+    });
+    // At 1x, simulated time follows the wall clock.
+    let (w0, t0) = (Instant::now(), s.snapshot.t);
+    std::thread::sleep(Duration::from_millis(400));
+    s.refresh();
+    let rate = (s.snapshot.t - t0) / w0.elapsed().as_secs_f64();
+    assert!((0.8..1.1).contains(&rate), "1x ran at {rate}x");
+    assert_eq!(s.snapshot.speed, Some(1.0));
+
+    s.send(ControlCommand::Pace(Pace::Pause)).expect("send");
+    wait_for(&mut s, Duration::from_secs(2), "paused", |s| {
+        s.snapshot.paused
+    });
+    let held = s.snapshot.steps;
+    std::thread::sleep(Duration::from_millis(100));
+    s.refresh();
+    assert_eq!(s.snapshot.steps, held, "a paused run does not step");
+    s.send(ControlCommand::Pace(Pace::Step(10))).expect("send");
+    wait_for(&mut s, Duration::from_secs(2), "ten single steps", |s| {
+        s.snapshot.steps == held + 10
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    s.refresh();
+    assert_eq!(s.snapshot.steps, held + 10, "exactly ten");
+
+    s.send(parse_command("speed 5").expect("parse"))
+        .expect("send");
+    s.send(ControlCommand::Pace(Pace::Resume)).expect("send");
+    wait_for(&mut s, Duration::from_secs(2), "resumed", |s| {
+        !s.snapshot.paused && s.snapshot.speed == Some(5.0)
+    });
+    let (w0, t0) = (Instant::now(), s.snapshot.t);
+    std::thread::sleep(Duration::from_millis(400));
+    s.refresh();
+    let rate = (s.snapshot.t - t0) / w0.elapsed().as_secs_f64();
+    assert!((4.0..5.5).contains(&rate), "5x ran at {rate}x");
+
+    // The plots' history has every control period of every joint, in order.
+    let wrist = s
+        .snapshot
+        .joints
+        .iter()
+        .position(|j| j.name == "wrist_roll")
+        .expect("joint");
+    let h = &s.history.joints[wrist];
+    assert!(h.len() > 1000, "{} samples", h.len());
+    assert!(h.iter().zip(h.iter().skip(1)).all(|(a, b)| b.t > a.t));
+    let window = s.history.window(wrist, s.snapshot.t - 1.0, 200);
+    assert!(
+        window.len() <= 202 && window.len() >= 100,
+        "{}",
+        window.len()
+    );
+    assert!(
+        s.events
+            .iter()
+            .any(|e| e.kind == "pace" && e.detail == "paused")
+    );
+    s.stop();
+    assert!(s.finished());
+    assert!(s.snapshot.report.is_some(), "a stopped run still reports");
+}
+
+#[test]
+fn a_lockstep_session_refuses_a_serial_swap_and_says_why() {
+    let _g = shared();
+    let mut s = Session::start(scene("scenes/arm6.ron"), SessionOptions::default());
+    s.send(ControlCommand::Swap {
+        joint: "elbow_pitch".into(),
+        backend: parse_backend("serial:virtual:ls:sts:1").expect("backend"),
+    })
+    .expect("send");
+    wait_for(&mut s, Duration::from_secs(5), "refusal", |s| {
+        s.events.iter().any(|e| e.kind == "swap_refused")
+    });
+    let e = s
+        .events
+        .iter()
+        .find(|e| e.kind == "swap_refused")
+        .expect("event");
+    assert_eq!(e.joint, "elbow_pitch");
+    assert!(e.detail.contains("real-time"), "{}", e.detail);
+    s.refresh();
+    assert_eq!(live_joint(&s, "elbow_pitch").backend, "sim");
+}
+
+/// What the GUI's buttons do, through the same channel: inject a fault, swap a joint
+/// to a (virtual) real servo and back, latch and release the e-stop, retune gains.
+#[test]
+fn the_gui_control_channel_injects_faults_swaps_to_a_virtual_servo_and_latches_the_estop() {
+    let _g = exclusive();
+    let mut s = Session::start(
+        scene("scenes/sts3215_arm.ron"),
+        SessionOptions {
+            executor: Executor::Realtime,
+            rt_priority: Some(20),
+            duration_s: Some(30.0),
+            ..SessionOptions::default()
+        },
+    );
+    let limit = Duration::from_secs(5);
+    wait_for(&mut s, limit, "running", |s| s.snapshot.t > 0.2);
+    assert_eq!(s.snapshot.executor, "realtime");
+
+    // A fault: power loss on the elbow for 0.4 s from now.
+    s.send(parse_command("fault elbow_flex:power_loss@0..0.4").expect("parse"))
+        .expect("send");
+    wait_for(&mut s, limit, "the fault acts", |s| {
+        s.events
+            .iter()
+            .any(|e| e.joint == "elbow_flex" && e.kind == "fault_onset")
+            && live_joint(s, "elbow_flex").state != JointHealth::Ok
+    });
+    wait_for(&mut s, limit, "the elbow recovers", |s| {
+        s.events
+            .iter()
+            .any(|e| e.joint == "elbow_flex" && e.kind == "fault_clear")
+            && live_joint(s, "elbow_flex").state == JointHealth::Ok
+    });
+
+    // A swap to an emulated STS servo on an in-process bus, then back.
+    s.send(ControlCommand::Swap {
+        joint: "shoulder_pan".into(),
+        backend: parse_backend("serial:virtual:guitest:sts:1").expect("backend"),
+    })
+    .expect("send");
+    wait_for(&mut s, limit, "the servo drives the joint", |s| {
+        let j = live_joint(s, "shoulder_pan");
+        j.backend == "serial:virtual:guitest:sts:1"
+            && j.mode == "servo"
+            && j.state == JointHealth::Ok
+            && j.link_latency_us.is_some_and(|us| us > 0.0)
+    });
+    s.send(parse_command("swap shoulder_pan sim").expect("parse"))
+        .expect("send");
+    wait_for(&mut s, limit, "back on the simulated servo", |s| {
+        let j = live_joint(s, "shoulder_pan");
+        j.backend == "sim" && j.mode == "controller"
+    });
+
+    // The e-stop holds every joint until reset.
+    s.send(ControlCommand::EStop).expect("send");
+    wait_for(&mut s, limit, "e-stop latched", |s| {
+        s.snapshot.estop.is_some() && s.snapshot.joints.iter().all(|j| j.mode == "hold")
+    });
+    s.send(ControlCommand::Reset).expect("send");
+    wait_for(&mut s, limit, "e-stop released", |s| {
+        s.snapshot.estop.is_none() && s.snapshot.joints.iter().all(|j| j.mode == "controller")
+    });
+
+    // Live gains: acknowledged in the log and shown in the table.
+    let g = Gains {
+        kp: 25.0,
+        ki: 5.0,
+        kd: 0.3,
+    };
+    s.send(ControlCommand::Gains {
+        joint: "wrist_flex".into(),
+        gains: g,
+    })
+    .expect("send");
+    wait_for(&mut s, limit, "new gains", |s| {
+        live_joint(s, "wrist_flex").gains == Some(g)
+    });
+    // Pacing is refused in real time, with a reason.
+    s.send(ControlCommand::Pace(Pace::Pause)).expect("send");
+    wait_for(&mut s, limit, "pause refused", |s| {
+        s.events.iter().any(|e| e.kind == "pace_refused")
+    });
+    assert!(!s.snapshot.paused);
+    s.stop();
+    let r = s.snapshot.report.clone().expect("report");
+    for j in &r.joints {
+        assert_ne!(j.state, JointHealth::Faulted, "{}", j.name);
+    }
+}
