@@ -1,8 +1,8 @@
 //! armhil: a real-time hardware-in-the-loop simulator for multi-joint robot arms.
 //!
 //! The core (scene, physics, servo, control, runtime, faults, telemetry) is plain Rust
-//! plus rapier3d and crossbeam and builds without any rendering; the `gui` feature is
-//! reserved for the desktop window.
+//! plus rapier3d and crossbeam and builds without any rendering; the `gui` feature adds
+//! the desktop window (bevy's render stack, egui panels and plots).
 
 pub mod app;
 pub mod batch;
@@ -15,3 +15,5 @@ pub mod runtime;
 pub mod scene;
 pub mod servo;
 pub mod telemetry;
+#[cfg(feature = "gui")]
+pub mod gui;

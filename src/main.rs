@@ -32,8 +32,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scene (.ron) or a URDF file.
+    /// Run a scene (.ron) or a URDF file; opens the GUI when a display is present
+    /// (unless --headless).
     Run(RunArgs),
+    /// Open the desktop GUI on a scene: the arm in 3D, joint table, plots, events, run
+    /// controls, e-stop, fault injection, hardware swap and live gains.
+    Gui(RunArgs),
     /// Validate a scene and print its joints, limits, servos and controllers; run nothing.
     Check {
         /// Scene file (.ron) or URDF (.urdf).
@@ -101,7 +105,7 @@ struct VirtualServoArgs {
 struct RunArgs {
     /// Scene file (.ron) or URDF (.urdf).
     scene: PathBuf,
-    /// Run without a window (the GUI is not built yet: runs are always headless).
+    /// Run without a window even when a display is present.
     #[arg(long)]
     headless: bool,
     /// Override the scene's duration, seconds (0 < S <= 86400).
@@ -145,6 +149,25 @@ struct RunArgs {
     /// the scene) into an MCAP file that Foxglove opens.
     #[arg(long, value_name = "FILE.mcap")]
     record: Option<PathBuf>,
+    #[command(flatten)]
+    gui: GuiArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct GuiArgs {
+    /// GUI: write a PNG of the window after --exit-after seconds (default 3), then exit.
+    #[arg(long, value_name = "FILE.png")]
+    screenshot: Option<PathBuf>,
+    /// GUI: close the window after S wall-clock seconds (0 < S <= 86400).
+    #[arg(long, value_name = "S")]
+    exit_after: Option<f64>,
+    /// GUI, lockstep: initial speed in simulated seconds per wall second (0.1..=10).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// GUI diagnostic: make every frame this many ms slower (0..=2000), to show that
+    /// the run does not depend on the frame rate.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    stall_frame_ms: u64,
 }
 
 /// Refuses (exit 2) an output file that cannot be written, before anything runs.
@@ -170,7 +193,8 @@ impl std::error::Error for BadInput {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(a) => cmd_run(a),
+        Command::Run(a) => cmd_run(a, false),
+        Command::Gui(a) => cmd_run(a, true),
         Command::Check { scene } => cmd_check(&scene),
         Command::Bench(a) => bench::run(a),
         Command::Ports => cmd_ports(),
@@ -426,7 +450,7 @@ fn cmd_ports() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
+fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     if let Some(d) = a.duration
         && !(d > 0.0 && d <= 86_400.0)
     {
@@ -500,8 +524,8 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if !a.realtime && scene.joints.iter().any(|j| j.backend.is_hardware()) {
         eprintln!("note: the scene has hardware joints: running in real time");
     }
-    if !a.headless {
-        eprintln!("note: the GUI is not built yet; running headless");
+    if force_gui || (!a.headless && gui_available()) {
+        return cmd_gui(scene, schedule, &a);
     }
     let name = scene.name.clone();
     let report_path = a.report.clone();
@@ -591,6 +615,128 @@ fn cmd_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Whether this build has the GUI and a display to show it on.
+fn gui_available() -> bool {
+    #[cfg(feature = "gui")]
+    {
+        armhil::gui::display_available()
+    }
+    #[cfg(not(feature = "gui"))]
+    {
+        false
+    }
+}
+
+#[cfg(not(feature = "gui"))]
+fn cmd_gui(
+    _scene: Scene,
+    _schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
+    _a: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    Err(BadInput(
+        "this armhil was built without the `gui` feature: run with --headless, or rebuild with default features".into(),
+    )
+    .into())
+}
+
+#[cfg(feature = "gui")]
+fn cmd_gui(
+    scene: Scene,
+    schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
+    a: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let g = &a.gui;
+    if !armhil::gui::display_available() {
+        return Err(BadInput(
+            "no display (DISPLAY/WAYLAND_DISPLAY unset): use --headless, or run under xvfb-run".into(),
+        )
+        .into());
+    }
+    if let Some(s) = g.exit_after
+        && !(s > 0.0 && s <= 86_400.0)
+    {
+        return Err(BadInput(format!(
+            "--exit-after: {s} is out of range: expected > 0 and <= 86400 s"
+        ))
+        .into());
+    }
+    if !(0.1..=10.0).contains(&g.speed) {
+        return Err(BadInput(format!(
+            "--speed: {} is out of range: expected 0.1 ..= 10",
+            g.speed
+        ))
+        .into());
+    }
+    if g.stall_frame_ms > 2000 {
+        return Err(BadInput(format!(
+            "--stall-frame-ms: {} is out of range: expected 0 ..= 2000",
+            g.stall_frame_ms
+        ))
+        .into());
+    }
+    if let Some(p) = &g.screenshot {
+        if p.extension().and_then(|e| e.to_str()) != Some("png") {
+            return Err(BadInput(format!(
+                "--screenshot {}: expected a .png file name",
+                p.display()
+            ))
+            .into());
+        }
+        let existed = p.exists();
+        writable(p, "--screenshot")?;
+        if !existed {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let hardware = scene.joints.iter().any(|j| j.backend.is_hardware());
+    let opts = armhil::gui::GuiOptions {
+        session: armhil::app::session::SessionOptions {
+            executor: if a.realtime || hardware {
+                Executor::Realtime
+            } else {
+                Executor::Lockstep
+            },
+            speed: g.speed,
+            duration_s: None,
+            rt_priority: a.rt_priority,
+            record: a.record.clone(),
+            schedule,
+            ..Default::default()
+        },
+        screenshot: g.screenshot.clone(),
+        exit_after: g
+            .exit_after
+            .or(g.screenshot.as_ref().map(|_| 3.0)),
+        stall_frame_ms: g.stall_frame_ms,
+        ..Default::default()
+    };
+    let out = armhil::gui::run(scene, opts);
+    if let Some(e) = &out.run_error {
+        eprintln!("error: {e}");
+    }
+    if let Some(r) = &out.report {
+        print_summary(r);
+        if let Some(p) = &a.report {
+            std::fs::write(p, r.to_json())
+                .with_context(|| format!("writing report {}", p.display()))?;
+            println!("report: {}", p.display());
+        }
+    }
+    let f = &out.frames;
+    eprintln!(
+        "gui: {} frames, frame time p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        f.frames, f.p50_ms, f.p99_ms, f.max_ms
+    );
+    if let Some(e) = &out.screenshot_error {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(p) = &g.screenshot {
+        println!("screenshot: {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A flag set by Ctrl-C: the run ends at its next step and writes its report and

@@ -5,6 +5,7 @@
 //! measurement: see BENCHMARKS.md), `Publish` copies a [`Snapshot`] that renderers and
 //! panels read. Nothing outside `Step` ever drives simulated time.
 
+pub mod live;
 pub mod session;
 
 use std::sync::Mutex;

@@ -38,6 +38,8 @@ pub struct SessionOptions {
     pub record: Option<PathBuf>,
     /// Seconds of samples kept for plots.
     pub history_s: f64,
+    /// Commands to apply at given simulated times (e.g. `--swap`).
+    pub schedule: Vec<(f64, ControlCommand)>,
 }
 
 impl Default for SessionOptions {
@@ -49,6 +51,7 @@ impl Default for SessionOptions {
             rt_priority: None,
             record: None,
             history_s: 120.0,
+            schedule: Vec::new(),
         }
     }
 }
@@ -126,6 +129,7 @@ impl Session {
             record: options.record.clone(),
             pace: paced.then_some(options.speed),
             live: Some(tap.clone()),
+            schedule: options.schedule.clone(),
             ..RunOptions::default()
         };
         let s = scene.clone();

@@ -423,8 +423,7 @@ fn cli_swaps_from_the_command_line_and_from_stdin() {
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("bus");
     let servo = start_servo(&link);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_armhil"))
-        .current_dir(root())
+    let mut child = armhil()
         .args([
             "run",
             "scenes/sts3215_arm.ron",
@@ -463,8 +462,7 @@ fn cli_swaps_from_the_command_line_and_from_stdin() {
         "{s}"
     );
     // Swapping to a serial servo without --realtime is bad input.
-    let out = Command::new(env!("CARGO_BIN_EXE_armhil"))
-        .current_dir(root())
+    let out = armhil()
         .args([
             "run",
             "scenes/sts3215_arm.ron",
@@ -474,8 +472,7 @@ fn cli_swaps_from_the_command_line_and_from_stdin() {
         .output()
         .expect("spawn");
     assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(env!("CARGO_BIN_EXE_armhil"))
-        .current_dir(root())
+    let out = armhil()
         .args([
             "run",
             "scenes/sts3215_arm.ron",

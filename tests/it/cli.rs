@@ -1,15 +1,9 @@
 //! The `armhil` binary: exit codes, the report file, `check`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-fn armhil() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_armhil"));
-    c.current_dir(root());
-    c
-}
 
 #[test]
 fn run_writes_a_report_with_the_documented_fields_and_exits_0() {

@@ -96,3 +96,13 @@ pub fn restarts_not_from_hangs(r: &armhil::telemetry::Report, name: &str) -> u32
         .count() as u32;
     joint(r, name).restarts.saturating_sub(hangs)
 }
+
+/// The `armhil` binary, run from the repository root, never opening a window (a
+/// developer's DISPLAY would otherwise make `armhil run` open the GUI).
+pub fn armhil() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_armhil"));
+    c.current_dir(root())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    c
+}

@@ -1,7 +1,6 @@
 //! The fault catalogue end to end: each kind's effect on its joint, one onset and one
 //! clear event per windowed fault, the CLI `--fault` syntax.
 
-use std::process::Command;
 
 use crate::common::*;
 use armhil::runtime::{self, Executor, RunOptions};
@@ -200,11 +199,6 @@ fn a_slow_controller_misses_deadlines_in_real_time_without_harming_the_others() 
 #[test]
 fn cli_faults_are_injected_and_bad_ones_refused_with_exit_2() {
     let _g = shared();
-    let armhil = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_armhil"));
-        c.current_dir(root());
-        c
-    };
     let out = armhil()
         .args([
             "run",

@@ -6,6 +6,8 @@ mod cli;
 mod common;
 mod faults;
 mod fuzz;
+#[cfg(feature = "gui")]
+mod gui;
 mod mitm;
 mod physics;
 mod protocol;

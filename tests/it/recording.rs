@@ -3,7 +3,7 @@
 //! it; bad and truncated files are refused with exit 2.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::*;
@@ -12,11 +12,6 @@ use armhil::scene::Scene;
 use armhil::telemetry::JointHealth;
 use armhil::telemetry::recording;
 
-fn armhil() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_armhil"));
-    c.current_dir(root());
-    c
-}
 
 #[test]
 fn a_faulted_run_records_every_control_period_and_reads_back_without_gaps() {

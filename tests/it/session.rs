@@ -218,3 +218,52 @@ fn the_gui_control_channel_injects_faults_swaps_to_a_virtual_servo_and_latches_t
         assert_ne!(j.state, JointHealth::Faulted, "{}", j.name);
     }
 }
+
+/// The GUI's app with every frame frozen for 200 ms (as a dragged window or a GPU
+/// stall would): the real-time run behind it misses no control period, because the
+/// app only reads what the run publishes.
+#[test]
+fn a_frozen_frame_delays_no_control_period() {
+    use armhil::app::live::{LivePlugin, LiveSession};
+    use bevy::MinimalPlugins;
+    use bevy::app::{App, Update};
+    let _g = exclusive();
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_plugins(LivePlugin {
+            scene: scene("scenes/arm6.ron"),
+            options: SessionOptions {
+                executor: Executor::Realtime,
+                rt_priority: Some(20),
+                duration_s: Some(2.0),
+                ..SessionOptions::default()
+            },
+        })
+        .add_systems(Update, || std::thread::sleep(Duration::from_millis(200)));
+    let start = Instant::now();
+    let mut frames = 0;
+    while !app.world().resource::<LiveSession>().0.snapshot.finished {
+        assert!(start.elapsed() < Duration::from_secs(10), "the run did not end");
+        app.update();
+        frames += 1;
+    }
+    // Slow frames indeed: 2 s of run in about ten of them.
+    assert!(frames <= 14, "{frames} frames");
+    // (Samples published just before the end may have come after the last frame.)
+    app.world_mut().resource_mut::<LiveSession>().0.refresh();
+    let s = &app.world().resource::<LiveSession>().0;
+    let r = s.snapshot.report.clone().expect("report");
+    assert!((r.sim_time_s - 2.0).abs() < 0.01, "{}", r.sim_time_s);
+    let misses: u64 = r.joints.iter().map(|j| j.deadline_misses).sum();
+    // (A stall of the VM itself, logged as `system_stall`, can cost a period.)
+    let stalled = r.events.iter().any(|e| e.kind == "system_stall");
+    assert!(
+        misses == 0 || (stalled && misses < 10),
+        "{misses} deadline misses with frozen frames: {:#?}",
+        r.joints
+    );
+    // Every control period of every joint reached the observer's history.
+    let wrist = r.joints.iter().position(|j| j.name == "wrist_roll").expect("joint");
+    let n = s.history.joints[wrist].len();
+    assert!((1990..=2001).contains(&n), "{n} samples of a 1 kHz joint in 2 s");
+}

@@ -3,7 +3,6 @@
 //! and operator resets, the following-error trip, runtime controller faults,
 //! expectations, `armhil test` with JUnit and `armhil fuzz-faults`.
 
-use std::process::Command;
 
 use crate::common::*;
 use armhil::runtime::control::ControlCommand;
@@ -11,11 +10,6 @@ use armhil::runtime::{self, RunOptions};
 use armhil::scene::Scene;
 use armhil::telemetry::{JointHealth, Report};
 
-fn armhil() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_armhil"));
-    c.current_dir(root());
-    c
-}
 
 fn run(s: &Scene) -> Report {
     runtime::run(s, &RunOptions::default(), &mut |_, _| {}).expect("run")

@@ -1,0 +1,141 @@
+//! The desktop GUI (feature `gui`): a Bevy window with the arm in 3D and egui panels.
+//!
+//! The GUI is a view of a [`Session`](crate::app::session::Session): the run lives on
+//! its own thread at its own pace ([`LivePlugin`]), the window only reads snapshots
+//! and sends [`ControlCommand`](crate::runtime::control::ControlCommand)s on the run's
+//! control channel, exactly as the CLI's stdin does. A slow frame therefore delays no
+//! control period. Modules: `view3d` (camera, arm, gizmos), `mesh` (STL loading),
+//! `panels` (egui), `style` (state colours, units), `shot` (screenshot mode, frame
+//! statistics, exit).
+
+mod mesh;
+mod panels;
+mod shot;
+mod style;
+mod view3d;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bevy::prelude::*;
+use bevy::window::{PresentMode, WindowResolution};
+
+use crate::app::live::{LivePlugin, LiveSystems};
+use crate::app::session::SessionOptions;
+use crate::scene::Scene;
+use crate::telemetry::Report;
+
+pub use shot::FrameStats;
+
+/// How to open the GUI.
+#[derive(Debug, Clone)]
+pub struct GuiOptions {
+    pub session: SessionOptions,
+    /// Write a PNG of the window after `exit_after` seconds, then exit.
+    pub screenshot: Option<PathBuf>,
+    /// Close the window after this many wall-clock seconds.
+    pub exit_after: Option<f64>,
+    /// Diagnostic: make every frame take this many more milliseconds (a frozen
+    /// window), to show the run does not depend on the frame rate.
+    pub stall_frame_ms: u64,
+    /// Window size, logical pixels.
+    pub size: (u32, u32),
+}
+
+impl Default for GuiOptions {
+    fn default() -> Self {
+        Self {
+            session: SessionOptions::default(),
+            screenshot: None,
+            exit_after: None,
+            stall_frame_ms: 0,
+            size: (1280, 720),
+        }
+    }
+}
+
+/// What the GUI leaves behind when its window closes.
+#[derive(Debug, Clone, Default)]
+pub struct GuiOutcome {
+    /// The run's report (the run is stopped when the window closes).
+    pub report: Option<Report>,
+    pub frames: FrameStats,
+    /// The screenshot was asked for but not written: why.
+    pub screenshot_error: Option<String>,
+    /// The run could not start: why.
+    pub run_error: Option<String>,
+}
+
+/// Shared slot the app fills on exit.
+#[derive(Resource, Clone)]
+pub(crate) struct Outcome(pub Arc<Mutex<GuiOutcome>>);
+
+/// Opens the window and runs until it is closed (or `exit_after`). Blocks.
+pub fn run(scene: Scene, opts: GuiOptions) -> GuiOutcome {
+    let outcome = Arc::new(Mutex::new(GuiOutcome::default()));
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: format!("armhil: {}", scene.name),
+                    resolution: WindowResolution::new(opts.size.0, opts.size.1)
+                        .with_scale_factor_override(1.0),
+                    present_mode: PresentMode::AutoVsync,
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(bevy::log::LogPlugin {
+                level: bevy::log::Level::WARN,
+                ..default()
+            }),
+    )
+    .add_plugins(bevy_egui::EguiPlugin::default())
+    .add_plugins(LivePlugin {
+        scene: scene.clone(),
+        options: opts.session.clone(),
+    })
+    .insert_resource(Outcome(outcome.clone()))
+    .add_plugins(GuiPlugin { opts });
+    app.run();
+    let out = outcome.lock().map(|o| o.clone()).unwrap_or_default();
+    out
+}
+
+/// System sets of the GUI, after the session's refresh.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GuiSystems {
+    /// Move the 3D arm, colour it, draw gizmos, orbit the camera.
+    View,
+}
+
+/// Render + panels over a [`LivePlugin`].
+pub struct GuiPlugin {
+    pub opts: GuiOptions,
+}
+
+impl Plugin for GuiPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(ClearColor(style::BACKGROUND))
+            .insert_resource(panels::UiState::default())
+            .insert_resource(shot::ShotPlan::new(&self.opts))
+            .configure_sets(Update, GuiSystems::View.after(LiveSystems::Refresh))
+            .add_systems(Startup, (view3d::setup, panels::setup))
+            .add_systems(
+                Update,
+                (view3d::update_arm, view3d::gizmos, view3d::orbit).in_set(GuiSystems::View),
+            )
+            .add_systems(
+                bevy_egui::EguiPrimaryContextPass,
+                (panels::ui, view3d::fit_viewport).chain(),
+            )
+            .add_systems(Last, (shot::frame, shot::on_exit).chain());
+    }
+}
+
+/// Whether a display is available to open a window on.
+pub fn display_available() -> bool {
+    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
+}

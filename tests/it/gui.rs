@@ -1,0 +1,172 @@
+//! The GUI in screenshot mode under Xvfb with software Vulkan (Debian's `xvfb` and
+//! `mesa-vulkan-drivers`, which the test command installs): it renders, writes a PNG
+//! and exits 0, and the image shows the arm and the panels, not a blank frame.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::*;
+
+/// An RGB image.
+struct Rgb {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+}
+
+impl Rgb {
+    fn load(p: &Path) -> Rgb {
+        let file = std::fs::File::open(p).expect("screenshot written");
+        let mut dec = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .expect("a PNG");
+        let mut buf = vec![0; dec.output_buffer_size().expect("size")];
+        let info = dec.next_frame(&mut buf).expect("decode");
+        let ch = match info.color_type {
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+            other => panic!("unexpected PNG colour type {other:?}"),
+        };
+        let (w, h) = (info.width as usize, info.height as usize);
+        let mut px = Vec::with_capacity(w * h * 3);
+        for k in 0..w * h {
+            px.extend_from_slice(&buf[k * ch..k * ch + 3]);
+        }
+        Rgb { w, h, px }
+    }
+
+    fn at(&self, x: usize, y: usize) -> [u8; 3] {
+        let k = (y * self.w + x) * 3;
+        [self.px[k], self.px[k + 1], self.px[k + 2]]
+    }
+
+    /// Fraction of pixels in the rectangle for which `f` holds.
+    fn share(&self, x0: usize, y0: usize, x1: usize, y1: usize, f: impl Fn([u8; 3]) -> bool) -> f64 {
+        let mut n = 0;
+        let mut hit = 0;
+        for y in y0..y1.min(self.h) {
+            for x in x0..x1.min(self.w) {
+                n += 1;
+                if f(self.at(x, y)) {
+                    hit += 1;
+                }
+            }
+        }
+        hit as f64 / n.max(1) as f64
+    }
+}
+
+/// `armhil gui ARGS --screenshot OUT` under a fresh Xvfb server.
+fn screenshot(args: &[&str], out: &Path) -> Output {
+    let xvfb = Path::new("/usr/bin/xvfb-run");
+    assert!(
+        xvfb.exists(),
+        "xvfb-run is missing: the test command installs Debian's xvfb and mesa-vulkan-drivers"
+    );
+    std::process::Command::new(xvfb)
+        .current_dir(root())
+        .args(["-a", "-s", "-screen 0 1280x720x24", env!("CARGO_BIN_EXE_armhil"), "gui"])
+        .args(args)
+        .arg("--screenshot")
+        .arg(out)
+        .args(["--exit-after", "4"])
+        .output()
+        .expect("spawn xvfb-run")
+}
+
+/// The arm's links in the OK colour, lit: clearly green.
+fn greenish(p: [u8; 3]) -> bool {
+    let [r, g, b] = p.map(i32::from);
+    g > r + 30 && g > b + 20 && g > 60
+}
+
+/// The egui panels' fill (dark theme) and the 3D view's background.
+fn panel(p: [u8; 3]) -> bool {
+    let [r, g, b] = p.map(i32::from);
+    (r - g).abs() <= 3 && (g - b).abs() <= 3 && (20..=40).contains(&r)
+}
+
+fn check_layout(img: &Rgb, what: &str) {
+    assert_eq!((img.w, img.h), (1280, 720), "{what}: window size");
+    // 3D view: left of the 440 px plots panel, between the 38 px bar and the 222 px
+    // table. The arm shows in the OK colour.
+    let arm = img.share(0, 40, 835, 495, greenish);
+    assert!(arm > 0.003, "{what}: no arm in the 3D view ({arm})");
+    let distinct: std::collections::HashSet<[u8; 3]> =
+        (0..img.h).step_by(3).flat_map(|y| (0..img.w).step_by(3).map(move |x| (x, y))).map(|(x, y)| img.at(x, y)).collect();
+    assert!(distinct.len() > 200, "{what}: {} colours: a blank frame?", distinct.len());
+    // Panels: the right column and the bottom strip are mostly panel fill (text and
+    // plot lines on top).
+    let right = img.share(850, 45, 1280, 495, panel);
+    let bottom = img.share(0, 505, 1280, 720, panel);
+    assert!(right > 0.4, "{what}: right panel fill {right}");
+    assert!(bottom > 0.4, "{what}: bottom panel fill {bottom}");
+    // Text in the panels: bright pixels.
+    let text = img.share(0, 505, 1280, 720, |p| p.iter().all(|&c| c > 150));
+    assert!(text > 0.005, "{what}: no text in the joint table ({text})");
+}
+
+#[test]
+fn screenshot_of_arm6_shows_the_arm_and_the_panels() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("arm6.png");
+    let o = screenshot(&["scenes/arm6.ron"], &out);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    check_layout(&Rgb::load(&out), "arm6");
+    // The run went on behind the window and reports.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("screenshot:"), "{stdout}");
+}
+
+#[test]
+fn screenshot_of_the_so101_shows_its_stl_meshes() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scene = dir.path().join("so101.ron");
+    let text = format!(
+        r#"(name: "so101", seed: 1, duration_s: 30.0, arm: Urdf(path: "{}"),
+        servos: {{ "s": (gear_ratio: 345, stall_torque_nm: 3.35, no_load_speed_rad_s: 4.8, rotor_inertia_kgm2: 2.35e-7,
+                       damping_nm_s_per_rad: 0.6, friction_nm: 0.052, encoder_ticks_per_rev: 4096) }},
+        default_drive: (servo: "s", rate_hz: 500, controller: Pid(kp: 20.0, kd: 0.5, gravity_compensation: true)))"#,
+        so101_urdf().display()
+    );
+    std::fs::write(&scene, text).expect("write");
+    let out = dir.path().join("so101.png");
+    let o = screenshot(&[scene.to_str().expect("utf-8")], &out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "stderr: {stderr}");
+    // Every link drawn from its STL meshes, none fell back to a shape.
+    let loaded: usize = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("gui: link meshes: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no mesh count: {stderr}"));
+    assert!(loaded >= 10, "{loaded} meshes: {stderr}");
+    assert!(!stderr.contains("not a readable STL"), "{stderr}");
+    check_layout(&Rgb::load(&out), "so101");
+}
+
+#[test]
+fn gui_refuses_bad_options_with_exit_2() {
+    let _g = shared();
+    for (args, needle) in [
+        (vec!["gui", "scenes/arm6.ron", "--speed", "50"], "--speed"),
+        (vec!["gui", "scenes/arm6.ron", "--exit-after", "-1"], "--exit-after"),
+        (vec!["gui", "scenes/arm6.ron", "--screenshot", "x.jpg"], "--screenshot"),
+    ] {
+        let o = armhil().env("DISPLAY", ":99").args(&args).output().expect("spawn");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{args:?}");
+    }
+    // Without a display the GUI says so and starts nothing.
+    let o = armhil().args(["gui", "scenes/arm6.ron"]).output().expect("spawn");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no display"));
+}
