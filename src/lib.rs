@@ -9,11 +9,11 @@ pub mod batch;
 pub mod control;
 pub mod expect;
 pub mod faults;
+#[cfg(feature = "gui")]
+pub mod gui;
 pub mod hardware;
 pub mod physics;
 pub mod runtime;
 pub mod scene;
 pub mod servo;
 pub mod telemetry;
-#[cfg(feature = "gui")]
-pub mod gui;

@@ -58,6 +58,9 @@ enum Command {
     /// Run a scene under random fault schedules, one per seed, and check invariants
     /// (containment, detection, a complete event log); exit 1 on any violation.
     FuzzFaults(suite::FuzzArgs),
+    /// Open the GUI on a recording: the arm posed from the recorded positions, the
+    /// table, plots and events at any instant, a time scrubber, play at ×0.1-×10.
+    Replay(ReplayArgs),
     /// Summarize a recording: duration, channels, message counts, sequence gaps, events.
     Inspect {
         /// An MCAP file written by `--record`.
@@ -153,6 +156,20 @@ struct RunArgs {
     gui: GuiArgs,
 }
 
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// An MCAP file written by `--record`.
+    file: PathBuf,
+    /// The scene the recording was made of (default: the copy stored in the file).
+    #[arg(long, value_name = "SCENE")]
+    scene: Option<PathBuf>,
+    /// Start at this recorded time, s.
+    #[arg(long, value_name = "S")]
+    at: Option<f64>,
+    #[command(flatten)]
+    gui: GuiArgs,
+}
+
 #[derive(clap::Args, Clone)]
 struct GuiArgs {
     /// GUI: write a PNG of the window after --exit-after seconds (default 3), then exit.
@@ -203,6 +220,7 @@ fn main() -> ExitCode {
         Command::Test(a) => suite::test(a),
         Command::FuzzFaults(a) => suite::fuzz(a),
         Command::Inspect { file } => cmd_inspect(&file),
+        Command::Replay(a) => cmd_replay(a),
         Command::Export { file, csv } => cmd_export(&file, &csv),
     };
     match result {
@@ -647,10 +665,22 @@ fn cmd_gui(
     schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
     a: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
+    gui_window(scene, schedule, a, None)
+}
+
+/// Opens the window on a run of `scene` (or on `replay`).
+#[cfg(feature = "gui")]
+fn gui_window(
+    scene: Scene,
+    schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
+    a: &RunArgs,
+    replay: Option<(armhil::telemetry::recording::Recording, f64)>,
+) -> anyhow::Result<ExitCode> {
     let g = &a.gui;
     if !armhil::gui::display_available() {
         return Err(BadInput(
-            "no display (DISPLAY/WAYLAND_DISPLAY unset): use --headless, or run under xvfb-run".into(),
+            "no display (DISPLAY/WAYLAND_DISPLAY unset): use --headless, or run under xvfb-run"
+                .into(),
         )
         .into());
     }
@@ -706,10 +736,9 @@ fn cmd_gui(
             ..Default::default()
         },
         screenshot: g.screenshot.clone(),
-        exit_after: g
-            .exit_after
-            .or(g.screenshot.as_ref().map(|_| 3.0)),
+        exit_after: g.exit_after.or(g.screenshot.as_ref().map(|_| 3.0)),
         stall_frame_ms: g.stall_frame_ms,
+        replay,
         ..Default::default()
     };
     let out = armhil::gui::run(scene, opts);
@@ -737,6 +766,56 @@ fn cmd_gui(
         println!("screenshot: {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "gui"))]
+fn cmd_replay(_a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    Err(BadInput(
+        "this armhil was built without the `gui` feature: `armhil export` gives the recording as CSV".into(),
+    )
+    .into())
+}
+
+#[cfg(feature = "gui")]
+fn cmd_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let rec = armhil::telemetry::recording::read(&a.file).map_err(|e| BadInput(e.to_string()))?;
+    let scene =
+        armhil::app::replay::scene_of(&rec, &a.file, a.scene.as_deref()).map_err(BadInput)?;
+    let matched = scene
+        .joints
+        .iter()
+        .filter(|j| rec.joints.contains_key(&j.name))
+        .count();
+    if matched == 0 {
+        return Err(BadInput(format!(
+            "{}: no recorded joint matches a joint of scene '{}'",
+            a.file.display(),
+            scene.name
+        ))
+        .into());
+    }
+    if let Some(t) = a.at
+        && !t.is_finite()
+    {
+        return Err(BadInput(format!("--at: {t} is not a time in seconds")).into());
+    }
+    let at = a.at.unwrap_or(0.0);
+    let args = RunArgs {
+        scene: a.file.clone(),
+        headless: false,
+        duration: None,
+        seed: None,
+        realtime: false,
+        report: None,
+        swap: Vec::new(),
+        fault: Vec::new(),
+        rt_priority: None,
+        hang_timeout: 2.0,
+        real_controller_faults: false,
+        record: None,
+        gui: a.gui.clone(),
+    };
+    gui_window(scene, Vec::new(), &args, Some((rec, at)))
 }
 
 /// A flag set by Ctrl-C: the run ends at its next step and writes its report and

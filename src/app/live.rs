@@ -22,19 +22,39 @@ pub enum LiveSystems {
 #[derive(Resource)]
 pub struct LiveSession(pub Session);
 
-/// Starts `scene` on its own thread when the app is built.
+/// Starts `scene` on its own thread when the app is built (or plays a recording).
 pub struct LivePlugin {
     pub scene: Scene,
     pub options: SessionOptions,
+    /// Play this recording back instead of running the scene, from this time (s).
+    pub replay: Option<(crate::telemetry::recording::Recording, f64)>,
+}
+
+impl LivePlugin {
+    /// A live run of `scene`.
+    pub fn run(scene: Scene, options: SessionOptions) -> Self {
+        Self {
+            scene,
+            options,
+            replay: None,
+        }
+    }
 }
 
 impl Plugin for LivePlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(LiveSession(Session::start(
-            self.scene.clone(),
-            self.options.clone(),
-        )))
-        .add_systems(PreUpdate, refresh.in_set(LiveSystems::Refresh));
+        let session = match &self.replay {
+            Some((rec, at)) => {
+                let mut s = Session::replay(self.scene.clone(), rec.clone());
+                if let Some(r) = s.replay_mut() {
+                    r.seek(*at);
+                }
+                s
+            }
+            None => Session::start(self.scene.clone(), self.options.clone()),
+        };
+        app.insert_resource(LiveSession(session))
+            .add_systems(PreUpdate, refresh.in_set(LiveSystems::Refresh));
     }
 }
 

@@ -6,6 +6,7 @@
 //! panels read. Nothing outside `Step` ever drives simulated time.
 
 pub mod live;
+pub mod replay;
 pub mod session;
 
 use std::sync::Mutex;

@@ -18,6 +18,7 @@ use crossbeam::channel::{Sender, TrySendError, bounded};
 
 use crate::runtime::control::{CAPACITY, ControlCommand};
 use crate::runtime::live::{self, LiveFeed, LiveSnapshot};
+
 use crate::runtime::{self, Executor, RunOptions};
 use crate::scene::Scene;
 use crate::telemetry::Event;
@@ -98,14 +99,24 @@ impl History {
     }
 }
 
-/// A run on its own thread and what has been seen of it.
+/// Where a session's data comes from.
+enum Source {
+    /// A run on its own thread.
+    Run {
+        control: Sender<ControlCommand>,
+        stop: Arc<AtomicBool>,
+        feed: LiveFeed,
+        thread: Option<JoinHandle<()>>,
+    },
+    /// A recording played back.
+    Replay(Box<super::replay::Replay>),
+}
+
+/// A run on its own thread (or a recording played back) and what has been seen of it.
 pub struct Session {
     pub scene: Scene,
     pub options: SessionOptions,
-    control: Sender<ControlCommand>,
-    stop: Arc<AtomicBool>,
-    feed: LiveFeed,
-    thread: Option<JoinHandle<()>>,
+    source: Source,
     /// The latest snapshot.
     pub snapshot: LiveSnapshot,
     pub history: History,
@@ -152,10 +163,12 @@ impl Session {
         Self {
             scene,
             options,
-            control,
-            stop,
-            feed,
-            thread,
+            source: Source::Run {
+                control,
+                stop,
+                feed,
+                thread,
+            },
             snapshot: LiveSnapshot {
                 error,
                 ..LiveSnapshot::default()
@@ -168,9 +181,48 @@ impl Session {
         }
     }
 
-    /// Sends a command on the run's control channel, never blocking.
-    pub fn send(&self, c: ControlCommand) -> Result<(), String> {
-        match self.control.try_send(c) {
+    /// A session that plays `rec` back over `scene` (see [`super::replay`]).
+    pub fn replay(scene: Scene, rec: crate::telemetry::recording::Recording) -> Self {
+        let mut r = super::replay::Replay::new(&scene, rec);
+        let snapshot = r.snapshot(&scene);
+        Self {
+            options: SessionOptions::default(),
+            source: Source::Replay(Box::new(r)),
+            snapshot,
+            history: History::default(),
+            events: Vec::new(),
+            scene,
+        }
+    }
+
+    /// The replay, if this session plays a recording back.
+    pub fn replay_mut(&mut self) -> Option<&mut super::replay::Replay> {
+        match &mut self.source {
+            Source::Replay(r) => Some(r),
+            Source::Run { .. } => None,
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self.source, Source::Replay(_))
+    }
+
+    /// Sends a command on the run's control channel, never blocking. A replay takes
+    /// only pacing (play, pause, step, speed).
+    pub fn send(&mut self, c: ControlCommand) -> Result<(), String> {
+        let control = match &mut self.source {
+            Source::Run { control, .. } => control,
+            Source::Replay(r) => {
+                return match c {
+                    ControlCommand::Pace(p) => {
+                        r.pace(p);
+                        Ok(())
+                    }
+                    _ => Err("a replay shows what was recorded: nothing to steer".into()),
+                };
+            }
+        };
+        match control.try_send(c) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
                 Err("the run has not taken the previous commands yet; try again".into())
@@ -179,12 +231,35 @@ impl Session {
         }
     }
 
+    /// Joint `j`'s samples in `[from, to]` (s), at most about `max_points` (plots).
+    pub fn window(&self, j: usize, from: f64, to: f64, max_points: usize) -> Vec<JointSample> {
+        match &self.source {
+            Source::Replay(r) => r.window(j, from, to, max_points),
+            Source::Run { .. } => self.history.window(j, from, max_points),
+        }
+    }
+
     /// Takes what the run has published since the last call: samples into the
     /// history, events into the log, the newest snapshot. Returns whether anything
     /// changed.
     pub fn refresh(&mut self) -> bool {
+        let feed = match &mut self.source {
+            Source::Run { feed, .. } => feed,
+            Source::Replay(r) => {
+                let moved = r.advance(std::time::Instant::now());
+                let stale = r.t() != self.snapshot.t
+                    || self.snapshot.paused == r.playing()
+                    || self.snapshot.speed != Some(r.speed());
+                if moved || stale {
+                    self.snapshot = r.snapshot(&self.scene);
+                    self.events = r.events_so_far().to_vec();
+                    return true;
+                }
+                return false;
+            }
+        };
         let mut changed = false;
-        for r in self.feed.records.try_iter() {
+        for r in feed.records.try_iter() {
             changed = true;
             match r {
                 Record::Joint(j, s) => self.history.push(j as usize, s),
@@ -192,7 +267,7 @@ impl Session {
                 Record::Bus(..) => {}
             }
         }
-        if let Ok(snap) = self.feed.shared.try_lock()
+        if let Ok(snap) = feed.shared.try_lock()
             && snap.version != self.snapshot.version
         {
             self.snapshot = snap.clone();
@@ -203,21 +278,36 @@ impl Session {
 
     /// Whether the run thread has ended.
     pub fn finished(&self) -> bool {
-        self.snapshot.finished || self.thread.as_ref().is_none_or(|t| t.is_finished())
+        match &self.source {
+            Source::Run { thread, .. } => {
+                self.snapshot.finished || thread.as_ref().is_none_or(|t| t.is_finished())
+            }
+            Source::Replay(_) => false,
+        }
     }
 
     /// Ends the run (as Ctrl-C does: the report and recording are finished) and
     /// waits for its thread.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Source::Run { stop, thread, .. } = &mut self.source {
+            stop.store(true, Ordering::Relaxed);
+            if let Some(t) = thread.take() {
+                let _ = t.join();
+            }
         }
         self.refresh();
     }
 
-    /// Stops this run and starts the scene afresh with `options`.
+    /// Stops this run and starts the scene afresh with `options` (a replay goes back
+    /// to its start).
     pub fn restart(&mut self, options: SessionOptions) {
+        if let Some(r) = self.replay_mut() {
+            let start = r.start;
+            r.seek(start);
+            self.snapshot.t = f64::NAN; // forces a fresh snapshot
+            self.refresh();
+            return;
+        }
         self.stop();
         *self = Session::start(self.scene.clone(), options);
     }
@@ -225,9 +315,11 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Source::Run { stop, thread, .. } = &mut self.source {
+            stop.store(true, Ordering::Relaxed);
+            if let Some(t) = thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }

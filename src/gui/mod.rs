@@ -40,6 +40,8 @@ pub struct GuiOptions {
     pub stall_frame_ms: u64,
     /// Window size, logical pixels.
     pub size: (u32, u32),
+    /// Play this recording back (from this time, s) instead of running the scene.
+    pub replay: Option<(crate::telemetry::recording::Recording, f64)>,
 }
 
 impl Default for GuiOptions {
@@ -50,6 +52,7 @@ impl Default for GuiOptions {
             exit_after: None,
             stall_frame_ms: 0,
             size: (1280, 720),
+            replay: None,
         }
     }
 }
@@ -78,7 +81,11 @@ pub fn run(scene: Scene, opts: GuiOptions) -> GuiOutcome {
         DefaultPlugins
             .set(WindowPlugin {
                 primary_window: Some(Window {
-                    title: format!("armhil: {}", scene.name),
+                    title: if opts.replay.is_some() {
+                        format!("armhil replay: {}", scene.name)
+                    } else {
+                        format!("armhil: {}", scene.name)
+                    },
                     resolution: WindowResolution::new(opts.size.0, opts.size.1)
                         .with_scale_factor_override(1.0),
                     present_mode: PresentMode::AutoVsync,
@@ -95,6 +102,7 @@ pub fn run(scene: Scene, opts: GuiOptions) -> GuiOutcome {
     .add_plugins(LivePlugin {
         scene: scene.clone(),
         options: opts.session.clone(),
+        replay: opts.replay.clone(),
     })
     .insert_resource(Outcome(outcome.clone()))
     .add_plugins(GuiPlugin { opts });

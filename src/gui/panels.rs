@@ -158,13 +158,24 @@ pub fn ui(
     let st = &mut *st;
     let s = &mut session.0;
     // The e-stop's keys work whatever has focus (Space only outside text fields).
-    let (esc, space) = ctx.input(|i| (i.key_pressed(egui::Key::Escape), i.key_pressed(egui::Key::Space)));
+    let (esc, space) = ctx.input(|i| {
+        (
+            i.key_pressed(egui::Key::Escape),
+            i.key_pressed(egui::Key::Space),
+        )
+    });
     if esc || (space && !ctx.egui_wants_keyboard_input()) {
         send(s, st, ControlCommand::EStop);
     }
     egui::Panel::top("bar")
         .exact_size(38.0)
-        .show(&mut root, |ui| top_bar(ui, s, st));
+        .show(&mut root, |ui| {
+            if s.is_replay() {
+                replay_bar(ui, s, st)
+            } else {
+                top_bar(ui, s, st)
+            }
+        });
     egui::Panel::bottom("joints")
         .exact_size(222.0)
         .show(&mut root, |ui| {
@@ -192,7 +203,7 @@ pub fn ui(
 }
 
 /// Sends a command; a refusal by the channel shows in the status line.
-fn send(s: &crate::app::session::Session, st: &mut UiState, c: ControlCommand) {
+fn send(s: &mut crate::app::session::Session, st: &mut UiState, c: ControlCommand) {
     let what = format!("{c:?}");
     match s.send(c) {
         Ok(()) => st.status = Some((format!("sent: {}", short(&what)), false)),
@@ -202,7 +213,10 @@ fn send(s: &crate::app::session::Session, st: &mut UiState, c: ControlCommand) {
 
 fn short(s: &str) -> String {
     if s.len() > 90 {
-        format!("{}…", &s[..s.char_indices().nth(90).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(90).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s.to_string()
     }
@@ -295,18 +309,7 @@ fn top_bar(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiState) 
             RichText::new(format!("t = {:7.3} / {:.0} s", t.t, t.duration_s)).monospace()
         };
         ui.label(state);
-        ui.separator();
-        ui.selectable_value(&mut st.units, Units::Deg, "deg");
-        ui.selectable_value(&mut st.units, Units::Rad, "rad");
-        ui.checkbox(&mut st.show_axes, "axes")
-            .on_hover_text("joint axes");
-        ui.checkbox(&mut st.show_frames, "frames")
-            .on_hover_text("link frames (x red, y green, z blue)");
-        ui.separator();
-        for h in style::STATES {
-            ui.label(RichText::new("■").color(style::color32(h)).size(15.0));
-            ui.label(RichText::new(style::state_name(h)).small());
-        }
+        view_options(ui, st);
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let latched = s.snapshot.estop.is_some();
             let (text, fill) = if latched {
@@ -338,6 +341,66 @@ fn top_bar(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiState) 
     });
 }
 
+/// Units, view toggles and the state legend.
+fn view_options(ui: &mut Ui, st: &mut UiState) {
+    ui.separator();
+    ui.selectable_value(&mut st.units, Units::Deg, "deg");
+    ui.selectable_value(&mut st.units, Units::Rad, "rad");
+    ui.checkbox(&mut st.show_axes, "axes")
+        .on_hover_text("joint axes");
+    ui.checkbox(&mut st.show_frames, "frames")
+        .on_hover_text("link frames (x red, y green, z blue)");
+    ui.separator();
+    for h in style::STATES {
+        ui.label(RichText::new("■").color(style::color32(h)).size(15.0));
+        ui.label(RichText::new(style::state_name(h)).small());
+    }
+}
+
+/// The top bar of a replay: play/pause, speed and the time scrubber.
+fn replay_bar(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiState) {
+    ui.horizontal_centered(|ui| {
+        ui.label(RichText::new("armhil replay").strong().size(16.0));
+        ui.label(RichText::new(&s.scene.name).monospace());
+        ui.separator();
+        let paused = s.snapshot.paused;
+        if ui
+            .button(if paused { "▶ Play" } else { "⏸ Pause" })
+            .clicked()
+        {
+            send(
+                s,
+                st,
+                ControlCommand::Pace(if paused { Pace::Resume } else { Pace::Pause }),
+            );
+        }
+        let r = ui.add(
+            egui::Slider::new(&mut st.speed, 0.1..=10.0)
+                .logarithmic(true)
+                .max_decimals(1)
+                .prefix("×"),
+        );
+        if r.drag_stopped() || (r.changed() && !r.dragged()) {
+            send(s, st, ControlCommand::Pace(Pace::Speed(Some(st.speed))));
+        }
+        if let Some(rp) = s.replay_mut() {
+            let (a, b) = (rp.start, rp.end);
+            let mut t = rp.t();
+            let scrub = ui
+                .add(
+                    egui::Slider::new(&mut t, a..=b.max(a + 1e-3))
+                        .suffix(" s")
+                        .max_decimals(3),
+                )
+                .on_hover_text("drag to any instant of the recording");
+            if scrub.changed() {
+                rp.seek(t);
+            }
+        }
+        view_options(ui, st);
+    });
+}
+
 fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiState) {
     let snap = &s.snapshot;
     let u = st.units;
@@ -347,8 +410,8 @@ fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiSta
             .spacing(egui::vec2(10.0, 4.0))
             .show(ui, |ui| {
                 for h in [
-                    "plot", "joint", "backend", "state", "setpoint", "measured", "error",
-                    "torque", "load", "temp", "misses", "link",
+                    "plot", "joint", "backend", "state", "setpoint", "measured", "error", "torque",
+                    "load", "temp", "misses", "link",
                 ] {
                     ui.label(RichText::new(h).strong());
                 }
@@ -377,11 +440,7 @@ fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiSta
                     ui.monospace(format!("{:8.2} {unit}", u.pos(j.kind, j.setpoint)));
                     ui.monospace(format!("{:8.2} {unit}", u.pos(j.kind, j.measured)));
                     ui.monospace(format!("{:7.3} {unit}", u.pos(j.kind, j.error)));
-                    ui.monospace(format!(
-                        "{:6.3} {}",
-                        j.torque,
-                        Units::torque_unit(j.kind)
-                    ));
+                    ui.monospace(format!("{:6.3} {}", j.torque, Units::torque_unit(j.kind)));
                     ui.monospace(format!("{:4.0} %", j.load * 100.0));
                     ui.monospace(match j.temperature_c {
                         Some(c) => format!("{c:5.1} °C"),
@@ -420,6 +479,12 @@ fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiS
         ui.label("waiting for the run…");
         return;
     };
+    if s.is_replay() {
+        ui.label(RichText::new(&j.name).strong().size(15.0));
+        ui.label("A replay shows what was recorded: faults, swaps and gains act on live runs.");
+        ui.label(format!("restarts so far: {}", j.restarts));
+        return;
+    }
     ui.horizontal(|ui| {
         ui.label(RichText::new(&j.name).strong().size(15.0));
         ui.label(RichText::new(format!("on {}", j.backend)).small());
@@ -444,12 +509,15 @@ fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiS
                     ui.selectable_value(&mut st.fault_kind, k, *name);
                 }
             });
-        if before != st.fault_kind || (st.fault_arg.is_empty() && FAULTS[st.fault_kind].1.is_some()) {
+        if before != st.fault_kind || (st.fault_arg.is_empty() && FAULTS[st.fault_kind].1.is_some())
+        {
             st.fault_arg = FAULTS[st.fault_kind].1.unwrap_or("").to_string();
         }
         if FAULTS[st.fault_kind].1.is_some() {
             ui.add(egui::TextEdit::singleline(&mut st.fault_arg).desired_width(64.0))
-                .on_hover_text("argument, as in --fault (ms, σ rad, rad, factor, bit, p, ms,jitter, id)");
+                .on_hover_text(
+                    "argument, as in --fault (ms, σ rad, rad, factor, bit, p, ms,jitter, id)",
+                );
         }
         ui.add(
             egui::DragValue::new(&mut st.fault_for_s)
@@ -487,7 +555,11 @@ fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiS
                     ui.selectable_value(&mut st.swap_port, p.clone(), p);
                 }
             });
-        if ui.small_button("↻").on_hover_text("scan serial ports").clicked() {
+        if ui
+            .small_button("↻")
+            .on_hover_text("scan serial ports")
+            .clicked()
+        {
             st.ports = list_ports();
         }
         let before = st.swap_dxl;
@@ -496,7 +568,11 @@ fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiS
         if before != st.swap_dxl {
             st.swap_baud = if st.swap_dxl { 57_600 } else { 1_000_000 };
         }
-        ui.add(egui::DragValue::new(&mut st.swap_id).range(0..=252).prefix("id "));
+        ui.add(
+            egui::DragValue::new(&mut st.swap_id)
+                .range(0..=252)
+                .prefix("id "),
+        );
         ui.add(
             egui::DragValue::new(&mut st.swap_baud)
                 .range(9_600..=10_500_000)
@@ -553,9 +629,24 @@ fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiS
             let mut apply = false;
             ui.horizontal(|ui| {
                 ui.label("gains");
-                ui.add(egui::DragValue::new(&mut g.kp).range(0.0..=1e6).speed(0.1).prefix("kp "));
-                ui.add(egui::DragValue::new(&mut g.ki).range(0.0..=1e7).speed(0.1).prefix("ki "));
-                ui.add(egui::DragValue::new(&mut g.kd).range(0.0..=1e5).speed(0.01).prefix("kd "));
+                ui.add(
+                    egui::DragValue::new(&mut g.kp)
+                        .range(0.0..=1e6)
+                        .speed(0.1)
+                        .prefix("kp "),
+                );
+                ui.add(
+                    egui::DragValue::new(&mut g.ki)
+                        .range(0.0..=1e7)
+                        .speed(0.1)
+                        .prefix("ki "),
+                );
+                ui.add(
+                    egui::DragValue::new(&mut g.kd)
+                        .range(0.0..=1e5)
+                        .speed(0.01)
+                        .prefix("kd "),
+                );
                 apply = ui
                     .add_enabled(*g != current, egui::Button::new("apply"))
                     .clicked();
@@ -575,7 +666,11 @@ fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiS
     }
     if let Some((msg, err)) = &st.status {
         let t = RichText::new(short(msg)).small();
-        ui.label(if *err { t.color(Color32::LIGHT_RED) } else { t.weak() });
+        ui.label(if *err {
+            t.color(Color32::LIGHT_RED)
+        } else {
+            t.weak()
+        });
     }
     for p in &st.problems {
         ui.label(RichText::new(short(p)).small().color(Color32::LIGHT_RED));
@@ -606,17 +701,20 @@ fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiState) {
         .collect();
     let data: Vec<(usize, Vec<crate::telemetry::recorder::JointSample>)> = joints
         .iter()
-        .map(|&i| (i, s.history.window(i, t0, 500)))
+        .map(|&i| (i, s.window(i, t0, t1, 500)))
         .collect();
     let kind = |i: usize| snap.joints[i].kind;
-    let unit = snap
-        .joints
-        .first()
-        .map_or("rad", |j| u.pos_unit(j.kind));
+    let unit = snap.joints.first().map_or("rad", |j| u.pos_unit(j.kind));
     let h = ((ui.available_height() - 190.0) / 3.0).max(80.0);
     type Pick = fn(&crate::telemetry::recorder::JointSample) -> f64;
     let panels: [(&str, String, Pick, Option<Pick>, bool); 3] = [
-        ("pos", format!("position, {unit} (dashed: setpoint)"), |x| x.measured, Some(|x| x.setpoint), true),
+        (
+            "pos",
+            format!("position, {unit} (dashed: setpoint)"),
+            |x| x.measured,
+            Some(|x| x.setpoint),
+            true,
+        ),
         ("err", format!("error, {unit}"), |x| x.error, None, true),
         ("tau", "torque, N·m".into(), |x| x.torque, None, false),
     ];
@@ -637,8 +735,7 @@ fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiState) {
                     let conv = |v: f64| if angular { u.pos(kind(*i), v) } else { v };
                     let c = joint_colour(*i);
                     let name = &snap.joints[*i].name;
-                    let pts: Vec<[f64; 2]> =
-                        samples.iter().map(|x| [x.t, conv(pick(x))]).collect();
+                    let pts: Vec<[f64; 2]> = samples.iter().map(|x| [x.t, conv(pick(x))]).collect();
                     p.line(Line::new(name.clone(), pts).color(c).width(1.5));
                     if let Some(sp) = dashed {
                         let pts: Vec<[f64; 2]> =
@@ -666,7 +763,9 @@ fn timeline(ui: &mut Ui, s: &crate::app::session::Session) {
             for e in &s.events[from..] {
                 let colour = match (e.kind.as_str(), e.state) {
                     (_, Some(h)) => style::color32(h),
-                    ("fault_onset" | "fault_injected" | "estop", _) => Color32::from_rgb(240, 110, 90),
+                    ("fault_onset" | "fault_injected" | "estop", _) => {
+                        Color32::from_rgb(240, 110, 90)
+                    }
                     ("fault_clear" | "fault_detected", _) => Color32::from_rgb(240, 178, 50),
                     ("swap", _) => Color32::from_rgb(110, 170, 255),
                     (k, _) if k.ends_with("_refused") => Color32::LIGHT_RED,

@@ -110,11 +110,11 @@ pub fn frame(
             // The observer saving the file has run by the frame after the capture.
             if plan.captured.load(Ordering::Relaxed) {
                 let written = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0);
-                if !written
-                    && let Ok(mut o) = outcome.0.lock()
-                {
-                    o.screenshot_error =
-                        Some(format!("{}: the screenshot could not be written", path.display()));
+                if !written && let Ok(mut o) = outcome.0.lock() {
+                    o.screenshot_error = Some(format!(
+                        "{}: the screenshot could not be written",
+                        path.display()
+                    ));
                 }
                 exit.write(AppExit::Success);
             } else if now - asked > CAPTURE_TIMEOUT {

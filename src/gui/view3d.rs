@@ -291,7 +291,10 @@ pub fn gizmos(
 ) {
     let cell = if orbit.scale > 0.6 { 0.1 } else { 0.05 };
     g.grid(
-        Isometry3d::new(Vec3::ZERO, Quat::from_rotation_x(std::f32::consts::FRAC_PI_2)),
+        Isometry3d::new(
+            Vec3::ZERO,
+            Quat::from_rotation_x(std::f32::consts::FRAC_PI_2),
+        ),
         UVec2::splat(24),
         Vec2::splat(cell),
         Color::srgba(0.7, 0.75, 0.8, 0.25),
@@ -328,7 +331,11 @@ pub fn gizmos(
                 .joints
                 .get(k)
                 .map_or(JointHealth::Ok, |j| j.state);
-            g.arrow(start - dir * len, start + dir * len * 1.5, style::color(state));
+            g.arrow(
+                start - dir * len,
+                start + dir * len * 1.5,
+                style::color(state),
+            );
         }
     }
 }

@@ -307,6 +307,32 @@ impl ArmWorld {
         }
     }
 
+    /// Poses the arm at joint positions `q` (rad or m, one per actuated joint), with
+    /// no backlash, purely kinematically: for replays, which show what was recorded
+    /// rather than simulate it.
+    pub fn set_positions(&mut self, q: &[f64]) {
+        for (i, &target) in q.iter().enumerate().take(self.joints.len()) {
+            if !target.is_finite() {
+                continue;
+            }
+            let st = self.joint_state(i);
+            let pj = &self.joints[i];
+            let moves = [
+                (pj.backlash_link, st.motor_pos - st.pos),
+                (pj.motor_link, target - st.motor_pos),
+            ];
+            for (id, d) in moves {
+                if let Some(id) = id
+                    && let Some(mb) = self.world.multibody_joints.get_multibody_mut(id.multibody)
+                    && let Some(l) = mb.link_mut(id.id)
+                {
+                    l.joint.apply_displacement(&[d as f32]);
+                }
+            }
+        }
+        self.sync_kinematics();
+    }
+
     /// Number of actuated joints (all copies).
     pub fn num_joints(&self) -> usize {
         self.joints.len()

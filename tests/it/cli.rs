@@ -4,7 +4,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-
 #[test]
 fn run_writes_a_report_with_the_documented_fields_and_exits_0() {
     let _g = shared();

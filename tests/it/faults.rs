@@ -1,7 +1,6 @@
 //! The fault catalogue end to end: each kind's effect on its joint, one onset and one
 //! clear event per windowed fault, the CLI `--fault` syntax.
 
-
 use crate::common::*;
 use armhil::runtime::{self, Executor, RunOptions};
 use armhil::telemetry::{JointHealth, Report};

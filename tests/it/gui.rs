@@ -41,7 +41,14 @@ impl Rgb {
     }
 
     /// Fraction of pixels in the rectangle for which `f` holds.
-    fn share(&self, x0: usize, y0: usize, x1: usize, y1: usize, f: impl Fn([u8; 3]) -> bool) -> f64 {
+    fn share(
+        &self,
+        x0: usize,
+        y0: usize,
+        x1: usize,
+        y1: usize,
+        f: impl Fn([u8; 3]) -> bool,
+    ) -> f64 {
         let mut n = 0;
         let mut hit = 0;
         for y in y0..y1.min(self.h) {
@@ -65,7 +72,13 @@ fn screenshot(args: &[&str], out: &Path) -> Output {
     );
     std::process::Command::new(xvfb)
         .current_dir(root())
-        .args(["-a", "-s", "-screen 0 1280x720x24", env!("CARGO_BIN_EXE_armhil"), "gui"])
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x720x24",
+            env!("CARGO_BIN_EXE_armhil"),
+            "gui",
+        ])
         .args(args)
         .arg("--screenshot")
         .arg(out)
@@ -92,9 +105,16 @@ fn check_layout(img: &Rgb, what: &str) {
     // table. The arm shows in the OK colour.
     let arm = img.share(0, 40, 835, 495, greenish);
     assert!(arm > 0.003, "{what}: no arm in the 3D view ({arm})");
-    let distinct: std::collections::HashSet<[u8; 3]> =
-        (0..img.h).step_by(3).flat_map(|y| (0..img.w).step_by(3).map(move |x| (x, y))).map(|(x, y)| img.at(x, y)).collect();
-    assert!(distinct.len() > 200, "{what}: {} colours: a blank frame?", distinct.len());
+    let distinct: std::collections::HashSet<[u8; 3]> = (0..img.h)
+        .step_by(3)
+        .flat_map(|y| (0..img.w).step_by(3).map(move |x| (x, y)))
+        .map(|(x, y)| img.at(x, y))
+        .collect();
+    assert!(
+        distinct.len() > 200,
+        "{what}: {} colours: a blank frame?",
+        distinct.len()
+    );
     // Panels: the right column and the bottom strip are mostly panel fill (text and
     // plot lines on top).
     let right = img.share(850, 45, 1280, 495, panel);
@@ -158,15 +178,31 @@ fn gui_refuses_bad_options_with_exit_2() {
     let _g = shared();
     for (args, needle) in [
         (vec!["gui", "scenes/arm6.ron", "--speed", "50"], "--speed"),
-        (vec!["gui", "scenes/arm6.ron", "--exit-after", "-1"], "--exit-after"),
-        (vec!["gui", "scenes/arm6.ron", "--screenshot", "x.jpg"], "--screenshot"),
+        (
+            vec!["gui", "scenes/arm6.ron", "--exit-after", "-1"],
+            "--exit-after",
+        ),
+        (
+            vec!["gui", "scenes/arm6.ron", "--screenshot", "x.jpg"],
+            "--screenshot",
+        ),
     ] {
-        let o = armhil().env("DISPLAY", ":99").args(&args).output().expect("spawn");
+        let o = armhil()
+            .env("DISPLAY", ":99")
+            .args(&args)
+            .output()
+            .expect("spawn");
         assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains(needle), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(needle),
+            "{args:?}"
+        );
     }
     // Without a display the GUI says so and starts nothing.
-    let o = armhil().args(["gui", "scenes/arm6.ron"]).output().expect("spawn");
+    let o = armhil()
+        .args(["gui", "scenes/arm6.ron"])
+        .output()
+        .expect("spawn");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no display"));
 }

@@ -181,3 +181,37 @@ fn limits_hold_with_one_solver_iteration() {
     }
     assert!(max < 2.0 + 0.02 && max > 1.9, "{max}");
 }
+
+/// Replays pose the arm kinematically: every joint (backlash included) lands exactly
+/// on the asked position, and the links move accordingly.
+#[test]
+fn set_positions_poses_the_arm_exactly_backlash_included() {
+    let _g = shared();
+    for name in ["scenes/arm6.ron", "scenes/sts3215_arm.ron"] {
+        let s = scene(name);
+        let mut w = armhil::physics::ArmWorld::new(&s);
+        let before = w.link_poses();
+        let q: Vec<f64> = (0..w.num_joints()).map(|i| 0.1 + 0.05 * i as f64).collect();
+        w.set_positions(&q);
+        for (i, want) in q.iter().enumerate() {
+            let st = w.joint_state(i);
+            assert!(
+                (st.pos - want).abs() < 1e-5,
+                "{name} joint {i}: {} vs {want}",
+                st.pos
+            );
+            assert!((st.motor_pos - want).abs() < 1e-5, "{name} joint {i} motor");
+        }
+        let after = w.link_poses();
+        assert_eq!(before[0], after[0], "{name}: the base does not move");
+        assert_ne!(before.last(), after.last(), "{name}: the last link moved");
+        // Twice the same positions: the same pose (absolute, not incremental).
+        w.set_positions(&q);
+        let again = w.link_poses();
+        for (a, b) in after.iter().zip(&again) {
+            for k in 0..3 {
+                assert!((a.0[k] - b.0[k]).abs() < 1e-5, "{name}");
+            }
+        }
+    }
+}

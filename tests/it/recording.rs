@@ -12,7 +12,6 @@ use armhil::scene::Scene;
 use armhil::telemetry::JointHealth;
 use armhil::telemetry::recording;
 
-
 #[test]
 fn a_faulted_run_records_every_control_period_and_reads_back_without_gaps() {
     let _g = shared();

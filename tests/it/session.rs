@@ -230,20 +230,23 @@ fn a_frozen_frame_delays_no_control_period() {
     let _g = exclusive();
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .add_plugins(LivePlugin {
-            scene: scene("scenes/arm6.ron"),
-            options: SessionOptions {
+        .add_plugins(LivePlugin::run(
+            scene("scenes/arm6.ron"),
+            SessionOptions {
                 executor: Executor::Realtime,
                 rt_priority: Some(20),
                 duration_s: Some(2.0),
                 ..SessionOptions::default()
             },
-        })
+        ))
         .add_systems(Update, || std::thread::sleep(Duration::from_millis(200)));
     let start = Instant::now();
     let mut frames = 0;
     while !app.world().resource::<LiveSession>().0.snapshot.finished {
-        assert!(start.elapsed() < Duration::from_secs(10), "the run did not end");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the run did not end"
+        );
         app.update();
         frames += 1;
     }
@@ -263,7 +266,93 @@ fn a_frozen_frame_delays_no_control_period() {
         r.joints
     );
     // Every control period of every joint reached the observer's history.
-    let wrist = r.joints.iter().position(|j| j.name == "wrist_roll").expect("joint");
+    let wrist = r
+        .joints
+        .iter()
+        .position(|j| j.name == "wrist_roll")
+        .expect("joint");
     let n = s.history.joints[wrist].len();
-    assert!((1990..=2001).contains(&n), "{n} samples of a 1 kHz joint in 2 s");
+    assert!(
+        (1990..=2001).contains(&n),
+        "{n} samples of a 1 kHz joint in 2 s"
+    );
+}
+
+/// `armhil replay` under the hood: a session over a recording shows the recorded
+/// joints at any instant (the arm posed from them), plays at a chosen speed, and
+/// refuses to be steered.
+#[test]
+fn a_replay_session_scrubs_and_plays_a_recording() {
+    use armhil::runtime::{self, RunOptions};
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("r.mcap");
+    let mut sc = scene("scenes/arm6.ron");
+    sc.faults
+        .push(armhil::faults::parse_cli_fault("elbow_pitch:power_loss@0.5..0.8").expect("fault"));
+    let opts = RunOptions {
+        duration_s: Some(2.0),
+        record: Some(file.clone()),
+        ..RunOptions::default()
+    };
+    runtime::run(&sc, &opts, &mut |_, _| {}).expect("run");
+    let rec = armhil::telemetry::recording::read(&file).expect("read");
+    let elbow_rec = rec.joints["elbow_pitch"].clone();
+    let mut s = Session::replay(sc.clone(), rec);
+    assert!(s.is_replay());
+    s.replay_mut().expect("replay").seek(1.2345);
+    s.refresh();
+    assert!((s.snapshot.t - 1.2345).abs() < 1e-12);
+    let at = elbow_rec
+        .iter()
+        .rev()
+        .find(|x| x.t <= 1.2345)
+        .expect("sample");
+    let e = live_joint(&s, "elbow_pitch");
+    assert_eq!(
+        (e.measured, e.setpoint, e.torque),
+        (at.measured, at.setpoint, at.torque)
+    );
+    assert_eq!(e.backend, "recorded");
+    // The arm is posed from the recorded positions.
+    let mut w = armhil::physics::ArmWorld::new(&sc);
+    let q: Vec<f64> = s.snapshot.joints.iter().map(|j| j.measured).collect();
+    w.set_positions(&q);
+    let want = w.link_poses();
+    assert_eq!(s.snapshot.links.len(), want.len());
+    for (a, b) in s.snapshot.links.iter().zip(&want) {
+        for k in 0..3 {
+            assert!((a.0[k] - b.0[k]).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+    // Events up to now only; scrubbing back takes later ones away.
+    assert!(s.events.iter().any(|e| e.kind == "fault_onset"));
+    assert!(s.events.iter().all(|e| e.t <= 1.2345 + 1e-9));
+    s.replay_mut().expect("replay").seek(0.3);
+    s.refresh();
+    assert!(
+        !s.events.iter().any(|e| e.kind == "fault_onset"),
+        "scrubbed back before the fault"
+    );
+    // Plot windows come straight from the recording.
+    let win = s.window(4, 0.0, 0.3, 10_000);
+    assert!(
+        win.len() >= 290 && win.iter().all(|x| x.t <= 0.3 + 1e-9),
+        "{}",
+        win.len()
+    );
+    // Play at 2x.
+    s.send(ControlCommand::Pace(Pace::Speed(Some(2.0))))
+        .expect("speed");
+    s.send(ControlCommand::Pace(Pace::Resume)).expect("play");
+    s.refresh();
+    let (w0, t0) = (Instant::now(), s.snapshot.t);
+    std::thread::sleep(Duration::from_millis(300));
+    s.refresh();
+    let rate = (s.snapshot.t - t0) / w0.elapsed().as_secs_f64();
+    assert!((1.6..2.2).contains(&rate), "played at {rate}x");
+    assert!(!s.snapshot.paused);
+    // Nothing to steer in a recording.
+    let e = s.send(ControlCommand::EStop).expect_err("refused");
+    assert!(e.contains("replay"), "{e}");
 }

@@ -3,13 +3,11 @@
 //! and operator resets, the following-error trip, runtime controller faults,
 //! expectations, `armhil test` with JUnit and `armhil fuzz-faults`.
 
-
 use crate::common::*;
 use armhil::runtime::control::ControlCommand;
 use armhil::runtime::{self, RunOptions};
 use armhil::scene::Scene;
 use armhil::telemetry::{JointHealth, Report};
-
 
 fn run(s: &Scene) -> Report {
     runtime::run(s, &RunOptions::default(), &mut |_, _| {}).expect("run")
