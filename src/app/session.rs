@@ -264,7 +264,7 @@ impl Session {
             match r {
                 Record::Joint(j, s) => self.history.push(j as usize, s),
                 Record::Event(e) => self.events.push(e),
-                Record::Bus(..) => {}
+                Record::Bus(..) | Record::Port(..) => {}
             }
         }
         if let Ok(snap) = feed.shared.try_lock()

@@ -207,16 +207,14 @@ pub(crate) fn start_recorder(
     };
     let text = std::fs::read_to_string(&scene.source).unwrap_or_default();
     let joints: Vec<String> = plant.joints.iter().map(|j| j.name.clone()).collect();
-    let mut ports: Vec<String> = Vec::new();
-    for c in &scene.joints {
-        if let crate::scene::BackendSpec::Serial { port, .. } = &c.backend
-            && !ports.contains(port)
-        {
-            ports.push(port.clone());
-        }
-    }
-    let r = crate::telemetry::recorder::Recorder::start(path, &scene.name, &text, &joints, &ports)
-        .map_err(std::io::Error::other)?;
+    let r = crate::telemetry::recorder::Recorder::start(
+        path,
+        &scene.name,
+        &text,
+        &joints,
+        &plant.ports,
+    )
+    .map_err(std::io::Error::other)?;
     plant.recorder = Some(r.sink());
     Ok(Some(r))
 }

@@ -62,8 +62,16 @@ pub enum Record {
     /// One joint's sample (joint index, sample).
     Joint(u16, JointSample),
     Event(Event),
+    /// One bus transaction (port index, sample); ports are numbered in order of
+    /// first use, see [`Record::Port`].
     Bus(u16, BusSample),
+    /// A port used for the first time while running (a swap to a new bus): its index
+    /// and name. The recorder opens a `/bus/<name>` channel for it.
+    Port(u16, String),
 }
+
+/// Ports beyond the scene's that a recording can take on while running.
+const MORE_PORTS: usize = 32;
 
 /// Records waiting for the writer: ~4300 a simulated second for arm6, so 2 s in real
 /// time, 20 ms at 100× real time (the writer drains every 5 ms). Enough to ride out
@@ -113,6 +121,7 @@ impl RecordSink {
                 Record::Joint(j, _) => drop_in(j as usize),
                 Record::Event(_) => drop_in(self.joints),
                 Record::Bus(b, _) => drop_in(self.joints + 1 + b as usize),
+                Record::Port(..) => {}
             }
         }
     }
@@ -145,7 +154,7 @@ pub struct RecordingReport {
 /// A running recorder.
 pub struct Recorder {
     sink: RecordSink,
-    thread: Option<JoinHandle<Result<Vec<u64>, RecordError>>>,
+    thread: Option<JoinHandle<Result<(Vec<String>, Vec<u64>), RecordError>>>,
     path: PathBuf,
     topics: Vec<String>,
 }
@@ -168,8 +177,11 @@ impl Recorder {
         topics.push("/events".into());
         topics.extend(buses.iter().map(|b| format!("/bus/{b}")));
         let (tx, rx) = bounded(CAPACITY);
-        let drops: Arc<Vec<AtomicU64>> =
-            Arc::new(topics.iter().map(|_| AtomicU64::new(0)).collect());
+        let drops: Arc<Vec<AtomicU64>> = Arc::new(
+            (0..topics.len() + MORE_PORTS)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        );
         let w = Writer::new(
             BufWriter::new(file),
             path,
@@ -211,9 +223,9 @@ impl Recorder {
         } = self;
         let drops = sink.drops.clone();
         drop(sink);
-        let counts = match thread.map(|t| t.join()) {
+        let (topics, counts) = match thread.map(|t| t.join()) {
             Some(Ok(r)) => r?,
-            _ => vec![0; topics.len()],
+            _ => (topics.clone(), vec![0; topics.len()]),
         };
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         Ok(RecordingReport {
@@ -235,7 +247,11 @@ struct Writer<W: Write + Seek> {
     path: PathBuf,
     /// MCAP channel id and next sequence number per topic slot.
     channels: Vec<(u16, u32)>,
+    topics: Vec<String>,
     joints: usize,
+    bus_schema: u16,
+    /// Slots with drop counters: the scene's topics plus `MORE_PORTS`.
+    max_slots: usize,
 }
 
 const JOINT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"setpoint":{"type":"number"},"setpoint_vel":{"type":"number"},"measured":{"type":"number"},"measured_vel":{"type":"number"},"command":{"type":"number"},"torque":{"type":"number"},"error":{"type":"number"},"state":{"type":"string"}}}"#;
@@ -309,7 +325,10 @@ impl<W: Write + Seek> Writer<W> {
             mcap,
             path: path.to_path_buf(),
             channels,
+            topics: topics.to_vec(),
             joints,
+            bus_schema: bs,
+            max_slots: topics.len() + MORE_PORTS,
         })
     }
 
@@ -319,6 +338,20 @@ impl<W: Write + Seek> Writer<W> {
             Record::Event(e) => self.write_one(self.joints, e.t, serde_json::to_vec(&e)),
             Record::Bus(b, s) => {
                 self.write_one(self.joints + 1 + b as usize, s.t, serde_json::to_vec(&s))
+            }
+            Record::Port(b, name) => {
+                let slot = self.joints + 1 + b as usize;
+                // Ports are announced in index order; an index already known (or out
+                // of order, or beyond the drop counters) is ignored.
+                if slot == self.channels.len() && slot < self.max_slots {
+                    let topic = format!("/bus/{name}");
+                    let id =
+                        self.mcap
+                            .add_channel(self.bus_schema, &topic, "json", &BTreeMap::new())?;
+                    self.channels.push((id, 0));
+                    self.topics.push(topic);
+                }
+                Ok(())
             }
         }
     }
@@ -344,7 +377,7 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     /// Writes until every sender is gone; returns messages written per channel.
-    fn run(mut self, rx: Receiver<Record>) -> Result<Vec<u64>, RecordError> {
+    fn run(mut self, rx: Receiver<Record>) -> Result<(Vec<String>, Vec<u64>), RecordError> {
         let err = |path: &Path, source| RecordError::Mcap {
             path: path.to_path_buf(),
             source,
@@ -376,6 +409,9 @@ impl<W: Write + Seek> Writer<W> {
             std::thread::sleep(POLL);
         }
         self.mcap.finish().map_err(|e| err(&self.path, e))?;
-        Ok(self.channels.iter().map(|c| c.1 as u64).collect())
+        Ok((
+            self.topics.clone(),
+            self.channels.iter().map(|c| c.1 as u64).collect(),
+        ))
     }
 }

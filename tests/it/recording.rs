@@ -251,3 +251,44 @@ fn a_recorded_joint_replays_its_trace_exactly_and_deterministically() {
     let e = Scene::load(&bad).expect_err("refused").to_string();
     assert!(e.contains("backend.joint") && e.contains("nope"), "{e}");
 }
+
+/// A port first used by a swap while running gets its own `/bus/<port>` channel from
+/// then on: nothing is dropped for want of a channel.
+#[test]
+fn a_bus_opened_by_a_runtime_swap_is_recorded_on_its_own_channel() {
+    use armhil::runtime::Executor;
+    use armhil::runtime::control::parse_command;
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("swap.mcap");
+    let s = scene("scenes/sts3215_arm.ron");
+    let opts = RunOptions {
+        executor: Executor::Realtime,
+        rt_priority: Some(20),
+        duration_s: Some(1.5),
+        record: Some(file.clone()),
+        schedule: vec![(
+            0.3,
+            parse_command("swap shoulder_pan serial:virtual:late:sts:1").expect("parse"),
+        )],
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let rec_report = r.recording.clone().expect("recording");
+    let bus = rec_report
+        .channels
+        .iter()
+        .find(|c| c.0 == "/bus/virtual:late")
+        .unwrap_or_else(|| panic!("no bus channel: {:?}", rec_report.channels));
+    // About 500 transactions a second for 1.2 s, none dropped.
+    assert!(bus.1 > 300, "{bus:?}");
+    assert_eq!(bus.2, 0, "{bus:?}");
+    let rec = recording::read(&file).expect("read");
+    let c = rec
+        .channels
+        .iter()
+        .find(|c| c.topic == "/bus/virtual:late")
+        .expect("channel in the file");
+    assert_eq!((c.messages, c.gaps), (bus.1, 0));
+    assert!(c.first_s >= 0.3, "first bus record at {}", c.first_s);
+}

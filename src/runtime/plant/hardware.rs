@@ -86,12 +86,26 @@ impl Plant {
                 errors,
             } => {
                 let us = latency.as_secs_f64() as f32 * 1e6;
-                if let (Some(r), Some(h)) = (
-                    &self.recorder,
-                    joints.first().and_then(|&i| self.joints[i].hw.as_ref()),
-                ) {
+                let port = joints.first().and_then(|&i| match &self.joints[i].hw {
+                    Some(HwJoint {
+                        spec: crate::scene::BackendSpec::Serial { port, .. },
+                        ..
+                    }) => Some(port.clone()),
+                    _ => None,
+                });
+                if let (Some(r), Some(port)) = (&self.recorder, port) {
+                    let k = match self.ports.iter().position(|p| *p == port) {
+                        Some(k) => k,
+                        None => {
+                            // First use of this port (a swap): announce it.
+                            self.ports.push(port.clone());
+                            let k = self.ports.len() - 1;
+                            r.send(crate::telemetry::recorder::Record::Port(k as u16, port));
+                            k
+                        }
+                    };
                     r.send(crate::telemetry::recorder::Record::Bus(
-                        h.bus as u16,
+                        k as u16,
                         crate::telemetry::recorder::BusSample {
                             t: self.t,
                             latency_us: us as f64,

@@ -141,6 +141,9 @@ pub struct Plant {
     pub recorder: Option<crate::telemetry::recorder::RecordSink>,
     /// Events already handed to the recorder.
     recorded_events: usize,
+    /// Serial ports in order of first use (the scene's, then ports first used by a
+    /// swap): bus records name their port by index in this list.
+    pub ports: Vec<String>,
     /// A live observer's feed (the GUI's plots and timeline): the same records as
     /// the recorder's, on its own bounded channel (never blocks).
     pub live: Option<crate::telemetry::recorder::RecordSink>,
@@ -225,6 +228,17 @@ impl Plant {
             recorder: None,
             recorded_events: 0,
             live: None,
+            ports: {
+                let mut v: Vec<String> = Vec::new();
+                for c in &scene.joints {
+                    if let crate::scene::BackendSpec::Serial { port, .. } = &c.backend
+                        && !v.contains(port)
+                    {
+                        v.push(port.clone());
+                    }
+                }
+                v
+            },
             faults: if opts.copies == 1 {
                 scene
                     .faults
