@@ -1,6 +1,7 @@
 //! Telemetry: the event log, per-joint statistics and the run report (JSON).
 
 pub mod junit;
+pub mod proto;
 pub mod recorder;
 pub mod recording;
 mod report;
@@ -36,6 +37,19 @@ impl JointHealth {
             JointHealth::Faulted => "FAULTED",
             JointHealth::Restarting => "RESTARTING",
         }
+    }
+
+    /// The inverse of [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            JointHealth::Ok,
+            JointHealth::Degraded,
+            JointHealth::Offline,
+            JointHealth::Faulted,
+            JointHealth::Restarting,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The recorder: a run's telemetry into an MCAP file that Foxglove opens as is.
 //!
-//! Channels (JSON messages with JSON-schema schemas, so Foxglove plots every field
-//! without plugins): `/joints/<name>` one [`JointSample`] per control period,
-//! `/events` every event of the log, `/bus/<port>` one [`BusSample`] per bus
+//! Channels, each with its schema in the file so Foxglove plots every field without
+//! plugins: `/joints/<name>` one [`JointSample`] per control period (protobuf, see
+//! `super::proto`: the bulk of the data, compact and cheap to encode), `/events`
+//! every event of the log (JSON, as the rest), `/bus/<port>` one [`BusSample`] per bus
 //! transaction, `/scene` the scene file once. Log time is simulated time in ns; each
 //! channel numbers its messages from 0 (`sequence`), so gaps are visible.
 //!
@@ -252,9 +253,10 @@ struct Writer<W: Write + Seek> {
     bus_schema: u16,
     /// Slots with drop counters: the scene's topics plus `MORE_PORTS`.
     max_slots: usize,
+    /// Encoding buffer, reused.
+    buf: Vec<u8>,
 }
 
-const JOINT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"setpoint":{"type":"number"},"setpoint_vel":{"type":"number"},"measured":{"type":"number"},"measured_vel":{"type":"number"},"command":{"type":"number"},"torque":{"type":"number"},"error":{"type":"number"},"state":{"type":"string"}}}"#;
 const EVENT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"joint":{"type":"string"},"kind":{"type":"string"},"detail":{"type":"string"},"state":{"type":"string"},"latency_s":{"type":"number"}}}"#;
 const BUS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"latency_us":{"type":"number"},"replies":{"type":"integer"},"errors":{"type":"integer"}}}"#;
 const SCENE_SCHEMA: &str =
@@ -282,7 +284,11 @@ impl<W: Write + Seek> Writer<W> {
             .create(w)
             .map_err(err)?;
         let js = mcap
-            .add_schema("armhil.JointSample", "jsonschema", JOINT_SCHEMA.as_bytes())
+            .add_schema(
+                super::proto::JOINT_SAMPLE_NAME,
+                "protobuf",
+                &super::proto::joint_sample_descriptor(),
+            )
             .map_err(err)?;
         let es = mcap
             .add_schema("armhil.Event", "jsonschema", EVENT_SCHEMA.as_bytes())
@@ -296,15 +302,15 @@ impl<W: Write + Seek> Writer<W> {
         let none = BTreeMap::new();
         let mut channels = Vec::new();
         for (k, topic) in topics.iter().enumerate() {
-            let schema = if k < joints {
-                js
+            let (schema, encoding) = if k < joints {
+                (js, "protobuf")
             } else if k == joints {
-                es
+                (es, "json")
             } else {
-                bs
+                (bs, "json")
             };
             channels.push((
-                mcap.add_channel(schema, topic, "json", &none)
+                mcap.add_channel(schema, topic, encoding, &none)
                     .map_err(err)?,
                 0,
             ));
@@ -329,12 +335,21 @@ impl<W: Write + Seek> Writer<W> {
             joints,
             bus_schema: bs,
             max_slots: topics.len() + MORE_PORTS,
+            buf: Vec::with_capacity(128),
         })
     }
 
     fn write(&mut self, r: Record) -> Result<(), mcap::McapError> {
         match r {
-            Record::Joint(j, s) => self.write_one(j as usize, s.t, serde_json::to_vec(&s)),
+            Record::Joint(j, s) => {
+                // One buffer reused for every sample: nothing allocated per record.
+                let mut buf = std::mem::take(&mut self.buf);
+                buf.clear();
+                super::proto::encode_joint_sample(&s, &mut buf);
+                let r = self.write_bytes(j as usize, s.t, &buf);
+                self.buf = buf;
+                r
+            }
             Record::Event(e) => self.write_one(self.joints, e.t, serde_json::to_vec(&e)),
             Record::Bus(b, s) => {
                 self.write_one(self.joints + 1 + b as usize, s.t, serde_json::to_vec(&s))
@@ -362,7 +377,14 @@ impl<W: Write + Seek> Writer<W> {
         t: f64,
         body: serde_json::Result<Vec<u8>>,
     ) -> Result<(), mcap::McapError> {
-        let (Some(ch), Ok(body)) = (self.channels.get_mut(slot), body) else {
+        match body {
+            Ok(b) => self.write_bytes(slot, t, &b),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn write_bytes(&mut self, slot: usize, t: f64, body: &[u8]) -> Result<(), mcap::McapError> {
+        let Some(ch) = self.channels.get_mut(slot) else {
             return Ok(());
         };
         let ns = (t.max(0.0) * 1e9) as u64;
@@ -373,7 +395,7 @@ impl<W: Write + Seek> Writer<W> {
             publish_time: ns,
         };
         ch.1 = ch.1.wrapping_add(1);
-        self.mcap.write_to_known_channel(&header, &body)
+        self.mcap.write_to_known_channel(&header, body)
     }
 
     /// Writes until every sender is gone; returns messages written per channel.

@@ -115,7 +115,13 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
         c.last_s = m.log_time as f64 / 1e9;
         let topic = m.channel.topic.as_str();
         if let Some(joint) = topic.strip_prefix("/joints/") {
-            if let Ok(s) = serde_json::from_slice::<JointSample>(&m.data) {
+            // Protobuf since the recorder went binary; JSON in older files.
+            let s = if m.channel.message_encoding == "protobuf" {
+                super::proto::decode_joint_sample(&m.data).ok()
+            } else {
+                serde_json::from_slice::<JointSample>(&m.data).ok()
+            };
+            if let Some(s) = s {
                 rec.joints.entry(joint.to_string()).or_default().push(s);
             }
         } else if topic == "/events" {

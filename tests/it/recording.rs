@@ -292,3 +292,99 @@ fn a_bus_opened_by_a_runtime_swap_is_recorded_on_its_own_channel() {
     assert_eq!((c.messages, c.gaps), (bus.1, 0));
     assert!(c.first_s >= 0.3, "first bus record at {}", c.first_s);
 }
+
+/// The joint channels' protobuf schema and messages decode with Google's own protobuf
+/// library (from PyPI), as Foxglove decodes them: same fields, same values.
+#[test]
+fn joint_samples_decode_with_the_official_protobuf_library() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.mcap");
+    let opts = RunOptions {
+        duration_s: Some(0.2),
+        record: Some(file.clone()),
+        ..RunOptions::default()
+    };
+    runtime::run(&scene("scenes/arm6.ron"), &opts, &mut |_, _| {}).expect("run");
+    let bytes = std::fs::read(&file).expect("read");
+    let mut schema = None;
+    let mut bodies = Vec::new();
+    for m in mcap::MessageStream::new(&bytes).expect("mcap") {
+        let m = m.expect("message");
+        if m.channel.topic == "/joints/elbow_pitch" && bodies.len() < 5 {
+            assert_eq!(m.channel.message_encoding, "protobuf");
+            let s = m.channel.schema.as_ref().expect("schema");
+            assert_eq!(
+                (s.name.as_str(), s.encoding.as_str()),
+                ("armhil.JointSample", "protobuf")
+            );
+            schema = Some(s.data.to_vec());
+            bodies.push(m.data.to_vec());
+        }
+    }
+    let schema_path = dir.path().join("schema.bin");
+    std::fs::write(&schema_path, schema.expect("a joint channel")).expect("write");
+    let mut args = vec![schema_path.display().to_string()];
+    for (k, b) in bodies.iter().enumerate() {
+        let p = dir.path().join(format!("m{k}.bin"));
+        std::fs::write(&p, b).expect("write");
+        args.push(p.display().to_string());
+    }
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/it/python/decode_protobuf.py"))
+        .args(&args)
+        .env("PYTHONPATH", python_protobuf())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), bodies.len());
+    for (line, body) in lines.iter().zip(&bodies) {
+        let ours = armhil::telemetry::proto::decode_joint_sample(body).expect("decode");
+        let theirs: serde_json::Value = serde_json::from_str(line).expect("json");
+        for (k, v) in [
+            ("t", ours.t),
+            ("setpoint", ours.setpoint),
+            ("measured", ours.measured),
+            ("measured_vel", ours.measured_vel),
+            ("torque", ours.torque),
+            ("error", ours.error),
+        ] {
+            assert_eq!(theirs[k].as_f64(), Some(v), "{k}: {line}");
+        }
+        assert_eq!(theirs["state"].as_str(), Some(ours.state.as_str()));
+    }
+}
+
+/// Google's protobuf package for Python, installed from PyPI into the build
+/// directory once.
+fn python_protobuf() -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pyproto");
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import google.protobuf"])
+        .env("PYTHONPATH", &dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        let st = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg("protobuf==7.36.2")
+            .status()
+            .expect("python3 -m pip");
+        assert!(st.success(), "installing protobuf from PyPI failed");
+    }
+    dir
+}
