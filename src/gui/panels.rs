@@ -197,6 +197,7 @@ pub fn ui(
         });
     let free = root.available_rect_before_wrap();
     st.view_rect = Some(free);
+    legend(&ctx, free.min + egui::vec2(8.0, 8.0));
     let pointer = ctx.input(|i| (i.pointer.press_origin(), i.pointer.any_down()));
     st.dragging_view = pointer.1 && pointer.0.is_some_and(|p| free.contains(p));
     Ok(())
@@ -306,7 +307,7 @@ fn top_bar(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiState) 
             RichText::new(if passed { "finished: PASSED" } else { "finished: FAILED" })
                 .color(if passed { Color32::LIGHT_GREEN } else { Color32::LIGHT_RED })
         } else {
-            RichText::new(format!("t = {:7.3} / {:.0} s", t.t, t.duration_s)).monospace()
+            RichText::new(format!("t = {:.3} s of {:.0} s", t.t, t.duration_s)).monospace()
         };
         ui.label(state);
         view_options(ui, st);
@@ -350,11 +351,27 @@ fn view_options(ui: &mut Ui, st: &mut UiState) {
         .on_hover_text("joint axes");
     ui.checkbox(&mut st.show_frames, "frames")
         .on_hover_text("link frames (x red, y green, z blue)");
-    ui.separator();
-    for h in style::STATES {
-        ui.label(RichText::new("■").color(style::color32(h)).size(15.0));
-        ui.label(RichText::new(style::state_name(h)).small());
-    }
+}
+
+/// The state colours, over the 3D view's top-left corner.
+fn legend(ctx: &egui::Context, at: egui::Pos2) {
+    egui::Area::new("legend".into())
+        .fixed_pos(at)
+        .interactable(false)
+        .show(ctx, |ui| {
+            egui::Frame::new()
+                .fill(Color32::from_black_alpha(140))
+                .inner_margin(6.0)
+                .corner_radius(4.0)
+                .show(ui, |ui| {
+                    for h in style::STATES {
+                        ui.horizontal(|ui| {
+                            ui.label(RichText::new("■").color(style::color32(h)).size(14.0));
+                            ui.label(RichText::new(style::state_name(h)).small().color(Color32::LIGHT_GRAY));
+                        });
+                    }
+                });
+        });
 }
 
 /// The top bar of a replay: play/pause, speed and the time scrubber.
@@ -701,7 +718,7 @@ fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiState) {
         .collect();
     let data: Vec<(usize, Vec<crate::telemetry::recorder::JointSample>)> = joints
         .iter()
-        .map(|&i| (i, s.window(i, t0, t1, 500)))
+        .map(|&i| (i, s.window(i, t0, snap.t, 500)))
         .collect();
     let kind = |i: usize| snap.joints[i].kind;
     let unit = snap.joints.first().map_or("rad", |j| u.pos_unit(j.kind));
@@ -720,9 +737,16 @@ fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiState) {
     ];
     for (id, title, pick, dashed, angular) in panels {
         ui.label(RichText::new(title).small());
-        Plot::new(id)
-            .height(h)
-            .legend(Legend::default())
+        let mut plot = Plot::new(id);
+        if id == "pos" {
+            // One legend for the three plots (same colours).
+            plot = plot.legend(
+                Legend::default()
+                    .position(egui_plot::Corner::LeftTop)
+                    .background_alpha(0.6),
+            );
+        }
+        plot.height(h)
             .link_axis("plots", [true, false])
             .allow_drag(false)
             .allow_zoom(false)
@@ -740,8 +764,9 @@ fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiState) {
                     if let Some(sp) = dashed {
                         let pts: Vec<[f64; 2]> =
                             samples.iter().map(|x| [x.t, conv(sp(x))]).collect();
+                        // Unnamed: the legend lists each joint once.
                         p.line(
-                            Line::new(format!("{name} setpoint"), pts)
+                            Line::new("", pts)
                                 .color(c)
                                 .style(LineStyle::dashed_loose())
                                 .width(1.0),
@@ -754,6 +779,13 @@ fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiState) {
 
 fn timeline(ui: &mut Ui, s: &crate::app::session::Session) {
     ui.label(RichText::new(format!("Events ({})", s.events.len())).strong());
+    if s.events.is_empty() {
+        ui.label(
+            RichText::new("fault onsets and clears, state changes, swaps, e-stops appear here")
+                .small()
+                .weak(),
+        );
+    }
     egui::ScrollArea::vertical()
         .id_salt("events")
         .stick_to_bottom(true)

@@ -141,7 +141,7 @@ pub fn setup(
     commands.spawn((
         DirectionalLight {
             illuminance: 9_000.0,
-            shadows_enabled: false,
+            shadow_maps_enabled: false,
             ..default()
         },
         Transform::from_xyz(2.0, 4.0, 3.0).looking_at(Vec3::ZERO, Vec3::Y),
@@ -149,7 +149,7 @@ pub fn setup(
     commands.spawn((
         DirectionalLight {
             illuminance: 2_500.0,
-            shadows_enabled: false,
+            shadow_maps_enabled: false,
             ..default()
         },
         Transform::from_xyz(-3.0, 1.0, -2.0).looking_at(Vec3::ZERO, Vec3::Y),
@@ -261,7 +261,7 @@ pub fn update_arm(
             continue;
         };
         if look.shown[li] != Some(state)
-            && let Some(m) = materials.get_mut(&look.materials[li])
+            && let Some(mut m) = materials.get_mut(&look.materials[li])
         {
             m.base_color = style::color(state);
             look.shown[li] = Some(state);

@@ -105,6 +105,12 @@ fn check_layout(img: &Rgb, what: &str) {
     // table. The arm shows in the OK colour.
     let arm = img.share(0, 40, 835, 495, greenish);
     assert!(arm > 0.003, "{what}: no arm in the 3D view ({arm})");
+    // ... rendered by the 3D camera (its clear colour around the arm).
+    let bg = img.share(0, 40, 835, 495, |p| {
+        let [r, g, b] = p.map(i32::from);
+        (r - 41).abs() <= 3 && (g - 46).abs() <= 3 && (b - 56).abs() <= 3
+    });
+    assert!(bg > 0.5, "{what}: 3D view background share {bg}");
     let distinct: std::collections::HashSet<[u8; 3]> = (0..img.h)
         .step_by(3)
         .flat_map(|y| (0..img.w).step_by(3).map(move |x| (x, y)))
@@ -171,6 +177,36 @@ fn screenshot_of_the_so101_shows_its_stl_meshes() {
     assert!(loaded >= 10, "{loaded} meshes: {stderr}");
     assert!(!stderr.contains("not a readable STL"), "{stderr}");
     check_layout(&Rgb::load(&out), "so101");
+}
+
+/// `armhil replay`: the GUI on a recording, at a chosen instant.
+#[test]
+fn screenshot_of_a_replay_shows_the_recorded_arm() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("r.mcap");
+    let o = armhil()
+        .args(["run", "scenes/arm6.ron", "--headless", "--duration", "3", "--record"])
+        .arg(&rec)
+        .output()
+        .expect("record");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.path().join("replay.png");
+    let xvfb = std::process::Command::new("/usr/bin/xvfb-run")
+        .current_dir(root())
+        .args(["-a", "-s", "-screen 0 1280x720x24", env!("CARGO_BIN_EXE_armhil"), "replay"])
+        .arg(&rec)
+        .args(["--at", "2.0", "--exit-after", "3", "--screenshot"])
+        .arg(&out)
+        .output()
+        .expect("spawn xvfb-run");
+    assert_eq!(
+        xvfb.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&xvfb.stderr)
+    );
+    check_layout(&Rgb::load(&out), "replay");
 }
 
 #[test]
