@@ -215,7 +215,7 @@ fn gui_refuses_bad_options_with_exit_2() {
     for (args, needle) in [
         (vec!["gui", "scenes/arm6.ron", "--speed", "50"], "--speed"),
         (
-            vec!["gui", "scenes/arm6.ron", "--exit-after", "-1"],
+            vec!["gui", "scenes/arm6.ron", "--exit-after", "0"],
             "--exit-after",
         ),
         (
