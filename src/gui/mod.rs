@@ -75,6 +75,17 @@ pub(crate) struct Outcome(pub Arc<Mutex<GuiOutcome>>);
 
 /// Opens the window and runs until it is closed (or `exit_after`). Blocks.
 pub fn run(scene: Scene, opts: GuiOptions) -> GuiOutcome {
+    let hardware = scene.joints.iter().any(|j| j.backend.is_hardware());
+    if (hardware || opts.session.executor == crate::runtime::Executor::Realtime)
+        && std::env::var_os("LP_NUM_THREADS").is_none()
+    {
+        // Mesa's software rasterizer (no GPU: VMs, CI) otherwise renders on every
+        // core, and a real-time run on a 2-core machine then misses deadlines (190
+        // in 10 s against 3 with one render thread, BENCHMARKS.md). GPUs ignore it.
+        // SAFETY: set before the app and the run start any thread; nothing else in
+        // this process reads the environment concurrently.
+        unsafe { std::env::set_var("LP_NUM_THREADS", "1") };
+    }
     let outcome = Arc::new(Mutex::new(GuiOutcome::default()));
     let mut app = App::new();
     app.add_plugins(

@@ -367,7 +367,11 @@ fn legend(ctx: &egui::Context, at: egui::Pos2) {
                     for h in style::STATES {
                         ui.horizontal(|ui| {
                             ui.label(RichText::new("■").color(style::color32(h)).size(14.0));
-                            ui.label(RichText::new(style::state_name(h)).small().color(Color32::LIGHT_GRAY));
+                            ui.label(
+                                RichText::new(style::state_name(h))
+                                    .small()
+                                    .color(Color32::LIGHT_GRAY),
+                            );
                         });
                     }
                 });

@@ -83,10 +83,10 @@ pub fn frame(
     if let Some(last) = plan.last_frame {
         plan.frame_ms.push((now - last).as_secs_f64() * 1e3);
     }
+    plan.last_frame = Some(now);
     if !plan.stall.is_zero() {
         std::thread::sleep(plan.stall);
     }
-    plan.last_frame = Some(Instant::now());
     let Some(after) = plan.exit_after else { return };
     if now - started < after {
         return;

@@ -137,7 +137,9 @@ fn screenshot_of_arm6_shows_the_arm_and_the_panels() {
     let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("arm6.png");
-    let o = screenshot(&["scenes/arm6.ron"], &out);
+    let rec = dir.path().join("gui.mcap");
+    let rec_arg = rec.to_str().expect("utf-8");
+    let o = screenshot(&["scenes/arm6.ron", "--record", rec_arg], &out);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -145,9 +147,20 @@ fn screenshot_of_arm6_shows_the_arm_and_the_panels() {
         String::from_utf8_lossy(&o.stderr)
     );
     check_layout(&Rgb::load(&out), "arm6");
-    // The run went on behind the window and reports.
+    // The run went on behind the window, reports, and was recorded (`--record` on
+    // the GUI): every joint, every control period until the window closed.
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("screenshot:"), "{stdout}");
+    let r = armhil::telemetry::recording::read(&rec).expect("recording readable");
+    assert!(r.truncated.is_none(), "{:?}", r.truncated);
+    assert_eq!(r.joints.len(), 6);
+    let wrist = &r.joints["wrist_roll"];
+    assert!(
+        wrist.len() > 2000,
+        "{} samples of a 1 kHz joint",
+        wrist.len()
+    );
+    assert!(r.channels.iter().all(|c| c.gaps == 0), "{:?}", r.channels);
 }
 
 #[test]
@@ -186,15 +199,33 @@ fn screenshot_of_a_replay_shows_the_recorded_arm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("r.mcap");
     let o = armhil()
-        .args(["run", "scenes/arm6.ron", "--headless", "--duration", "3", "--record"])
+        .args([
+            "run",
+            "scenes/arm6.ron",
+            "--headless",
+            "--duration",
+            "3",
+            "--record",
+        ])
         .arg(&rec)
         .output()
         .expect("record");
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let out = dir.path().join("replay.png");
     let xvfb = std::process::Command::new("/usr/bin/xvfb-run")
         .current_dir(root())
-        .args(["-a", "-s", "-screen 0 1280x720x24", env!("CARGO_BIN_EXE_armhil"), "replay"])
+        .args([
+            "-a",
+            "-s",
+            "-screen 0 1280x720x24",
+            env!("CARGO_BIN_EXE_armhil"),
+            "replay",
+        ])
         .arg(&rec)
         .args(["--at", "2.0", "--exit-after", "3", "--screenshot"])
         .arg(&out)
