@@ -185,6 +185,12 @@ struct GuiArgs {
     /// the run does not depend on the frame rate.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     stall_frame_ms: u64,
+    /// GUI: start with the joint axes shown (a toggle in the window).
+    #[arg(long)]
+    show_axes: bool,
+    /// GUI: start with the link frames shown (a toggle in the window).
+    #[arg(long)]
+    show_frames: bool,
 }
 
 /// Refuses (exit 2) an output file that cannot be written, before anything runs.
@@ -738,6 +744,8 @@ fn gui_window(
         screenshot: g.screenshot.clone(),
         exit_after: g.exit_after.or(g.screenshot.as_ref().map(|_| 3.0)),
         stall_frame_ms: g.stall_frame_ms,
+        show_axes: g.show_axes,
+        show_frames: g.show_frames,
         replay,
         ..Default::default()
     };

@@ -40,6 +40,9 @@ pub struct GuiOptions {
     pub stall_frame_ms: u64,
     /// Window size, logical pixels.
     pub size: (u32, u32),
+    /// Start with joint axes / link frames shown.
+    pub show_axes: bool,
+    pub show_frames: bool,
     /// Play this recording back (from this time, s) instead of running the scene.
     pub replay: Option<(crate::telemetry::recording::Recording, f64)>,
 }
@@ -52,6 +55,8 @@ impl Default for GuiOptions {
             exit_after: None,
             stall_frame_ms: 0,
             size: (1280, 720),
+            show_axes: false,
+            show_frames: false,
             replay: None,
         }
     }
@@ -137,7 +142,11 @@ pub struct GuiPlugin {
 impl Plugin for GuiPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(ClearColor(style::BACKGROUND))
-            .insert_resource(panels::UiState::default())
+            .insert_resource(panels::UiState {
+                show_axes: self.opts.show_axes,
+                show_frames: self.opts.show_frames,
+                ..Default::default()
+            })
             .insert_resource(shot::ShotPlan::new(&self.opts))
             .configure_sets(Update, GuiSystems::View.after(LiveSystems::Refresh))
             .add_systems(Startup, (view3d::setup, panels::setup))

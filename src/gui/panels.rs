@@ -428,7 +428,7 @@ fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiSta
     egui::ScrollArea::both().id_salt("table").show(ui, |ui| {
         egui::Grid::new("joint-table")
             .striped(true)
-            .spacing(egui::vec2(10.0, 4.0))
+            .spacing(egui::vec2(7.0, 4.0))
             .show(ui, |ui| {
                 for h in [
                     "plot", "joint", "backend", "state", "setpoint", "measured", "error", "torque",

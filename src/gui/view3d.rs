@@ -309,7 +309,7 @@ pub fn gizmos(
             *w = Some(*gt);
         }
     }
-    let len = orbit.scale * 0.12;
+    let len = orbit.scale * 0.2;
     if ui.show_frames {
         for gt in world.iter().flatten() {
             g.axes(*gt, len);

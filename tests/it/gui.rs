@@ -192,6 +192,50 @@ fn screenshot_of_the_so101_shows_its_stl_meshes() {
     check_layout(&Rgb::load(&out), "so101");
 }
 
+/// A joint in trouble shows in its state's colour, in the view and in the table; the
+/// joint axes and link frames can be drawn over the arm.
+#[test]
+fn a_degraded_joint_is_coloured_and_axes_and_frames_draw() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("degraded.png");
+    let o = screenshot(
+        &[
+            "scenes/arm6.ron",
+            "--fault",
+            "elbow_pitch:servo_error(overheat)@0.5..20",
+            "--show-axes",
+            "--show-frames",
+        ],
+        &out,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let img = Rgb::load(&out);
+    // DEGRADED amber (240, 178, 50), lit: red high, green middling, blue low.
+    let amber = |p: [u8; 3]| {
+        let [r, g, b] = p.map(i32::from);
+        r > 120 && g > r * 45 / 100 && g < r * 90 / 100 && b < g * 60 / 100
+    };
+    let in_view = img.share(100, 40, 835, 495, amber);
+    assert!(in_view > 0.001, "no DEGRADED link in the view ({in_view})");
+    let in_table = img.share(0, 505, 860, 720, amber);
+    assert!(
+        in_table > 0.0005,
+        "no DEGRADED chip in the table ({in_table})"
+    );
+    // Link frames: their x axes are pure red gizmo lines over the view.
+    let x_axes = img.share(100, 40, 835, 495, |p| {
+        let [r, g, b] = p.map(i32::from);
+        r > 200 && g < 40 && b < 40
+    });
+    assert!(x_axes > 0.0002, "no link frames drawn ({x_axes})");
+}
+
 /// `armhil replay`: the GUI on a recording, at a chosen instant.
 #[test]
 fn screenshot_of_a_replay_shows_the_recorded_arm() {
@@ -265,6 +309,14 @@ fn gui_refuses_bad_options_with_exit_2() {
             "{args:?}"
         );
     }
+    // A recording that is not one: exit 2, before any window.
+    let o = armhil()
+        .env("DISPLAY", ":99")
+        .args(["replay", "Cargo.toml"])
+        .output()
+        .expect("spawn");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Cargo.toml"));
     // Without a display the GUI says so and starts nothing.
     let o = armhil()
         .args(["gui", "scenes/arm6.ron"])
