@@ -134,7 +134,8 @@ struct RunArgs {
     /// encoder_offset(rad), torque_sag(factor), servo_error(overload|overheat|voltage),
     /// power_loss; on serial joints link_drop(p), link_corrupt(p),
     /// link_latency(ms,jitter_ms), unplug, wrong_id(id). While running, `fault SPEC`,
-    /// `estop`, `reset` and `reset JOINT` lines on stdin.
+    /// `estop`, `reset`, `reset JOINT`, `gains JOINT KP KI KD` and (lockstep) `pause`,
+    /// `resume`, `step [N]`, `speed X|max` lines on stdin.
     #[arg(long, value_name = "FAULT")]
     fault: Vec<String>,
     /// Real-time: SCHED_FIFO priority for physics (services one below), 1..=99; needs root or CAP_SYS_NICE.
