@@ -192,6 +192,46 @@ fn screenshot_of_the_so101_shows_its_stl_meshes() {
     check_layout(&Rgb::load(&out), "so101");
 }
 
+/// Left drag orbits and the wheel zooms the 3D view (real X events from xdotool):
+/// zoomed in, the arm fills far more of the view than at the default camera.
+#[test]
+fn the_mouse_orbits_and_zooms_the_view() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = dir.path().join("before.png");
+    let after = dir.path().join("after.png");
+    let o = screenshot(&["scenes/arm6.ron"], &before);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        Path::new("/usr/bin/xdotool").exists(),
+        "xdotool is missing: the test command installs it"
+    );
+    // In one X session: start the GUI, wait for its window, drag across the view
+    // and scroll up three notches; the GUI takes its screenshot at 6 s.
+    let script = format!(
+        "{bin} gui scenes/arm6.ron --exit-after 6 --screenshot {out} &          xdotool search --sync --name 'armhil: arm6' >/dev/null; sleep 1;          xdotool mousemove 400 260 mousedown 1;          for x in 430 460 490 520 550; do xdotool mousemove $x 250; sleep 0.1; done;          xdotool mouseup 1; sleep 0.2; xdotool click 4 click 4 click 4; wait",
+        bin = env!("CARGO_BIN_EXE_armhil"),
+        out = after.display()
+    );
+    let o = std::process::Command::new("/usr/bin/xvfb-run")
+        .current_dir(root())
+        .args(["-a", "-s", "-screen 0 1280x720x24", "sh", "-c", &script])
+        .output()
+        .expect("xvfb-run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = Rgb::load(&before).share(0, 40, 835, 495, greenish);
+    let b = Rgb::load(&after).share(0, 40, 835, 495, greenish);
+    assert!(
+        b > 2.0 * a,
+        "arm share {a} at the default camera, {b} after zooming in"
+    );
+}
+
 /// A joint in trouble shows in its state's colour, in the view and in the table; the
 /// joint axes and link frames can be drawn over the arm.
 #[test]
