@@ -193,13 +193,15 @@ fn screenshot_of_the_so101_shows_its_stl_meshes() {
 }
 
 /// Left drag orbits and the wheel zooms the 3D view (real X events from xdotool):
-/// zoomed in, the arm fills far more of the view than at the default camera.
+/// zoomed in, the arm fills far more of the view than at the default camera. The
+/// e-stop's key (Esc) latches the e-stop.
 #[test]
-fn the_mouse_orbits_and_zooms_the_view() {
+fn the_mouse_orbits_and_zooms_the_view_and_esc_latches_the_estop() {
     let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let before = dir.path().join("before.png");
     let after = dir.path().join("after.png");
+    let report = dir.path().join("r.json");
     let o = screenshot(&["scenes/arm6.ron"], &before);
     assert_eq!(
         o.status.code(),
@@ -214,9 +216,10 @@ fn the_mouse_orbits_and_zooms_the_view() {
     // In one X session: start the GUI, wait for its window, drag across the view
     // and scroll up three notches; the GUI takes its screenshot at 6 s.
     let script = format!(
-        "{bin} gui scenes/arm6.ron --exit-after 6 --screenshot {out} &          xdotool search --sync --name 'armhil: arm6' >/dev/null; sleep 1;          xdotool mousemove 400 260 mousedown 1;          for x in 430 460 490 520 550; do xdotool mousemove $x 250; sleep 0.1; done;          xdotool mouseup 1; sleep 0.2; xdotool click 4 click 4 click 4; wait",
+        "{bin} gui scenes/arm6.ron --exit-after 6 --screenshot {out} --report {report} &          xdotool search --sync --name 'armhil: arm6' >/dev/null; sleep 1;          xdotool mousemove 400 260 mousedown 1;          for x in 430 460 490 520 550; do xdotool mousemove $x 250; sleep 0.1; done;          xdotool mouseup 1; sleep 0.2; xdotool click 4 click 4 click 4; sleep 0.3; xdotool search --name 'armhil: arm6' windowfocus --sync; xdotool key Escape; wait",
         bin = env!("CARGO_BIN_EXE_armhil"),
-        out = after.display()
+        out = after.display(),
+        report = report.display()
     );
     let o = std::process::Command::new("/usr/bin/xvfb-run")
         .current_dir(root())
@@ -230,6 +233,12 @@ fn the_mouse_orbits_and_zooms_the_view() {
         b > 2.0 * a,
         "arm share {a} at the default camera, {b} after zooming in"
     );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let estop = r["events"].as_array().expect("events").iter().any(|e| {
+        e["kind"] == "estop" && e["detail"].as_str().is_some_and(|d| d.contains("operator"))
+    });
+    assert!(estop, "Esc did not latch the e-stop: {}", r["events"]);
 }
 
 /// A joint in trouble shows in its state's colour, in the view and in the table; the
