@@ -8,6 +8,7 @@
 //! - **real-time** (`realtime.rs`): the physics loop paced by the wall clock on its own
 //!   thread, each service on its own thread; a late service never holds physics up.
 
+mod buses;
 pub mod clock;
 pub mod control;
 pub mod live;

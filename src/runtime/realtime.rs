@@ -14,14 +14,13 @@ use std::time::Duration;
 
 use crossbeam::channel::TryRecvError;
 
+use super::buses::Buses;
 use super::clock::{Clock, WallClock, sleep_until};
 use super::plant::{DriveMode, Plant};
 use super::service::{FaultMode, JointService, ServiceInput, ServiceOutput};
 use super::{Progress, RunOptions, ServiceFactory};
 use crate::faults::Symptom;
-use crate::hardware::bridge::{self, BusHandle, BusJoint, BusSpec};
-use crate::hardware::virtual_port::{self, VirtualPort};
-use crate::scene::{BackendSpec, Scene};
+use crate::scene::Scene;
 use crate::telemetry::{Lateness, Report};
 
 /// How long correlated silence of several services (a machine stall) is tolerated
@@ -77,15 +76,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     }
     let n = plant.joints.len();
     let clock_arc: Arc<dyn Clock> = Arc::new(clock);
-    let mut buses = Vec::new();
-    let mut vports = Vec::new();
-    sync_buses(
-        &mut plant,
-        &mut buses,
-        &mut vports,
-        &clock_arc,
-        opts.rt_priority,
-    )?;
+    let mut buses = Buses::start(&mut plant, clock_arc.clone(), opts.rt_priority)?;
     let mut schedule = opts.schedule.clone();
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut schedule = std::collections::VecDeque::from(schedule);
@@ -110,7 +101,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         // over to a servo is served by both its controller and its bus).
         let due_now: Vec<bool> = (0..n).map(|i| plant.due(i)).collect();
         if plant.timeline() {
-            impair_buses(&plant, &buses);
+            buses.impair(&plant);
         }
         lateness_us.push(late.as_secs_f64() * 1e6);
         // Lateness grows only while this thread could not run (the process or the
@@ -267,17 +258,10 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                     let _ = ports[i].manage.try_send(m);
                 }
             }
-            sync_buses(
-                &mut plant,
-                &mut buses,
-                &mut vports,
-                &clock_arc,
-                opts.rt_priority,
-            )?;
-            impair_buses(&plant, &buses);
+            buses.sync(&mut plant)?;
         }
         // Hardware joints: take the buses' news, send each bus its goals when due.
-        for (h, js) in buses.iter() {
+        for (h, js) in buses.list.iter() {
             while let Ok(ev) = h.events.try_recv() {
                 plant.hw_event(js, &ev);
             }
@@ -312,10 +296,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     }
     progress(plant.t, duration);
     let wall = (clock.now() - start).as_secs_f64();
-    for (h, _) in buses.iter_mut() {
-        h.stop();
-    }
-    drop(vports);
+    buses.stop();
     stop.store(true, Ordering::Relaxed);
     factory.run_cancel.store(true, Ordering::Relaxed);
     for p in &ports {
@@ -380,136 +361,6 @@ fn percentiles(v: &mut [f64]) -> Lateness {
     }
 }
 
-/// The buses the plant's hardware joints need: one per port, joints in plant order
-/// (ports as named in the scene; virtual ports are mapped to their pty later).
-fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
-    let mut specs: Vec<(BusSpec, Vec<usize>)> = Vec::new();
-    for (i, j) in plant.joints.iter().enumerate() {
-        let Some(h) = j.hw.as_ref() else { continue };
-        let BackendSpec::Serial {
-            port,
-            protocol,
-            id,
-            baud,
-            zero_tick,
-        } = &h.spec
-        else {
-            continue;
-        };
-        let period = Duration::from_secs_f64(j.period);
-        let k = match specs.iter().position(|(s, _)| s.port == *port) {
-            Some(k) => k,
-            None => {
-                specs.push((
-                    BusSpec {
-                        port: port.clone(),
-                        protocol: *protocol,
-                        baud: *baud,
-                        joints: Vec::new(),
-                        period,
-                        rt_priority: None,
-                    },
-                    Vec::new(),
-                ));
-                specs.len() - 1
-            }
-        };
-        let (spec, js) = &mut specs[k];
-        // The bus runs at its fastest joint's rate.
-        spec.period = spec.period.min(period);
-        spec.joints.push(BusJoint {
-            joint: i,
-            id: *id,
-            zero_tick: *zero_tick,
-        });
-        js.push(i);
-    }
-    specs
-}
-
-/// Makes the running buses match what the plant needs: buses whose joints changed are
-/// stopped and started again (their servos are re-engaged without a jump); the
-/// others keep running untouched.
-fn sync_buses(
-    plant: &mut Plant,
-    buses: &mut Vec<(BusHandle, Vec<usize>)>,
-    vports: &mut Vec<VirtualPort>,
-    clock: &Arc<dyn Clock>,
-    rt_priority: Option<i32>,
-) -> std::io::Result<()> {
-    let mut want = desired_buses(plant);
-    for (spec, _) in want.iter_mut() {
-        // Bus threads run one below physics, with the services.
-        spec.rt_priority = rt_priority.map(|p| (p - 1).max(1));
-    }
-    // Virtual ports: (re)start the emulated bus when the set of IDs on it changes
-    // (its servos start where the simulated joints are), then point the bus at it.
-    vports.retain(|v| want.iter().any(|(s, _)| s.port == v.name));
-    for (spec, js) in want.iter_mut() {
-        if !virtual_port::is_virtual(&spec.port) {
-            continue;
-        }
-        let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
-        if !vports.iter().any(|v| v.name == spec.port && v.ids == ids) {
-            vports.retain(|v| v.name != spec.port);
-            let servos: Vec<(u8, f64)> = spec
-                .joints
-                .iter()
-                .zip(js.iter())
-                .map(|(bj, &i)| {
-                    let q = plant.world.joint_state(i).pos;
-                    (
-                        bj.id,
-                        bj.zero_tick as f64 + q * 4096.0 / std::f64::consts::TAU,
-                    )
-                })
-                .collect();
-            vports.push(VirtualPort::start(
-                &spec.port,
-                spec.protocol,
-                &servos,
-                spec.baud,
-                clock.clone(),
-                rt_priority.map(|p| (p - 1).max(1)),
-            )?);
-            plant.event(
-                usize::MAX,
-                "virtual_port",
-                format!(
-                    "{}: emulated {:?} servos {ids:?} on {}",
-                    spec.port,
-                    spec.protocol,
-                    vports.last().map_or("?", |v| v.path.as_str())
-                ),
-            );
-        }
-        if let Some(v) = vports.iter().find(|v| v.name == spec.port) {
-            spec.port = v.path.clone();
-        }
-    }
-    buses.retain_mut(|(h, js)| {
-        let keep = want.iter().any(|(s, w)| s.port == h.spec.port && w == js);
-        if !keep {
-            h.stop();
-        }
-        keep
-    });
-    for (spec, js) in want {
-        if !buses.iter().any(|(h, _)| h.spec.port == spec.port) {
-            buses.push((bridge::spawn(spec, clock.clone())?, js));
-        }
-    }
-    for (k, (_, js)) in buses.iter().enumerate() {
-        for (slot, &i) in js.iter().enumerate() {
-            if let Some(h) = plant.joints[i].hw.as_mut() {
-                h.bus = k;
-                h.slot = slot;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Starts a service's thread. It reports on `ready` once running (and scheduled as
 /// asked) and serves until `stop`, its executor going away, or its death.
 fn spawn_service(
@@ -529,17 +380,4 @@ fn spawn_service(
             let _ = ready.try_send(());
             while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}
         })
-}
-
-/// Hands each bus the link faults acting on its joints (its man-in-the-middle layer).
-fn impair_buses(plant: &Plant, buses: &[(BusHandle, Vec<usize>)]) {
-    let acting = plant.link_faults();
-    for (h, js) in buses {
-        let kinds: Vec<crate::faults::FaultKind> = acting
-            .iter()
-            .filter(|(j, _)| js.contains(j))
-            .map(|(_, k)| *k)
-            .collect();
-        h.impair(kinds);
-    }
 }
