@@ -106,3 +106,31 @@ pub fn armhil() -> std::process::Command {
         .env_remove("WAYLAND_DISPLAY");
     c
 }
+
+/// Python packages from PyPI, installed once into the build directory (`dir` under
+/// it) unless `import` already works there; returns the directory for PYTHONPATH.
+pub fn python_packages(dir: &str, import: &str, packages: &[&str]) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let have = std::process::Command::new("python3")
+        .args(["-c", &format!("import {import}")])
+        .env("PYTHONPATH", &dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        let st = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&dir)
+            .args(packages)
+            .status()
+            .expect("python3 -m pip");
+        assert!(st.success(), "installing {packages:?} from PyPI failed");
+    }
+    dir
+}

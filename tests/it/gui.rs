@@ -65,6 +65,11 @@ impl Rgb {
 
 /// `armhil gui ARGS --screenshot OUT` under a fresh Xvfb server.
 fn screenshot(args: &[&str], out: &Path) -> Output {
+    screenshot_of("gui", args, out)
+}
+
+/// `armhil COMMAND ARGS --screenshot OUT` (gui or replay) under a fresh Xvfb server.
+fn screenshot_of(command: &str, args: &[&str], out: &Path) -> Output {
     let xvfb = Path::new("/usr/bin/xvfb-run");
     assert!(
         xvfb.exists(),
@@ -77,7 +82,7 @@ fn screenshot(args: &[&str], out: &Path) -> Output {
             "-s",
             "-screen 0 1280x720x24",
             env!("CARGO_BIN_EXE_armhil"),
-            "gui",
+            command,
         ])
         .args(args)
         .arg("--screenshot")
@@ -310,20 +315,11 @@ fn screenshot_of_a_replay_shows_the_recorded_arm() {
         String::from_utf8_lossy(&o.stderr)
     );
     let out = dir.path().join("replay.png");
-    let xvfb = std::process::Command::new("/usr/bin/xvfb-run")
-        .current_dir(root())
-        .args([
-            "-a",
-            "-s",
-            "-screen 0 1280x720x24",
-            env!("CARGO_BIN_EXE_armhil"),
-            "replay",
-        ])
-        .arg(&rec)
-        .args(["--at", "2.0", "--exit-after", "3", "--screenshot"])
-        .arg(&out)
-        .output()
-        .expect("spawn xvfb-run");
+    let xvfb = screenshot_of(
+        "replay",
+        &[rec.to_str().expect("utf-8"), "--at", "2.0"],
+        &out,
+    );
     assert_eq!(
         xvfb.status.code(),
         Some(0),

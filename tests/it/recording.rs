@@ -364,27 +364,5 @@ fn joint_samples_decode_with_the_official_protobuf_library() {
 /// Google's protobuf package for Python, installed from PyPI into the build
 /// directory once.
 fn python_protobuf() -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pyproto");
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import google.protobuf"])
-        .env("PYTHONPATH", &dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        let st = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .arg("protobuf==7.36.2")
-            .status()
-            .expect("python3 -m pip");
-        assert!(st.success(), "installing protobuf from PyPI failed");
-    }
-    dir
+    python_packages("pyproto", "google.protobuf", &["protobuf==7.36.2"])
 }

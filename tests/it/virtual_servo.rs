@@ -261,36 +261,15 @@ impl Drop for VirtualServoProcess {
 
 /// Where the official SDKs are installed for the tests (from PyPI, once).
 fn python_sdks() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pydeps");
-    let have = Command::new("python3")
-        .args(["-c", "import scservo_sdk, dynamixel_sdk"])
-        .env("PYTHONPATH", &dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        let st = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .args([
-                "dynamixel-sdk==4.1.0",
-                "feetech-servo-sdk==1.0.0",
-                "pyserial==3.5",
-            ])
-            .status()
-            .expect("python3 -m pip");
-        assert!(
-            st.success(),
-            "installing the official servo SDKs from PyPI failed"
-        );
-    }
-    dir
+    python_packages(
+        "pydeps",
+        "scservo_sdk, dynamixel_sdk",
+        &[
+            "dynamixel-sdk==4.1.0",
+            "feetech-servo-sdk==1.0.0",
+            "pyserial==3.5",
+        ],
+    )
 }
 
 fn run_python(script: &str, args: &[&str]) -> String {
