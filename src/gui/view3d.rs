@@ -8,7 +8,7 @@
 
 use bevy::camera::visibility::RenderLayers;
 use bevy::camera::{CameraOutputMode, Viewport};
-use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll};
+use bevy::input::mouse::AccumulatedMouseScroll;
 use bevy::prelude::*;
 use bevy::render::render_resource::BlendState;
 use bevy::window::PrimaryWindow;
@@ -343,20 +343,24 @@ pub fn gizmos(
 /// Mouse orbit, pan and zoom, when the pointer is over the 3D view.
 pub fn orbit(
     buttons: Res<ButtonInput<MouseButton>>,
-    motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
     window: Query<&Window, With<PrimaryWindow>>,
     ui: Res<UiState>,
     mut orbit: ResMut<Orbit>,
+    mut last_cursor: Local<Option<Vec2>>,
     mut cam: Query<&mut Transform, With<ViewCamera>>,
 ) {
-    let over_view = window
-        .single()
-        .ok()
-        .and_then(|w| w.cursor_position())
+    let cursor = window.single().ok().and_then(|w| w.cursor_position());
+    let over_view = cursor
         .zip(ui.view_rect)
         .is_some_and(|(c, r)| r.contains(bevy_egui::egui::pos2(c.x, c.y)));
-    let d = motion.delta;
+    // Motion from the cursor's own movement, not raw device motion: raw motion is
+    // missing over remote desktops, VNC and virtual X servers.
+    let d = match (cursor, *last_cursor) {
+        (Some(c), Some(l)) => c - l,
+        _ => Vec2::ZERO,
+    };
+    *last_cursor = cursor;
     if over_view || ui.dragging_view {
         if buttons.pressed(MouseButton::Left) {
             orbit.yaw -= d.x * 0.008;
@@ -364,7 +368,8 @@ pub fn orbit(
         } else if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
             let t = orbit.transform();
             let k = orbit.distance * 0.0015;
-            let shift = (-t.right() * d.x + t.up() * d.y) * k;
+            // Grab semantics: the arm follows the pointer (tested by a real drag).
+            let shift = (t.right() * d.x - t.up() * d.y) * k;
             orbit.target += shift;
         }
         if over_view && scroll.delta.y != 0.0 {

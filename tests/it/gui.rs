@@ -214,24 +214,15 @@ fn the_mouse_orbits_and_zooms_the_view_and_esc_latches_the_estop() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(
-        Path::new("/usr/bin/xdotool").exists(),
-        "xdotool is missing: the test command installs it"
+    // Drag across the view, scroll up three notches, press Esc.
+    with_input(
+        "xdotool mousemove 400 260 mousedown 1; \
+         for x in 430 460 490 520 550; do xdotool mousemove $x 250; sleep 0.1; done; \
+         xdotool mouseup 1; sleep 0.2; xdotool click 4 click 4 click 4; sleep 0.3; \
+         xdotool search --name 'armhil: arm6' windowfocus --sync; xdotool key Escape",
+        &after,
+        &report,
     );
-    // In one X session: start the GUI, wait for its window, drag across the view
-    // and scroll up three notches; the GUI takes its screenshot at 6 s.
-    let script = format!(
-        "{bin} gui scenes/arm6.ron --exit-after 6 --screenshot {out} --report {report} &          xdotool search --sync --name 'armhil: arm6' >/dev/null; sleep 1;          xdotool mousemove 400 260 mousedown 1;          for x in 430 460 490 520 550; do xdotool mousemove $x 250; sleep 0.1; done;          xdotool mouseup 1; sleep 0.2; xdotool click 4 click 4 click 4; sleep 0.3; xdotool search --name 'armhil: arm6' windowfocus --sync; xdotool key Escape; wait",
-        bin = env!("CARGO_BIN_EXE_armhil"),
-        out = after.display(),
-        report = report.display()
-    );
-    let o = std::process::Command::new("/usr/bin/xvfb-run")
-        .current_dir(root())
-        .args(["-a", "-s", "-screen 0 1280x720x24", "sh", "-c", &script])
-        .output()
-        .expect("xvfb-run");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let a = Rgb::load(&before).share(0, 40, 835, 495, greenish);
     let b = Rgb::load(&after).share(0, 40, 835, 495, greenish);
     assert!(
@@ -244,6 +235,70 @@ fn the_mouse_orbits_and_zooms_the_view_and_esc_latches_the_estop() {
         e["kind"] == "estop" && e["detail"].as_str().is_some_and(|d| d.contains("operator"))
     });
     assert!(estop, "Esc did not latch the e-stop: {}", r["events"]);
+}
+
+/// In one X session: the GUI on arm6, and once its window is up, `xdotool` commands;
+/// the GUI takes its screenshot at 6 s and writes its report.
+fn with_input(xdotool: &str, out: &Path, report: &Path) {
+    assert!(
+        Path::new("/usr/bin/xdotool").exists(),
+        "xdotool is missing: the test command installs it"
+    );
+    let script = format!(
+        "{bin} gui scenes/arm6.ron --exit-after 6 --screenshot {out} --report {report} & \
+         xdotool search --sync --name 'armhil: arm6' >/dev/null; sleep 1; {xdotool}; wait",
+        bin = env!("CARGO_BIN_EXE_armhil"),
+        out = out.display(),
+        report = report.display()
+    );
+    let o = std::process::Command::new("/usr/bin/xvfb-run")
+        .current_dir(root())
+        .args(["-a", "-s", "-screen 0 1280x720x24", "sh", "-c", &script])
+        .output()
+        .expect("xvfb-run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Right drag pans: the arm follows the pointer across the view.
+#[test]
+fn right_drag_pans_the_view() {
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = dir.path().join("before.png");
+    let after = dir.path().join("after.png");
+    let o = screenshot(&["scenes/arm6.ron"], &before);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    with_input(
+        "xdotool mousemove 300 260 mousedown 3; \
+         for x in 340 380 420 460 500; do xdotool mousemove $x 260; sleep 0.1; done; \
+         xdotool mouseup 3",
+        &after,
+        &dir.path().join("r.json"),
+    );
+    let cx = |p: &Path| {
+        let img = Rgb::load(p);
+        let (mut sum, mut n) = (0usize, 0usize);
+        for y in 40..495 {
+            for x in 0..835 {
+                if greenish(img.at(x, y)) {
+                    sum += x;
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 100, "{}: no arm", p.display());
+        sum as f64 / n as f64
+    };
+    let (a, b) = (cx(&before), cx(&after));
+    assert!(
+        b > a + 60.0,
+        "arm centre x {a} before, {b} after a 200 px right drag"
+    );
 }
 
 /// A joint in trouble shows in its state's colour, in the view and in the table; the
