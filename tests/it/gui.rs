@@ -207,13 +207,7 @@ fn the_mouse_orbits_and_zooms_the_view_and_esc_latches_the_estop() {
     let before = dir.path().join("before.png");
     let after = dir.path().join("after.png");
     let report = dir.path().join("r.json");
-    let o = screenshot(&["scenes/arm6.ron"], &before);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    default_view(&before);
     // Drag across the view, scroll up three notches, press Esc.
     with_input(
         "xdotool mousemove 400 260 mousedown 1; \
@@ -235,6 +229,17 @@ fn the_mouse_orbits_and_zooms_the_view_and_esc_latches_the_estop() {
         e["kind"] == "estop" && e["detail"].as_str().is_some_and(|d| d.contains("operator"))
     });
     assert!(estop, "Esc did not latch the e-stop: {}", r["events"]);
+}
+
+/// A screenshot of arm6 at the default camera, for comparison.
+fn default_view(out: &Path) {
+    let o = screenshot(&["scenes/arm6.ron"], out);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// In one X session: the GUI on arm6, and once its window is up, `xdotool` commands;
@@ -266,13 +271,7 @@ fn right_drag_pans_the_view() {
     let dir = tempfile::tempdir().expect("tempdir");
     let before = dir.path().join("before.png");
     let after = dir.path().join("after.png");
-    let o = screenshot(&["scenes/arm6.ron"], &before);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    default_view(&before);
     with_input(
         "xdotool mousemove 300 260 mousedown 3; \
          for x in 340 380 420 460 500; do xdotool mousemove $x 260; sleep 0.1; done; \
