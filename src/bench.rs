@@ -118,7 +118,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             ..RunOptions::default()
         };
         let r = runtime::run(&arm6, &opts, &mut |_, _| {})?;
-        let l = r.step_lateness_us.unwrap_or(armhil::telemetry::Lateness {
+        let l = r.step_lateness_us.unwrap_or(armhil::report::Lateness {
             p50: 0.0,
             p99: 0.0,
             p999: 0.0,
@@ -128,7 +128,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let faulted = r
             .joints
             .iter()
-            .filter(|j| j.state != armhil::telemetry::JointHealth::Ok)
+            .filter(|j| j.state != armhil::report::JointHealth::Ok)
             .count();
         println!(
             "realtime arm6 {:.0} s @ {:.0} Hz{}: lateness p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; deadline misses {misses} (all joints), joints faulted {faulted}",
@@ -167,12 +167,12 @@ pub struct BenchBusArgs {
 /// Back-to-back bus transactions (one sync write of goals + one sync read of
 /// position/speed/load for every servo) against `armhil`'s virtual servos on a pty.
 pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
-    use armhil::hardware::bridge::{self, BusEvent, BusJoint, BusSpec, Goals};
+    use armhil::hardware::bridge::{self, BusJoint, BusSpec, BusTick, Goals};
     use armhil::hardware::transport::pty::PtyTransport;
     use armhil::hardware::transport::serial::SerialTransport;
     use armhil::hardware::virtual_servo::{VirtualBus, serve, table::Protocol};
-    use armhil::runtime::clock::WallClock;
     use armhil::scene::BusProtocol;
+    use armhil::sys::clock::WallClock;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
     use std::time::Duration;
@@ -230,15 +230,13 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
     let t0 = std::time::Instant::now();
     let mut n = 0u64;
     while t0.elapsed().as_secs_f64() < a.seconds {
-        if let BusEvent::Tick {
+        let BusTick {
             latency,
             samples,
             errors: e,
-        } = bridge::transaction(&spec, &mut link, Some(&goals), &clock)?
-        {
-            lat.push(latency.as_secs_f64() * 1e6);
-            errors += e.len() as u64 + (ids.len() - samples.len()) as u64;
-        }
+        } = bridge::transaction(&spec, &mut link, Some(&goals), &clock)?;
+        lat.push(latency.as_secs_f64() * 1e6);
+        errors += e.len() as u64 + (ids.len() - samples.len()) as u64;
         n += 1;
     }
     let wall = t0.elapsed().as_secs_f64();

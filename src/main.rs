@@ -11,10 +11,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use armhil::report::Report;
 use armhil::runtime::{self, Executor, RunOptions};
 use armhil::scene::{JointKind, Scene, SceneError};
 use armhil::servo::ServoModel;
-use armhil::telemetry::Report;
 
 mod bench;
 mod suite;
@@ -431,7 +431,7 @@ fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode> {
         latency: Duration::from_micros(a.latency_us),
         seed: a.seed,
     });
-    let clock = armhil::runtime::clock::WallClock::new();
+    let clock = armhil::sys::clock::WallClock::new();
     let result = serve(&mut bus, &mut pty, &STOP, &clock);
     if let Some(link) = &a.link {
         let _ = std::fs::remove_file(link);
@@ -501,7 +501,7 @@ fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     }
     let mut schedule = Vec::new();
     for s in &a.swap {
-        schedule.push(armhil::runtime::control::parse_scheduled_swap(s).map_err(BadInput)?);
+        schedule.push(armhil::runtime::command::parse_scheduled_swap(s).map_err(BadInput)?);
     }
     let mut scene = load(&a.scene)?;
     if let Some(s) = a.seed {
@@ -534,7 +534,7 @@ fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     let swaps_to_serial = schedule.iter().any(|(_, c)| {
         matches!(
             c,
-            armhil::runtime::control::ControlCommand::Swap {
+            armhil::runtime::command::ControlCommand::Swap {
                 backend: armhil::scene::BackendSpec::Serial { .. },
                 ..
             }
@@ -546,7 +546,7 @@ fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    if !a.realtime && scene.joints.iter().any(|j| j.backend.is_hardware()) {
+    if !a.realtime && scene.needs_realtime() {
         eprintln!("note: the scene has hardware joints: running in real time");
     }
     if force_gui || (!a.headless && gui_available()) {
@@ -594,7 +594,10 @@ fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
             runtime::FaultMode::Simulated
         },
         control: Some(stdin_commands()),
-        record: a.record.clone(),
+        record: a
+            .record
+            .as_deref()
+            .map(armhil::telemetry::recorder::to_file),
         stop: Some(ctrl_c()),
         schedule,
         ..RunOptions::default()
@@ -657,7 +660,7 @@ fn gui_available() -> bool {
 #[cfg(not(feature = "gui"))]
 fn cmd_gui(
     _scene: Scene,
-    _schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
+    _schedule: Vec<(f64, armhil::runtime::command::ControlCommand)>,
     _a: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
     Err(BadInput(
@@ -669,7 +672,7 @@ fn cmd_gui(
 #[cfg(feature = "gui")]
 fn cmd_gui(
     scene: Scene,
-    schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
+    schedule: Vec<(f64, armhil::runtime::command::ControlCommand)>,
     a: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
     gui_window(scene, schedule, a, None)
@@ -679,9 +682,9 @@ fn cmd_gui(
 #[cfg(feature = "gui")]
 fn gui_window(
     scene: Scene,
-    schedule: Vec<(f64, armhil::runtime::control::ControlCommand)>,
+    schedule: Vec<(f64, armhil::runtime::command::ControlCommand)>,
     a: &RunArgs,
-    replay: Option<(armhil::telemetry::recording::Recording, f64)>,
+    replay: Option<(armhil::recording::Recording, f64)>,
 ) -> anyhow::Result<ExitCode> {
     let g = &a.gui;
     if !armhil::gui::display_available() {
@@ -727,14 +730,14 @@ fn gui_window(
             let _ = std::fs::remove_file(p);
         }
     }
-    let hardware = scene.joints.iter().any(|j| j.backend.is_hardware());
+    let requested = if a.realtime {
+        Executor::Realtime
+    } else {
+        Executor::Lockstep
+    };
     let opts = armhil::gui::GuiOptions {
         session: armhil::app::session::SessionOptions {
-            executor: if a.realtime || hardware {
-                Executor::Realtime
-            } else {
-                Executor::Lockstep
-            },
+            executor: Executor::for_scene(&scene, requested),
             speed: g.speed,
             duration_s: None,
             rt_priority: a.rt_priority,
@@ -787,7 +790,7 @@ fn cmd_replay(_a: ReplayArgs) -> anyhow::Result<ExitCode> {
 
 #[cfg(feature = "gui")]
 fn cmd_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let rec = armhil::telemetry::recording::read(&a.file).map_err(|e| BadInput(e.to_string()))?;
+    let rec = armhil::recording::read(&a.file).map_err(|e| BadInput(e.to_string()))?;
     let scene =
         armhil::app::replay::scene_of(&rec, &a.file, a.scene.as_deref()).map_err(BadInput)?;
     let matched = scene
@@ -843,7 +846,7 @@ fn ctrl_c() -> Arc<std::sync::atomic::AtomicBool> {
 }
 
 fn cmd_inspect(file: &Path) -> anyhow::Result<ExitCode> {
-    let rec = armhil::telemetry::recording::read(file).map_err(|e| BadInput(e.to_string()))?;
+    let rec = armhil::recording::read(file).map_err(|e| BadInput(e.to_string()))?;
     println!(
         "{}: {:.3} s, {} channels, {} messages{}",
         file.display(),
@@ -878,8 +881,8 @@ fn cmd_inspect(file: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn cmd_export(file: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
-    let rec = armhil::telemetry::recording::read(file).map_err(|e| BadInput(e.to_string()))?;
-    let files = armhil::telemetry::recording::export_csv(&rec, dir)
+    let rec = armhil::recording::read(file).map_err(|e| BadInput(e.to_string()))?;
+    let files = armhil::recording::read::export_csv(&rec, dir)
         .with_context(|| format!("writing CSV into {}", dir.display()))?;
     for f in &files {
         println!("{}", f.display());
@@ -889,8 +892,8 @@ fn cmd_export(file: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
 
 /// Commands typed on stdin (`swap JOINT BACKEND`), parsed on their own thread and sent
 /// on the run's control channel; bad lines are reported and skipped.
-fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::control::ControlCommand> {
-    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::control::CAPACITY);
+fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand> {
+    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
     let _ = std::thread::Builder::new()
         .name("armhil-stdin".into())
         .spawn(move || {
@@ -900,7 +903,7 @@ fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::control::Co
                 if line.trim().is_empty() {
                     continue;
                 }
-                match armhil::runtime::control::parse_command(&line) {
+                match armhil::runtime::command::parse_command(&line) {
                     Ok(c) => {
                         if tx.send(c).is_err() {
                             break;

@@ -12,9 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use armhil::batch;
 use armhil::faults::fuzz::{self, FuzzConfig};
 use armhil::faults::{FaultKind, FaultSpec};
+use armhil::report::Report;
 use armhil::runtime::{self, RunOptions};
 use armhil::scene::Scene;
-use armhil::telemetry::Report;
 use armhil::telemetry::junit::{self, SuiteResult};
 
 use super::{BadInput, writable};
@@ -170,7 +170,7 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     let pb = bar(scenes.len() as u64);
     // Lockstep scenes run in parallel; scenes with serial joints run in real time and
     // get the machine to themselves, one after the other, afterwards.
-    let realtime = |s: &Scene| s.joints.iter().any(|j| j.backend.is_hardware());
+    let realtime = |s: &Scene| s.needs_realtime();
     let lock: Vec<usize> = (0..scenes.len())
         .filter(|&k| !realtime(&scenes[k]))
         .collect();
@@ -185,7 +185,7 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
             let stem = files[k]
                 .file_stem()
                 .map_or("scene".into(), |s| s.to_string_lossy());
-            d.join(format!("{stem}.mcap"))
+            armhil::telemetry::recorder::to_file(&d.join(format!("{stem}.mcap")))
         }),
         ..RunOptions::default()
     };
@@ -234,7 +234,7 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
                         (!r.passed).then(|| {
                             r.joints
                                 .iter()
-                                .filter(|j| j.state != armhil::telemetry::JointHealth::Ok)
+                                .filter(|j| j.state != armhil::report::JointHealth::Ok)
                                 .map(|j| format!("{} ended {}", j.name, j.state.as_str()))
                                 .collect::<Vec<_>>()
                                 .join(", ")
@@ -364,7 +364,7 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
         }
         scene.duration_s = d;
     }
-    if scene.joints.iter().any(|j| j.backend.is_hardware()) {
+    if scene.needs_realtime() {
         return Err(BadInput(format!(
             "{}: fuzz-faults runs lockstep and needs simulated joints only (this scene has serial backends)",
             a.scene.display()

@@ -27,7 +27,7 @@ pub struct LivePlugin {
     pub scene: Scene,
     pub options: SessionOptions,
     /// Play this recording back instead of running the scene, from this time (s).
-    pub replay: Option<(crate::telemetry::recording::Recording, f64)>,
+    pub replay: Option<(crate::recording::Recording, f64)>,
 }
 
 impl LivePlugin {

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::physics::ArmWorld;
-use crate::runtime::control::{Pace, SPEED_RANGE};
+use crate::recording::JointSample;
+use crate::recording::Recording;
+use crate::report::Event;
+use crate::runtime::command::{Pace, SPEED_RANGE};
 use crate::runtime::live::{LiveJoint, LiveSnapshot};
 use crate::scene::Scene;
-use crate::telemetry::Event;
-use crate::telemetry::recorder::JointSample;
-use crate::telemetry::recording::Recording;
 
 /// A recording being played back.
 pub struct Replay {
@@ -190,7 +190,7 @@ impl Replay {
                 } else {
                     "not recorded".into()
                 },
-                state: s.map_or(crate::telemetry::JointHealth::Offline, |s| s.state),
+                state: s.map_or(crate::report::JointHealth::Offline, |s| s.state),
                 mode: "replay",
                 setpoint: s.map_or(pos, |s| s.setpoint),
                 measured: pos,

@@ -16,13 +16,13 @@ use std::thread::JoinHandle;
 
 use crossbeam::channel::{Sender, TrySendError, bounded};
 
-use crate::runtime::control::{CAPACITY, ControlCommand};
+use crate::runtime::command::{CAPACITY, ControlCommand};
 use crate::runtime::live::{self, LiveFeed, LiveSnapshot};
 
+use crate::recording::{JointSample, Record};
+use crate::report::Event;
 use crate::runtime::{self, Executor, RunOptions};
 use crate::scene::Scene;
-use crate::telemetry::Event;
-use crate::telemetry::recorder::{JointSample, Record};
 
 /// How a session runs its scene.
 #[derive(Debug, Clone)]
@@ -130,14 +130,18 @@ impl Session {
         let (control, rx) = bounded(CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
         let (tap, feed) = live::channel(scene.joints.len());
-        let paced = options.executor == Executor::Lockstep;
+        let executor = Executor::for_scene(&scene, options.executor);
+        let paced = executor == Executor::Lockstep;
         let run = RunOptions {
-            executor: options.executor,
+            executor,
             duration_s: options.duration_s,
             control: Some(rx),
             stop: Some(stop.clone()),
             rt_priority: options.rt_priority,
-            record: options.record.clone(),
+            record: options
+                .record
+                .as_deref()
+                .map(crate::telemetry::recorder::to_file),
             pace: paced.then_some(options.speed),
             live: Some(tap.clone()),
             schedule: options.schedule.clone(),
@@ -182,7 +186,7 @@ impl Session {
     }
 
     /// A session that plays `rec` back over `scene` (see [`super::replay`]).
-    pub fn replay(scene: Scene, rec: crate::telemetry::recording::Recording) -> Self {
+    pub fn replay(scene: Scene, rec: crate::recording::Recording) -> Self {
         let mut r = super::replay::Replay::new(&scene, rec);
         let snapshot = r.snapshot(&scene);
         Self {

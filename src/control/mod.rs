@@ -6,14 +6,16 @@
 //! parser, validation and construction all dispatch through this file).
 
 mod pid;
+pub mod spec;
 pub mod trajectory;
 
-pub use pid::{Pid, PidConfig};
+pub use pid::Pid;
+pub use spec::{ControllerSpec, Gains, PidConfig};
 pub use trajectory::{JointTrajectory, Trajectory};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scene::ServoSpec;
+use crate::servo::spec::ServoSpec;
 
 /// Desired joint state at one instant (rad, rad/s, rad/s²; m for prismatic joints).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -63,109 +65,9 @@ pub trait JointController: Send {
     }
 }
 
-/// The gains an operator tunes live (from the GUI or a `gains` command). Units as in
-/// [`PidConfig`]: N·m/rad, N·m/(rad·s), N·m·s/rad.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Gains {
-    pub kp: f64,
-    pub ki: f64,
-    pub kd: f64,
-}
-
-impl Gains {
-    /// Range checks (those of [`PidConfig`]): a message naming the field otherwise.
-    pub fn validate(&self) -> Result<(), String> {
-        let mut problems = Vec::new();
-        let mut push = |f: String, m: String| problems.push(format!("{f}: {m}"));
-        check(&mut push, "kp".into(), self.kp, 0.0, 1e6, "N·m/rad");
-        check(&mut push, "ki".into(), self.ki, 0.0, 1e7, "N·m/(rad·s)");
-        check(&mut push, "kd".into(), self.kd, 0.0, 1e5, "N·m·s/rad");
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-}
-
-/// The controller kinds a scene can name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum ControllerSpec {
-    /// PID with velocity feed-forward, optional gravity compensation, anti-windup.
-    Pid(PidConfig),
-}
-
-impl ControllerSpec {
-    /// Builds the controller for a joint driven by `servo`.
-    pub fn build(&self, servo: &ServoSpec) -> Box<dyn JointController> {
-        match self {
-            ControllerSpec::Pid(c) => Box::new(Pid::new(c.clone(), servo.stall_torque_nm)),
-        }
-    }
-
-    /// Range checks; `push(field, message)` records each problem.
-    pub fn validate(&self, field: &str, servo: &ServoSpec, push: &mut dyn FnMut(String, String)) {
-        match self {
-            ControllerSpec::Pid(c) => c.validate(&format!("{field}.Pid"), servo, push),
-        }
-    }
-
-    /// Short kind name.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ControllerSpec::Pid(_) => "pid",
-        }
-    }
-
-    /// The live-tunable gains.
-    pub fn gains(&self) -> Gains {
-        match self {
-            ControllerSpec::Pid(c) => Gains {
-                kp: c.kp,
-                ki: c.ki,
-                kd: c.kd,
-            },
-        }
-    }
-
-    /// The same controller with other gains.
-    pub fn with_gains(&self, g: &Gains) -> Self {
-        match self {
-            ControllerSpec::Pid(c) => ControllerSpec::Pid(PidConfig {
-                kp: g.kp,
-                ki: g.ki,
-                kd: g.kd,
-                ..c.clone()
-            }),
-        }
-    }
-
-    /// Whether the controller needs the gravity torque computed each tick.
-    pub fn wants_gravity(&self) -> bool {
-        match self {
-            ControllerSpec::Pid(c) => c.gravity_compensation,
-        }
-    }
-}
-
-/// Shared range check helper for controller configs.
-pub(crate) fn check(
-    push: &mut dyn FnMut(String, String),
-    field: String,
-    v: f64,
-    lo: f64,
-    hi: f64,
-    unit: &str,
-) {
-    if !v.is_finite() || v < lo || v > hi {
-        let shown = if v.is_nan() {
-            "NaN".to_string()
-        } else {
-            v.to_string()
-        };
-        push(
-            field,
-            format!("{shown} is out of range: expected {lo} ..= {hi} {unit}"),
-        );
+/// Builds the controller a spec names, for a joint driven by `servo`.
+pub fn build(spec: &ControllerSpec, servo: &ServoSpec) -> Box<dyn JointController> {
+    match spec {
+        ControllerSpec::Pid(c) => Box::new(Pid::new(c.clone(), servo.stall_torque_nm)),
     }
 }

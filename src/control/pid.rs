@@ -1,66 +1,7 @@
 //! PID position controller with velocity feed-forward, optional gravity compensation
 //! and anti-windup (conditional integration plus a clamp on the integral term).
 
-use serde::{Deserialize, Serialize};
-
-use super::{ControlInput, JointController, check};
-use crate::scene::ServoSpec;
-
-/// PID gains. Units assume a revolute joint (rad, N·m); for prismatic joints read m, N.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PidConfig {
-    /// Proportional gain, N·m/rad, in [0, 1e6]. Start near stall_torque / 0.1 rad.
-    pub kp: f64,
-    /// Integral gain, N·m/(rad·s), in [0, 1e7]. Removes steady-state error from
-    /// unmodelled loads; keep below kp · (controller rate / 10).
-    #[serde(default)]
-    pub ki: f64,
-    /// Derivative gain on the velocity error, N·m·s/rad, in [0, 1e5].
-    #[serde(default)]
-    pub kd: f64,
-    /// Velocity feed-forward, N·m·s/rad, in [0, 1e5]: torque per rad/s of desired
-    /// velocity. Set it to the servo's viscous damping to cancel it.
-    #[serde(default)]
-    pub velocity_ff: f64,
-    /// Add the model's gravity torque at the measured pose to the command.
-    #[serde(default)]
-    pub gravity_compensation: bool,
-    /// Largest magnitude of the integral term, N·m; defaults to the servo's stall torque.
-    #[serde(default)]
-    pub integral_limit_nm: Option<f64>,
-}
-
-impl PidConfig {
-    pub(crate) fn validate(
-        &self,
-        f: &str,
-        servo: &ServoSpec,
-        push: &mut dyn FnMut(String, String),
-    ) {
-        check(push, format!("{f}.kp"), self.kp, 0.0, 1e6, "N·m/rad");
-        check(push, format!("{f}.ki"), self.ki, 0.0, 1e7, "N·m/(rad·s)");
-        check(push, format!("{f}.kd"), self.kd, 0.0, 1e5, "N·m·s/rad");
-        check(
-            push,
-            format!("{f}.velocity_ff"),
-            self.velocity_ff,
-            0.0,
-            1e5,
-            "N·m·s/rad",
-        );
-        if let Some(l) = self.integral_limit_nm {
-            check(
-                push,
-                format!("{f}.integral_limit_nm"),
-                l,
-                0.0,
-                servo.stall_torque_nm.max(0.0),
-                "N·m (at most the servo's stall torque)",
-            );
-        }
-    }
-}
+use super::{ControlInput, JointController, PidConfig};
 
 /// The running controller.
 pub struct Pid {

@@ -20,8 +20,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{FaultKind, FaultSpec, ServoErrorBit};
+use crate::report::{JointHealth, Report};
 use crate::scene::Scene;
-use crate::telemetry::{JointHealth, Report};
 
 /// Fuzzing settings.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,7 @@
 //!
 //! The GUI is a view of a [`Session`](crate::app::session::Session): the run lives on
 //! its own thread at its own pace ([`LivePlugin`]), the window only reads snapshots
-//! and sends [`ControlCommand`](crate::runtime::control::ControlCommand)s on the run's
+//! and sends [`ControlCommand`](crate::runtime::command::ControlCommand)s on the run's
 //! control channel, exactly as the CLI's stdin does. A slow frame therefore delays no
 //! control period. Modules: `view3d` (camera, arm, gizmos), `mesh` (STL loading),
 //! `panels` (egui), `style` (state colours, units), `shot` (screenshot mode, frame
@@ -22,8 +22,8 @@ use bevy::window::{PresentMode, WindowResolution};
 
 use crate::app::live::{LivePlugin, LiveSystems};
 use crate::app::session::SessionOptions;
+use crate::report::Report;
 use crate::scene::Scene;
-use crate::telemetry::Report;
 
 pub use shot::FrameStats;
 
@@ -44,7 +44,7 @@ pub struct GuiOptions {
     pub show_axes: bool,
     pub show_frames: bool,
     /// Play this recording back (from this time, s) instead of running the scene.
-    pub replay: Option<(crate::telemetry::recording::Recording, f64)>,
+    pub replay: Option<(crate::recording::Recording, f64)>,
 }
 
 impl Default for GuiOptions {
@@ -80,8 +80,8 @@ pub(crate) struct Outcome(pub Arc<Mutex<GuiOutcome>>);
 
 /// Opens the window and runs until it is closed (or `exit_after`). Blocks.
 pub fn run(scene: Scene, opts: GuiOptions) -> GuiOutcome {
-    let hardware = scene.joints.iter().any(|j| j.backend.is_hardware());
-    if (hardware || opts.session.executor == crate::runtime::Executor::Realtime)
+    let executor = crate::runtime::Executor::for_scene(&scene, opts.session.executor);
+    if executor == crate::runtime::Executor::Realtime
         && std::env::var_os("LP_NUM_THREADS").is_none()
     {
         // Mesa's software rasterizer (no GPU: VMs, CI) otherwise renders on every

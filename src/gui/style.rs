@@ -3,8 +3,8 @@
 use bevy::prelude::Color;
 use bevy_egui::egui::Color32;
 
+use crate::report::JointHealth;
 use crate::scene::JointKind;
-use crate::telemetry::JointHealth;
 
 /// Behind the arm.
 pub const BACKGROUND: Color = Color::srgb(0.16, 0.18, 0.22);

@@ -17,8 +17,8 @@ use bevy_egui::{EguiGlobalSettings, PrimaryEguiContext};
 use super::panels::UiState;
 use super::{mesh, style};
 use crate::app::live::LiveSession;
+use crate::report::JointHealth;
 use crate::scene::{OriginSpec, Scene};
-use crate::telemetry::JointHealth;
 
 /// Parent of every link: turns the scene's z-up into bevy's y-up.
 #[derive(Component)]

@@ -3,12 +3,14 @@
 //! sync read of present position, speed and load, and reports a timed sample per
 //! joint, or the link errors it saw (timeout, checksum, wrong ID, servo error bits).
 //! A failed port (unplugged, device gone) is reported offline and reopened with
-//! backoff (50 ms doubling to 1 s). It talks to the runtime only through bounded
-//! channels and never blocks on it. The port is wrapped in the man-in-the-middle
+//! backoff (50 ms doubling to 1 s). It never blocks on the runtime: goals, link
+//! faults and the link's up/down status are latest-value cells (`sys::latest`:
+//! nothing queued, nothing lost), transaction reports a bounded channel whose
+//! overflow is counted. The port is wrapped in the man-in-the-middle
 //! fault layer (`super::mitm`), idle until the runtime sends the bus link faults.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,8 +20,9 @@ use super::mitm::{Impairments, MitmTransport};
 use super::protocol::{FrameError, dxl, sign_magnitude_decode, sts};
 use super::transport::serial::SerialTransport;
 use super::transport::{Transport, TransportError};
-use crate::runtime::clock::{Clock, sleep_until};
 use crate::scene::BusProtocol;
+use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::latest::Latest;
 
 const TICKS: f64 = 4096.0;
 
@@ -77,44 +80,63 @@ pub enum LinkError {
     Garbage,
 }
 
-/// Reports from a bus thread.
+/// A bus thread's report of one transaction (sync write + sync read). Whether the
+/// link is up is state, not a report: see [`Link`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum BusEvent {
-    /// One transaction (sync write + sync read) finished.
-    Tick {
-        /// Wall time from the first request byte to the last reply byte.
-        latency: Duration,
-        samples: Vec<Sample>,
-        /// (slot, error); `slot` is `usize::MAX` when no joint can be blamed.
-        errors: Vec<(usize, LinkError)>,
-    },
-    /// The port could not be opened or failed.
-    Offline { reason: String },
-    /// The port is open (again).
-    Online,
+pub struct BusTick {
+    /// Wall time from the first request byte to the last reply byte.
+    pub latency: Duration,
+    pub samples: Vec<Sample>,
+    /// (slot, error); `slot` is `usize::MAX` when no joint can be blamed.
+    pub errors: Vec<(usize, LinkError)>,
+}
+
+/// A bus's link as state (the newest wins, nothing is queued, so nothing is lost):
+/// whether the port is open, and how many times it has gone down, so a reader that
+/// looks only after the link is back still learns that it was down.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Link {
+    pub up: bool,
+    /// Times the link has gone down (failed to open, or failed while open).
+    pub downs: u64,
+    /// Why it last went down.
+    pub reason: String,
 }
 
 /// The runtime's end of a bus thread.
 pub struct BusHandle {
     pub spec: BusSpec,
-    pub goals: Sender<Goals>,
-    pub events: Receiver<BusEvent>,
-    impair: Sender<Impairments>,
+    goals: Latest<Option<Goals>>,
+    /// One report per transaction; a full channel drops the newest and counts it
+    /// (see [`BusHandle::dropped_ticks`]).
+    pub events: Receiver<BusTick>,
+    link: Latest<Link>,
+    link_seen: u64,
+    impair: Latest<Impairments>,
+    dropped: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl BusHandle {
-    /// Sends the latest goals (dropped if the bus thread is behind: it will use the
-    /// next ones).
+    /// Hands the bus its newest goals (they replace any it has not used yet).
     pub fn send_goals(&self, goals: Vec<f64>) {
-        let _ = self.goals.try_send(Goals(goals));
+        self.goals.set(Some(Goals(goals)));
     }
 
-    /// Sets the link faults acting on this bus from now on (dropped if the bus has
-    /// not taken the previous setting yet; the runtime sends again on each change).
+    /// Sets the link faults acting on this bus from now on.
     pub fn impair(&self, kinds: Vec<crate::faults::FaultKind>) {
-        let _ = self.impair.try_send(Impairments::from_kinds(&kinds));
+        self.impair.set(Impairments::from_kinds(&kinds));
+    }
+
+    /// The link's state if it changed since the last call.
+    pub fn link_changed(&mut self) -> Option<Link> {
+        self.link.changed(&mut self.link_seen)
+    }
+
+    /// Transaction reports dropped because the runtime had not taken the earlier ones.
+    pub fn dropped_ticks(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Stops the thread and waits for it (at most one transaction).
@@ -132,19 +154,70 @@ impl Drop for BusHandle {
     }
 }
 
-/// Goals waiting: a few, so a burst never blocks the runtime; the bus uses the newest.
-const GOALS: usize = 4;
-/// Events waiting: enough for ~60 ms at 1 kHz if the runtime stalls; beyond that the
-/// oldest news is worthless and the bus drops new events rather than block.
+/// Transaction reports waiting: ~60 ms at 1 kHz if the runtime stalls; past that the
+/// oldest news is stale and the bus drops (and counts) new reports rather than block.
 const EVENTS: usize = 64;
-/// Impairment updates waiting: fault changes come a few per second at most.
-const IMPAIR: usize = 8;
+
+/// The bus thread's end of its cells and channel.
+struct BusSide {
+    goals: Latest<Option<Goals>>,
+    goals_seen: u64,
+    events: Sender<BusTick>,
+    dropped: Arc<AtomicU64>,
+    link: Latest<Link>,
+    impair: Latest<Impairments>,
+    impair_seen: u64,
+}
+
+impl BusSide {
+    fn report(&self, ev: BusTick) {
+        if self.events.try_send(ev).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn up(&self) {
+        let mut l = self.link.get();
+        l.up = true;
+        self.link.set(l);
+    }
+
+    fn down(&self, reason: String) {
+        let l = self.link.get();
+        self.link.set(Link {
+            up: false,
+            downs: l.downs + 1,
+            reason,
+        });
+    }
+
+    /// New link faults, if they changed.
+    fn impairments(&mut self) -> Option<Impairments> {
+        self.impair.changed(&mut self.impair_seen)
+    }
+
+    /// The newest goals, if new ones came.
+    fn new_goals(&mut self) -> Option<Option<Goals>> {
+        self.goals.changed(&mut self.goals_seen)
+    }
+}
 
 /// Starts the thread of one bus.
 pub fn spawn(spec: BusSpec, clock: Arc<dyn Clock>) -> std::io::Result<BusHandle> {
-    let (goals_tx, goals_rx) = bounded(GOALS);
     let (events_tx, events_rx) = bounded(EVENTS);
-    let (impair_tx, impair_rx) = bounded(IMPAIR);
+    let goals = Latest::new(None);
+    let link = Latest::new(Link::default());
+    let impair = Latest::new(Impairments::default());
+    let dropped = Arc::new(AtomicU64::new(0));
+    let side = BusSide {
+        goals: goals.clone(),
+        goals_seen: 0,
+        events: events_tx,
+        dropped: dropped.clone(),
+        link: link.clone(),
+        impair: impair.clone(),
+        impair_seen: 0,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = spec.clone();
     let stop2 = stop.clone();
@@ -152,15 +225,18 @@ pub fn spawn(spec: BusSpec, clock: Arc<dyn Clock>) -> std::io::Result<BusHandle>
         .name(format!("bus-{}", spec.port))
         .spawn(move || {
             if let Some(p) = s2.rt_priority {
-                let _ = crate::runtime::priority::set_fifo(p);
+                let _ = crate::sys::priority::set_fifo(p);
             }
-            bus_loop(s2, clock, goals_rx, events_tx, impair_rx, stop2)
+            bus_loop(s2, clock, side, stop2)
         })?;
     Ok(BusHandle {
         spec,
-        goals: goals_tx,
+        goals,
         events: events_rx,
-        impair: impair_tx,
+        link,
+        link_seen: 0,
+        impair,
+        dropped,
         stop,
         thread: Some(thread),
     })
@@ -174,14 +250,7 @@ fn rad_of(ticks: i32, zero: u32) -> f64 {
     (ticks - zero as i32) as f64 * std::f64::consts::TAU / TICKS
 }
 
-fn bus_loop(
-    spec: BusSpec,
-    clock: Arc<dyn Clock>,
-    goals: Receiver<Goals>,
-    events: Sender<BusEvent>,
-    impair: Receiver<Impairments>,
-    stop: Arc<AtomicBool>,
-) {
+fn bus_loop(spec: BusSpec, clock: Arc<dyn Clock>, mut side: BusSide, stop: Arc<AtomicBool>) {
     let mut link: Option<MitmTransport<SerialTransport>> = None;
     let mut imp = Impairments::default();
     let mut backoff = Duration::from_millis(50);
@@ -189,9 +258,9 @@ fn bus_loop(
     let mut latest: Option<Goals> = None;
     let mut next = clock.now();
     // The fault layer's random stream: fixed per port, so a run is repeatable.
-    let seed = crate::runtime::plant::seed_for(0x6d69_746d, &spec.port);
+    let seed = crate::sys::seed::seed_for(0x6d69_746d, &spec.port);
     while !stop.load(Ordering::Relaxed) {
-        while let Ok(i) = impair.try_recv() {
+        if let Some(i) = side.impairments() {
             imp = i;
             if let Some(l) = link.as_mut() {
                 l.set(imp);
@@ -216,27 +285,25 @@ fn bus_loop(
                         link = Some(t);
                         backoff = Duration::from_millis(50);
                         offline_reported = false;
-                        let _ = events.try_send(BusEvent::Online);
+                        side.up();
                         let errors = (0..spec.joints.len())
                             .filter(|k| !samples.iter().any(|s| s.slot == *k))
                             .map(|k| (k, LinkError::Timeout))
                             .collect();
-                        let _ = events.try_send(BusEvent::Tick {
+                        side.report(BusTick {
                             latency: Duration::ZERO,
                             samples,
                             errors,
                         });
                         // Goals computed before the takeover are stale.
-                        while goals.try_recv().is_ok() {}
+                        let _ = side.new_goals();
                         latest = None;
                         next = clock.now();
                     }
                     Err(e) => {
                         if !offline_reported {
                             offline_reported = true;
-                            let _ = events.try_send(BusEvent::Offline {
-                                reason: e.to_string(),
-                            });
+                            side.down(e.to_string());
                         }
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -246,15 +313,13 @@ fn bus_loop(
                 Err(e) => {
                     if !offline_reported {
                         offline_reported = true;
-                        let _ = events.try_send(BusEvent::Offline {
-                            reason: e.to_string(),
-                        });
+                        side.down(e.to_string());
                     }
                     let until = clock.now() + backoff;
                     while clock.now() < until && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(5));
                         // A replug (fault cleared) retries at once.
-                        if let Ok(i) = impair.try_recv() {
+                        if let Some(i) = side.impairments() {
                             let replug = imp.unplugged && !i.unplugged;
                             imp = i;
                             if replug {
@@ -274,20 +339,16 @@ fn bus_loop(
             next = now; // fell behind: do not burst to catch up
         }
         sleep_until(clock.as_ref(), next);
-        while let Ok(g) = goals.try_recv() {
-            latest = Some(g);
+        if let Some(g) = side.new_goals() {
+            latest = g;
         }
         let Some(t) = link.as_mut() else { continue };
         match transaction(&spec, t, latest.as_ref(), clock.as_ref()) {
-            Ok(ev) => {
-                let _ = events.try_send(ev);
-            }
+            Ok(ev) => side.report(ev),
             Err(e) => {
                 link = None;
                 offline_reported = true;
-                let _ = events.try_send(BusEvent::Offline {
-                    reason: e.to_string(),
-                });
+                side.down(e.to_string());
             }
         }
     }
@@ -373,7 +434,7 @@ pub fn transaction(
     t: &mut dyn Transport,
     goals: Option<&Goals>,
     clock: &dyn Clock,
-) -> Result<BusEvent, TransportError> {
+) -> Result<BusTick, TransportError> {
     let ids: Vec<u8> = spec.joints.iter().map(|j| j.id).collect();
     let r = Regs::of(spec.protocol);
     let write = goals.and_then(|g| {
@@ -394,7 +455,7 @@ pub fn transaction(
     }
     t.write_all(&read, budget)?;
     let (samples, errors, last_byte) = collect(spec, t, clock, t0, t0 + budget)?;
-    Ok(BusEvent::Tick {
+    Ok(BusTick {
         latency: last_byte.saturating_sub(t0),
         samples,
         errors,

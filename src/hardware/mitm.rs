@@ -17,8 +17,8 @@ use rand_chacha::ChaCha8Rng;
 use super::protocol::dxl;
 use super::transport::{Transport, TransportError};
 use crate::faults::FaultKind;
-use crate::runtime::clock::Clock;
 use crate::scene::BusProtocol;
+use crate::sys::clock::Clock;
 
 /// The link faults acting now, merged.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -11,8 +11,8 @@ use std::thread::JoinHandle;
 use super::transport::pty::PtyTransport;
 use super::virtual_servo::table::Protocol;
 use super::virtual_servo::{VirtualBus, serve};
-use crate::runtime::clock::Clock;
 use crate::scene::BusProtocol;
+use crate::sys::clock::Clock;
 
 /// Prefix of a virtual port name.
 pub const PREFIX: &str = "virtual:";
@@ -58,7 +58,7 @@ impl VirtualPort {
             .spawn(move || {
                 // It stands in for hardware, which host load does not slow down.
                 if let Some(p) = rt_priority {
-                    let _ = crate::runtime::priority::set_fifo(p);
+                    let _ = crate::sys::priority::set_fifo(p);
                 }
                 // A transport error ends the emulation (the host side closed).
                 let _ = serve(&mut bus, &mut pty, &stop2, clock.as_ref());

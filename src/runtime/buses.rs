@@ -5,16 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::clock::Clock;
 use super::plant::Plant;
 use crate::hardware::bridge::{self, BusHandle, BusJoint, BusSpec};
 use crate::hardware::virtual_port::{self, VirtualPort};
 use crate::scene::BackendSpec;
+use crate::sys::clock::Clock;
 
 /// The running buses and emulated ports of a real-time run.
 pub(super) struct Buses {
-    /// Each bus with the plant indices of its joints (in slot order).
-    pub(super) list: Vec<(BusHandle, Vec<usize>)>,
+    /// Each bus with the plant indices of its joints (in slot order) and how many of
+    /// its link outages the plant has applied.
+    list: Vec<(BusHandle, Vec<usize>, u64)>,
     vports: Vec<VirtualPort>,
     clock: Arc<dyn Clock>,
     rt_priority: Option<i32>,
@@ -56,9 +57,28 @@ impl Buses {
         impair_buses(plant, &self.list);
     }
 
+    /// Once per physics step: applies each bus's transaction reports and link changes
+    /// to the plant, and sends each bus whose joints are due (`due[i]`) its goals.
+    pub(super) fn exchange(&mut self, plant: &mut Plant, due: &[bool]) {
+        for (h, js, downs_seen) in self.list.iter_mut() {
+            while let Ok(ev) = h.events.try_recv() {
+                plant.hw_event(js, &ev);
+            }
+            if let Some(link) = h.link_changed() {
+                plant.link_changed(js, &link, downs_seen);
+            }
+            if js.iter().any(|&i| due[i]) {
+                let goals: Option<Vec<f64>> = js.iter().map(|&i| plant.hw_goal(i)).collect();
+                if let Some(g) = goals {
+                    h.send_goals(g);
+                }
+            }
+        }
+    }
+
     /// Stops every bus thread and emulated port.
     pub(super) fn stop(&mut self) {
-        for (h, _) in self.list.iter_mut() {
+        for (h, _, _) in self.list.iter_mut() {
             h.stop();
         }
         self.vports.clear();
@@ -117,7 +137,7 @@ fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
 /// others keep running untouched.
 fn sync_buses(
     plant: &mut Plant,
-    buses: &mut Vec<(BusHandle, Vec<usize>)>,
+    buses: &mut Vec<(BusHandle, Vec<usize>, u64)>,
     vports: &mut Vec<VirtualPort>,
     clock: &Arc<dyn Clock>,
     rt_priority: Option<i32>,
@@ -172,7 +192,7 @@ fn sync_buses(
             spec.port = v.path.clone();
         }
     }
-    buses.retain_mut(|(h, js)| {
+    buses.retain_mut(|(h, js, _)| {
         let keep = want.iter().any(|(s, w)| s.port == h.spec.port && w == js);
         if !keep {
             h.stop();
@@ -180,11 +200,11 @@ fn sync_buses(
         keep
     });
     for (spec, js) in want {
-        if !buses.iter().any(|(h, _)| h.spec.port == spec.port) {
-            buses.push((bridge::spawn(spec, clock.clone())?, js));
+        if !buses.iter().any(|(h, _, _)| h.spec.port == spec.port) {
+            buses.push((bridge::spawn(spec, clock.clone())?, js, 0));
         }
     }
-    for (k, (_, js)) in buses.iter().enumerate() {
+    for (k, (_, js, _)) in buses.iter().enumerate() {
         for (slot, &i) in js.iter().enumerate() {
             if let Some(h) = plant.joints[i].hw.as_mut() {
                 h.bus = k;
@@ -196,9 +216,9 @@ fn sync_buses(
 }
 
 /// Hands each bus the link faults acting on its joints (its man-in-the-middle layer).
-fn impair_buses(plant: &Plant, buses: &[(BusHandle, Vec<usize>)]) {
+fn impair_buses(plant: &Plant, buses: &[(BusHandle, Vec<usize>, u64)]) {
     let acting = plant.link_faults();
-    for (h, js) in buses {
+    for (h, js, _) in buses {
         let kinds: Vec<crate::faults::FaultKind> = acting
             .iter()
             .filter(|(j, _)| js.contains(j))

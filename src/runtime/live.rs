@@ -11,10 +11,11 @@ use std::time::Duration;
 use crossbeam::channel::Receiver;
 
 use super::plant::{DriveMode, Plant};
+use super::tap::Tap;
 use crate::control::Gains;
+use crate::recording::Record;
+use crate::report::{JointHealth, Report};
 use crate::scene::JointKind;
-use crate::telemetry::recorder::{Record, RecordSink};
-use crate::telemetry::{JointHealth, Report};
 
 /// One joint as the operator sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +88,7 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(16);
 #[derive(Clone)]
 pub struct LiveTap {
     pub shared: Arc<Mutex<LiveSnapshot>>,
-    pub sink: RecordSink,
+    pub sink: Tap,
 }
 
 /// The observer's end.
@@ -99,7 +100,7 @@ pub struct LiveFeed {
 /// A tap and its feed for a run of `joints` joints.
 pub fn channel(joints: usize) -> (LiveTap, LiveFeed) {
     let shared = Arc::new(Mutex::new(LiveSnapshot::default()));
-    let (sink, records) = RecordSink::channel(FEED_CAPACITY, joints, 0);
+    let (sink, records) = Tap::channel(FEED_CAPACITY, joints, 0);
     (
         LiveTap {
             shared: shared.clone(),
@@ -135,6 +136,7 @@ impl Publisher {
         now: Duration,
         plant: &Plant,
         pace: Option<&super::pace::Pacer>,
+        factory: &super::ServiceFactory,
         force: bool,
     ) {
         if !force
@@ -162,11 +164,10 @@ impl Publisher {
         snap.joints.clear();
         for (i, j) in plant.joints.iter().enumerate() {
             let ((sp, _), (pos, vel)) = plant.observed(i);
-            let cfg = plant.configs.get(i);
             let stall = j.servo.spec.stall_torque_nm;
             snap.joints.push(LiveJoint {
                 name: j.name.clone(),
-                kind: cfg.map_or(JointKind::Revolute, |c| c.kind),
+                kind: j.kind,
                 backend: j.hw.as_ref().map_or("sim".into(), |h| h.label.clone()),
                 state: j.health,
                 mode: match j.mode {
@@ -195,7 +196,7 @@ impl Publisher {
                     .as_ref()
                     .and_then(|h| h.latencies_us.last())
                     .map(|&us| us as f64),
-                gains: cfg.map(|c| c.controller.gains()),
+                gains: factory.gains(i),
                 lower: j.limits.0,
                 upper: j.limits.1,
             });

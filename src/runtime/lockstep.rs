@@ -18,21 +18,22 @@ use std::time::Duration;
 
 use crossbeam::channel::TryRecvError;
 
-use super::clock::{Clock, WallClock};
-use super::control::ControlCommand;
+use super::command::ControlCommand;
 use super::pace::Gate;
 use super::plant::{DriveMode, Plant};
 use super::service::{JointService, ServiceInput, ServiceOutput, ServicePort};
 use super::watchdog::{self, Heartbeat};
 use super::{Progress, RunOptions, ServiceFactory};
-use crate::faults::Symptom;
+use crate::report::Report;
 use crate::scene::Scene;
-use crate::telemetry::Report;
+use crate::supervision::Symptom;
+use crate::sys::clock::Clock;
 
 /// A lockstep simulation that can be advanced step by step.
 pub struct Lockstep {
     pub plant: Plant,
     factory: ServiceFactory,
+    mail: super::manage::Mailboxes,
     services: Vec<JointService>,
     ports: Vec<ServicePort>,
     /// Per joint: since when (sim time) it has owed a reply.
@@ -48,7 +49,7 @@ pub struct Lockstep {
     hang_timeout: Duration,
     /// Why the run ended early, if it did.
     pub aborted: Option<String>,
-    recorder: Option<crate::telemetry::recorder::Recorder>,
+    recorder: Option<Box<dyn super::tap::Sink>>,
     /// Wall-clock pacing, pause and single steps (see [`run`]).
     pub pacer: super::pace::Pacer,
     publisher: Option<super::live::Publisher>,
@@ -57,7 +58,7 @@ pub struct Lockstep {
 impl Lockstep {
     /// Builds the plant and services and starts the watchdog.
     pub fn new(scene: &Scene, opts: &RunOptions) -> std::io::Result<Self> {
-        let clock: Arc<dyn Clock> = Arc::new(WallClock::new());
+        let clock = opts.clock();
         let mut plant = Plant::new(scene, opts.build);
         let recorder = super::start_recorder(scene, &mut plant, opts)?;
         let publisher = opts.live.clone().map(|tap| {
@@ -65,7 +66,12 @@ impl Lockstep {
             let duration = opts.duration_s.unwrap_or(scene.duration_s);
             super::live::Publisher::new(tap, duration, "lockstep")
         });
-        let factory = ServiceFactory::new(scene, opts.build.copies, opts.lockstep_faults);
+        let factory = ServiceFactory::new(
+            scene,
+            opts.build.copies,
+            opts.lockstep_faults,
+            clock.clone(),
+        );
         // The watchdog's cancel releases any service stuck in a real hang.
         let cancel = factory.run_cancel.clone();
         let (services, ports) = factory.build_all();
@@ -81,6 +87,7 @@ impl Lockstep {
         )?;
         Ok(Self {
             plant,
+            mail: super::manage::Mailboxes::new(n),
             factory,
             services,
             ports,
@@ -111,6 +118,7 @@ impl Lockstep {
                 self.restart(i);
             }
             self.deliver(i);
+            self.mail.flush(i, &self.ports[i]);
             if !self.plant.due(i) || self.plant.joints[i].mode != DriveMode::Controller {
                 continue;
             }
@@ -234,6 +242,7 @@ impl Lockstep {
         self.ports[i] = p;
         self.owed_since[i] = None;
         self.in_flight[i] = None;
+        self.mail.restarted(i);
         self.plant.restarted(i);
     }
 
@@ -274,9 +283,10 @@ impl Lockstep {
                 );
                 continue;
             }
-            if let Some((i, m)) = super::control::apply(&mut self.plant, c) {
-                self.factory.remember(i, &m);
-                let _ = self.ports[i].manage.try_send(m);
+            if let Some((i, m)) = super::command::apply(&mut self.plant, c)
+                && let Err(why) = self.mail.send(i, m, &self.ports[i], &mut self.factory)
+            {
+                self.plant.event(i, "command_refused", why);
             }
         }
     }
@@ -284,7 +294,13 @@ impl Lockstep {
     /// Publishes a live snapshot if one is due (or `force`).
     pub fn publish(&mut self, force: bool) {
         if let Some(p) = &mut self.publisher {
-            p.publish(self.clock.now(), &self.plant, Some(&self.pacer), force);
+            p.publish(
+                self.clock.now(),
+                &self.plant,
+                Some(&self.pacer),
+                &self.factory,
+                force,
+            );
         }
     }
 
@@ -302,7 +318,13 @@ impl Lockstep {
             .report(scene, "lockstep", wall, self.aborted.clone());
         super::finish_recorder(&mut self.plant, self.recorder.take(), &mut report);
         if let Some(p) = &mut self.publisher {
-            p.publish(self.clock.now(), &self.plant, Some(&self.pacer), true);
+            p.publish(
+                self.clock.now(),
+                &self.plant,
+                Some(&self.pacer),
+                &self.factory,
+                true,
+            );
             p.finish(&report);
         }
         report
@@ -354,8 +376,8 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
 }
 
 /// Event text of a pacing command.
-fn pace_text(p: super::control::Pace) -> String {
-    use super::control::Pace;
+fn pace_text(p: super::command::Pace) -> String {
+    use super::command::Pace;
     match p {
         Pace::Pause => "paused".into(),
         Pace::Resume => "resumed".into(),

@@ -9,17 +9,16 @@
 //!   thread, each service on its own thread; a late service never holds physics up.
 
 mod buses;
-pub mod clock;
-pub mod control;
+pub mod command;
 pub mod live;
 mod lockstep;
+mod manage;
 pub mod pace;
 pub use lockstep::Lockstep;
 pub mod plant;
-pub mod priority;
 mod realtime;
 pub mod service;
-pub mod supervisor;
+pub mod tap;
 pub mod watchdog;
 
 use std::sync::Arc;
@@ -27,8 +26,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::physics::BuildOptions;
+use crate::report::Report;
 use crate::scene::Scene;
-use crate::telemetry::Report;
+use crate::sys::clock::{Clock, WallClock};
 
 pub use service::{FaultMode, JointService, ServiceInput, ServiceMsg, ServiceOutput, ServicePort};
 pub use watchdog::HangHook;
@@ -38,6 +38,18 @@ pub use watchdog::HangHook;
 pub enum Executor {
     Lockstep,
     Realtime,
+}
+
+impl Executor {
+    /// The executor that runs `scene` when `requested` is asked for: real time for a
+    /// scene that needs it ([`Scene::needs_realtime`]), else as requested.
+    pub fn for_scene(scene: &Scene, requested: Executor) -> Executor {
+        if scene.needs_realtime() {
+            Executor::Realtime
+        } else {
+            requested
+        }
+    }
 }
 
 /// How to run a scene.
@@ -58,11 +70,11 @@ pub struct RunOptions {
     /// `Real`.
     pub lockstep_faults: FaultMode,
     /// Commands sent while the run goes (swaps; the GUI will use the same channel).
-    pub control: Option<crossbeam::channel::Receiver<control::ControlCommand>>,
+    pub control: Option<crossbeam::channel::Receiver<command::ControlCommand>>,
     /// Commands to apply at given simulated times, s.
-    pub schedule: Vec<(f64, control::ControlCommand)>,
-    /// Record telemetry into this MCAP file.
-    pub record: Option<std::path::PathBuf>,
+    pub schedule: Vec<(f64, command::ControlCommand)>,
+    /// Record telemetry into this sink (e.g. `telemetry::recorder::to_file(path)`).
+    pub record: Option<tap::SinkFactory>,
     /// Set from outside (Ctrl-C) to end the run early, cleanly: the report and the
     /// recording are finished as at a normal end.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -74,6 +86,18 @@ pub struct RunOptions {
     pub pace: Option<f64>,
     /// A live observer (the GUI): snapshots and a sample feed, never waited for.
     pub live: Option<live::LiveTap>,
+    /// The wall clock the run reads (real time's pacing, the lockstep watchdog and
+    /// pacer, the buses); `None`: the machine's. Tests pass a `ManualClock`.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl RunOptions {
+    /// The clock this run reads: the one given, or a fresh wall clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock
+            .clone()
+            .unwrap_or_else(|| Arc::new(WallClock::new()))
+    }
 }
 
 impl Default for RunOptions {
@@ -92,6 +116,7 @@ impl Default for RunOptions {
             schedule: Vec::new(),
             pace: None,
             live: None,
+            clock: None,
         }
     }
 }
@@ -104,22 +129,31 @@ pub type Progress<'a> = &'a mut dyn FnMut(f64, f64);
 /// running) so a restarted service suffers the ones still to come, but not a
 /// one-shot fault that has already struck.
 pub(crate) struct ServiceFactory {
-    configs: Vec<crate::scene::JointConfig>,
+    /// Each joint's controller as it stands now (live gains changes included) and the
+    /// servo it drives: the one copy of the controller config while a run goes.
+    controllers: Vec<(crate::control::ControllerSpec, crate::servo::ServoSpec)>,
     names: Vec<String>,
     faults: Vec<Vec<crate::faults::FaultSpec>>,
     mode: FaultMode,
+    /// The run's clock, handed to every service it builds.
+    clock: Arc<dyn Clock>,
     /// Set when the whole run is torn down: releases any service stuck in a hang.
     pub(crate) run_cancel: Arc<AtomicBool>,
 }
 
 impl ServiceFactory {
-    pub(crate) fn new(scene: &Scene, copies: usize, mode: FaultMode) -> Self {
-        let mut configs = Vec::new();
+    pub(crate) fn new(
+        scene: &Scene,
+        copies: usize,
+        mode: FaultMode,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let mut controllers = Vec::new();
         let mut names = Vec::new();
         let mut faults = Vec::new();
         for copy in 0..copies {
             for c in &scene.joints {
-                configs.push(c.clone());
+                controllers.push((c.controller.clone(), c.servo.clone()));
                 names.push(if copies > 1 {
                     format!("{}#{copy}", c.name)
                 } else {
@@ -139,16 +173,23 @@ impl ServiceFactory {
             }
         }
         Self {
-            configs,
+            controllers,
             names,
             faults,
             mode,
+            clock,
             run_cancel: Arc::new(AtomicBool::new(false)),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.configs.len()
+        self.controllers.len()
+    }
+
+    /// Joint `i`'s controller gains as its service has them (or will, once it has
+    /// taken its waiting messages).
+    pub(crate) fn gains(&self, i: usize) -> Option<crate::control::Gains> {
+        self.controllers.get(i).map(|(c, _)| c.gains())
     }
 
     /// A fresh service for joint `i`; `struck` are the one-shot faults that have
@@ -158,7 +199,7 @@ impl ServiceFactory {
         i: usize,
         struck: &[crate::faults::FaultSpec],
     ) -> (JointService, ServicePort) {
-        let c = &self.configs[i];
+        let (controller, servo) = &self.controllers[i];
         let faults = self.faults[i]
             .iter()
             .filter(|f| !(f.one_shot() && struck.contains(f)))
@@ -166,11 +207,12 @@ impl ServiceFactory {
             .collect();
         let (mut s, p) = JointService::with_faults(
             &self.names[i],
-            c.controller.build(&c.servo),
+            crate::control::build(controller, servo),
             faults,
             self.mode,
         );
         s.run_cancel = Some(self.run_cancel.clone());
+        s.clock = self.clock.clone();
         (s, p)
     }
 
@@ -189,8 +231,8 @@ impl ServiceFactory {
                 }
             }
             service::ServiceMsg::Gains(g) => {
-                if let Some(c) = self.configs.get_mut(i) {
-                    c.controller = c.controller.with_gains(g);
+                if let Some((c, _)) = self.controllers.get_mut(i) {
+                    *c = c.with_gains(g);
                 }
             }
         }
@@ -202,29 +244,29 @@ pub(crate) fn start_recorder(
     scene: &Scene,
     plant: &mut plant::Plant,
     opts: &RunOptions,
-) -> std::io::Result<Option<crate::telemetry::recorder::Recorder>> {
-    let Some(path) = &opts.record else {
+) -> std::io::Result<Option<Box<dyn tap::Sink>>> {
+    let Some(factory) = &opts.record else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(&scene.source).unwrap_or_default();
     let joints: Vec<String> = plant.joints.iter().map(|j| j.name.clone()).collect();
-    let r = crate::telemetry::recorder::Recorder::start(
-        path,
-        &scene.name,
-        &text,
-        &joints,
-        &plant.ports,
-    )
-    .map_err(std::io::Error::other)?;
-    plant.recorder = Some(r.sink());
-    Ok(Some(r))
+    let sink = factory
+        .start(&tap::RunInfo {
+            scene_name: &scene.name,
+            scene_text: &text,
+            joints: &joints,
+            ports: &plant.ports,
+        })
+        .map_err(std::io::Error::other)?;
+    plant.recorder = Some(sink.tap());
+    Ok(Some(sink))
 }
 
-/// Ends a recording: hands over the last events, lets go of the plant's sink, and
+/// Ends a recording: hands over the last events, lets go of the plant's tap, and
 /// writes the summary into the report (a failed write is an event in the report).
 pub(crate) fn finish_recorder(
     plant: &mut plant::Plant,
-    recorder: Option<crate::telemetry::recorder::Recorder>,
+    recorder: Option<Box<dyn tap::Sink>>,
     report: &mut Report,
 ) {
     plant.flush_events();
@@ -232,7 +274,7 @@ pub(crate) fn finish_recorder(
     if let Some(r) = recorder {
         match r.finish() {
             Ok(rec) => report.recording = Some(rec),
-            Err(e) => report.events.push(crate::telemetry::Event {
+            Err(e) => report.events.push(crate::report::Event {
                 t: plant.t,
                 joint: String::new(),
                 kind: "recording_error".into(),
@@ -253,15 +295,7 @@ pub(crate) fn stop_asked(opts: &RunOptions) -> bool {
 
 /// Runs a validated scene to completion and returns its report.
 pub fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
-    // Real servos live in real time: a scene with hardware joints always runs paced
-    // by the wall clock.
-    let hardware = scene.joints.iter().any(|j| j.backend.is_hardware());
-    let executor = if hardware {
-        Executor::Realtime
-    } else {
-        opts.executor
-    };
-    match executor {
+    match Executor::for_scene(scene, opts.executor) {
         Executor::Lockstep => lockstep::run(scene, opts, progress),
         Executor::Realtime => realtime::run(scene, opts, progress),
     }

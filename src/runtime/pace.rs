@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::control::{Pace, SPEED_RANGE};
+use super::command::{Pace, SPEED_RANGE};
 
 /// What the executor should do before its next step.
 #[derive(Debug, Clone, Copy, PartialEq)]

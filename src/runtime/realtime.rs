@@ -15,20 +15,21 @@ use std::time::Duration;
 use crossbeam::channel::TryRecvError;
 
 use super::buses::Buses;
-use super::clock::{Clock, WallClock, sleep_until};
 use super::plant::{DriveMode, Plant};
 use super::service::{FaultMode, JointService, ServiceInput, ServiceOutput};
 use super::{Progress, RunOptions, ServiceFactory};
-use crate::faults::Symptom;
+use crate::report::{Lateness, Report};
 use crate::scene::Scene;
-use crate::telemetry::{Lateness, Report};
+use crate::supervision::Symptom;
+use crate::sys::clock::Clock;
 
 /// How long correlated silence of several services (a machine stall) is tolerated
 /// before the silent services are faulted anyway.
 const SYSTEMIC_GRACE: Duration = Duration::from_millis(100);
 
 pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
-    let clock = WallClock::new();
+    let clock_arc = opts.clock();
+    let clock = clock_arc.as_ref();
     let mut plant = Plant::new(scene, opts.build);
     let recorder = super::start_recorder(scene, &mut plant, opts)?;
     let mut publisher = opts.live.clone().map(|tap| {
@@ -36,8 +37,10 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         let duration = opts.duration_s.unwrap_or(scene.duration_s);
         super::live::Publisher::new(tap, duration, "realtime")
     });
-    let mut factory = ServiceFactory::new(scene, opts.build.copies, FaultMode::Real);
+    let mut factory =
+        ServiceFactory::new(scene, opts.build.copies, FaultMode::Real, clock_arc.clone());
     let (services, mut ports) = factory.build_all();
+    let mut mail = super::manage::Mailboxes::new(services.len());
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     // Each service thread reports once it is running (and scheduled as asked), so the
@@ -55,7 +58,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         }
     }
     if let Some(p) = opts.rt_priority {
-        match super::priority::set_fifo(p) {
+        match crate::sys::priority::set_fifo(p) {
             Ok(()) => plant.event(
                 usize::MAX,
                 "rt_priority",
@@ -75,7 +78,6 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
     }
     let n = plant.joints.len();
-    let clock_arc: Arc<dyn Clock> = Arc::new(clock);
     let mut buses = Buses::start(&mut plant, clock_arc.clone(), opts.rt_priority)?;
     let mut schedule = opts.schedule.clone();
     schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -95,7 +97,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     let start = clock.now();
     for step in 0..total {
         let deadline = start + dt * step as u32;
-        sleep_until(&clock, deadline);
+        clock.pace_to(deadline);
         let late = clock.now().saturating_sub(deadline);
         // Which joints' periods come due this step (decided once: a joint handing
         // over to a servo is served by both its controller and its bus).
@@ -115,6 +117,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             }
         }
         for i in 0..n {
+            mail.flush(i, &ports[i]);
             // Collect replies.
             loop {
                 match ports[i].from_service.try_recv() {
@@ -152,6 +155,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
                 threads.push(spawn_service(s, &stop, &ready_tx, opts.rt_priority)?);
                 awaiting[i] = None;
                 owed_since[i] = None;
+                mail.restarted(i);
                 plant.restarted(i);
             }
             if plant.joints[i].mode != DriveMode::Controller || !due_now[i] {
@@ -224,16 +228,17 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             }
             let seq = plant.joints[i].seq;
             // A full inbox means the service has not even taken the previous sample:
-            // keep waiting for it (the miss was counted above).
-            if ports[i]
-                .to_service
-                .try_send(ServiceInput {
-                    seq,
-                    input,
-                    reset: std::mem::take(&mut plant.joints[i].reset_controller),
-                })
-                .is_ok()
-            {
+            // keep waiting for it (the miss was counted above). The sample is a piece
+            // of work on the run's clock until the service has answered it.
+            clock.work_begins();
+            let sent = ports[i].to_service.try_send(ServiceInput {
+                seq,
+                input,
+                reset: std::mem::take(&mut plant.joints[i].reset_controller),
+            });
+            if sent.is_err() {
+                clock.work_ends();
+            } else {
                 awaiting[i] = Some(seq);
                 last_sent[i] = clock.now();
                 owed_since[i].get_or_insert(last_sent[i]);
@@ -253,29 +258,16 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
         }
         if !commands.is_empty() {
             for c in commands {
-                if let Some((i, m)) = super::control::apply(&mut plant, c) {
-                    factory.remember(i, &m);
-                    let _ = ports[i].manage.try_send(m);
+                if let Some((i, m)) = super::command::apply(&mut plant, c)
+                    && let Err(why) = mail.send(i, m, &ports[i], &mut factory)
+                {
+                    plant.event(i, "command_refused", why);
                 }
             }
             buses.sync(&mut plant)?;
         }
         // Hardware joints: take the buses' news, send each bus its goals when due.
-        for (h, js) in buses.list.iter() {
-            while let Ok(ev) = h.events.try_recv() {
-                plant.hw_event(js, &ev);
-            }
-            let mut due = false;
-            for &i in js {
-                due |= due_now[i];
-            }
-            if due {
-                let goals: Option<Vec<f64>> = js.iter().map(|&i| plant.hw_goal(i)).collect();
-                if let Some(g) = goals {
-                    h.send_goals(g);
-                }
-            }
-        }
+        buses.exchange(&mut plant, &due_now);
         plant.hw_supervise();
         if plant.stop_requested.is_some() || super::stop_asked(opts) {
             break;
@@ -291,7 +283,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
             progress(plant.t, duration);
         }
         if let Some(p) = &mut publisher {
-            p.publish(clock.now(), &plant, None, false);
+            p.publish(clock.now(), &plant, None, &factory, false);
         }
     }
     progress(plant.t, duration);
@@ -305,10 +297,12 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     drop(ports);
     // Hung threads are released by `cancel`; give every thread a moment to end so
     // nothing outlives the run, but never let a controller that ignores the cancel
-    // hold the run: it stays detached.
-    let until = clock.now() + Duration::from_millis(500);
+    // hold the run: it stays detached. (OS threads end on the machine's time, not
+    // on the run's clock, which a test may hold still.)
+    let os = crate::sys::clock::WallClock::new();
+    let until = Duration::from_millis(500);
     for t in threads {
-        while !t.is_finished() && clock.now() < until {
+        while !t.is_finished() && os.now() < until {
             std::thread::sleep(Duration::from_millis(1));
         }
         if t.is_finished() {
@@ -329,7 +323,7 @@ pub(super) fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::
     super::finish_recorder(&mut plant, recorder, &mut report);
     report.step_lateness_us = Some(percentiles(&mut lateness_us));
     if let Some(p) = &mut publisher {
-        p.publish(clock.now(), &plant, None, true);
+        p.publish(clock.now(), &plant, None, &factory, true);
         p.finish(&report);
     }
     Ok(report)
@@ -375,7 +369,7 @@ fn spawn_service(
         .name(format!("joint-{}", s.name))
         .spawn(move || {
             if let Some(p) = prio {
-                let _ = super::priority::set_fifo((p - 1).max(1));
+                let _ = crate::sys::priority::set_fifo((p - 1).max(1));
             }
             let _ = ready.try_send(());
             while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}

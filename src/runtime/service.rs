@@ -7,7 +7,7 @@
 //! service's own misbehaviour: a real panic, and in [`FaultMode::Real`] a real hang
 //! (a spinning call) or a real sleep, or in [`FaultMode::Simulated`] (lockstep) a
 //! silence and a reply stamped with its simulated delay, so the run stays
-//! deterministic. Faults reach a running service only as messages on its fault inbox.
+//! deterministic. Faults and gains reach a running service only as messages on its `manage` inbox.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -18,6 +18,7 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError, bounded};
 
 use crate::control::{ControlInput, JointController};
 use crate::faults::{FaultKind, FaultSpec};
+use crate::sys::clock::{Clock, WallClock};
 
 /// Message into a service.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,12 +76,15 @@ pub struct JointService {
     controller: Box<dyn JointController>,
     inbox: Receiver<ServiceInput>,
     outbox: Sender<ServiceOutput>,
-    fault_inbox: Receiver<ServiceMsg>,
+    manage: Receiver<ServiceMsg>,
     faults: Vec<FaultSpec>,
     mode: FaultMode,
     cancel: Arc<AtomicBool>,
     /// The run's own cancel flag (the lockstep watchdog's), also releasing a hang.
     pub(crate) run_cancel: Option<Arc<AtomicBool>>,
+    /// The run's clock: a real slow cycle sleeps on it, and a service on its own
+    /// thread tells it when each sample is done (see `Clock::work_ends`).
+    pub(crate) clock: Arc<dyn Clock>,
     dead: bool,
     /// Simulated hang: swallows every sample.
     hung: bool,
@@ -94,7 +98,7 @@ const INBOX: usize = 1;
 const OUTBOX: usize = 2;
 /// Capacity of the management inbox: faults and gains come at human (or schedule)
 /// rate; a handful.
-const FAULTS: usize = 8;
+const MANAGE: usize = 8;
 
 impl JointService {
     /// Creates a service and the executor's port to it.
@@ -111,7 +115,7 @@ impl JointService {
     ) -> (Self, ServicePort) {
         let (to_service, inbox) = bounded(INBOX);
         let (outbox, from_service) = bounded(OUTBOX);
-        let (faults_tx, fault_inbox) = bounded(FAULTS);
+        let (manage_tx, manage) = bounded(MANAGE);
         let cancel = Arc::new(AtomicBool::new(false));
         (
             Self {
@@ -119,18 +123,19 @@ impl JointService {
                 controller,
                 inbox,
                 outbox,
-                fault_inbox,
+                manage,
                 faults,
                 mode,
                 cancel: cancel.clone(),
                 run_cancel: None,
+                clock: Arc::new(WallClock::new()),
                 dead: false,
                 hung: false,
             },
             ServicePort {
                 to_service,
                 from_service,
-                manage: faults_tx,
+                manage: manage_tx,
                 cancel,
             },
         )
@@ -144,7 +149,9 @@ impl JointService {
     pub fn poll(&mut self) -> bool {
         loop {
             match self.inbox.try_recv() {
-                Ok(msg) => self.handle(msg),
+                Ok(msg) => {
+                    self.handle(msg);
+                }
                 Err(TryRecvError::Empty) => return !self.dead,
                 Err(TryRecvError::Disconnected) => return false,
             }
@@ -155,11 +162,15 @@ impl JointService {
     }
 
     /// Blocks for the next sample up to `timeout`; returns false when the executor
-    /// has gone or the service is dead.
+    /// has gone or the service is dead. Each sample is one piece of work on the run's
+    /// clock (the executor began it when it sent the sample): it ends here, or, for a
+    /// service that hangs, when it stops answering.
     pub fn serve_one(&mut self, timeout: std::time::Duration) -> bool {
         match self.inbox.recv_timeout(timeout) {
             Ok(msg) => {
-                self.handle(msg);
+                if self.handle(msg) == Work::Done {
+                    self.clock.work_ends();
+                }
                 !self.dead
             }
             Err(crossbeam::channel::RecvTimeoutError::Timeout) => !self.dead,
@@ -167,8 +178,9 @@ impl JointService {
         }
     }
 
-    fn handle(&mut self, msg: ServiceInput) {
-        while let Ok(m) = self.fault_inbox.try_recv() {
+    /// Handles one sample. `Work::Abandoned`: it hung, and has told the clock so.
+    fn handle(&mut self, msg: ServiceInput) -> Work {
+        while let Ok(m) = self.manage.try_recv() {
             match m {
                 ServiceMsg::Fault(f) => self.faults.push(f),
                 ServiceMsg::Gains(g) => {
@@ -177,7 +189,7 @@ impl JointService {
             }
         }
         if self.dead || self.hung {
-            return;
+            return Work::Done;
         }
         quiet_service_panics();
         let t = msg.input.t;
@@ -190,12 +202,14 @@ impl JointService {
                     FaultMode::Simulated => {
                         // Silent from now on: the supervisor must notice.
                         self.hung = true;
-                        return;
+                        return Work::Done;
                     }
                     FaultMode::Real => {
                         // A real hang: this call never returns on its own; only a
                         // cancel (the service is being replaced or the run torn down)
-                        // releases the thread, with no reply.
+                        // releases the thread, with no reply. A hung service does no
+                        // more work: the clock need not wait for it.
+                        self.clock.work_ends();
                         while !self.cancel.load(Ordering::Relaxed)
                             && !self
                                 .run_cancel
@@ -205,13 +219,15 @@ impl JointService {
                             std::thread::sleep(std::time::Duration::from_millis(1));
                         }
                         self.dead = true;
-                        return;
+                        return Work::Abandoned;
                     }
                 },
                 FaultKind::Slow { ms } => match self.mode {
                     FaultMode::Simulated => delay_s += ms / 1000.0,
                     FaultMode::Real => {
-                        std::thread::sleep(std::time::Duration::from_secs_f64(ms / 1000.0))
+                        let until =
+                            self.clock.now() + std::time::Duration::from_secs_f64(ms / 1000.0);
+                        self.clock.sleep_working(until);
                     }
                 },
                 _ => {}
@@ -246,7 +262,16 @@ impl JointService {
         // The executor drains the outbox every period; if it is full the executor is
         // gone or far behind, and dropping a command is the right thing.
         let _ = self.outbox.try_send(out);
+        Work::Done
     }
+}
+
+/// How handling a sample ended, for the clock's accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Done,
+    /// The service hung and has already told the clock it does no more work.
+    Abandoned,
 }
 
 thread_local! {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::clock::Clock;
+use crate::sys::clock::Clock;
 
 const IDLE: usize = usize::MAX;
 

@@ -11,16 +11,24 @@ pub mod schema;
 pub mod urdf;
 mod validate;
 
+pub use crate::servo::spec::ServoSpec;
 pub use error::{Problem, SceneError};
 pub use model::{ArmModel, JointConfig, KinJoint, Link, PhysicsConfig, Scene, Trace};
 pub use schema::{
     BackendSpec, BusProtocol, DriveSpec, JointKind, LinkLossPolicy, OriginSpec, SafeState,
-    ServoSpec, ShapeSpec, TrajectorySpec, WaypointSpec,
+    ShapeSpec, TrajectorySpec, WaypointSpec,
 };
 
 use std::path::Path;
 
 impl Scene {
+    /// Whether the scene can only run on the wall clock: real servos live in real
+    /// time, so a scene with a joint on a serial bus runs on the real-time executor
+    /// whatever was asked. The one place this rule is written.
+    pub fn needs_realtime(&self) -> bool {
+        self.joints.iter().any(|j| j.backend.is_hardware())
+    }
+
     /// Loads a scene from a `.ron` scene file or a `.urdf` file.
     pub fn load(path: &Path) -> Result<Scene, SceneError> {
         let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {

@@ -3,12 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::control::ControllerSpec;
-use crate::faults::FaultSpec;
+use crate::control::spec::ControllerSpec;
+use crate::faults::spec::FaultSpec;
+use crate::servo::spec::ServoSpec;
 
-use super::schema::{
-    BackendSpec, JointKind, OriginSpec, SafeState, ServoSpec, ShapeSpec, TrajectorySpec,
-};
+use super::schema::{BackendSpec, JointKind, OriginSpec, SafeState, ShapeSpec, TrajectorySpec};
 
 /// A validated scene, ready to run.
 #[derive(Debug, Clone)]
@@ -25,7 +24,7 @@ pub struct Scene {
     pub trajectory: Vec<TrajectorySpec>,
     pub faults: Vec<FaultSpec>,
     /// Checked at the end of a run; empty: the run passes when every joint ends OK.
-    pub expect: Vec<crate::expect::Expectation>,
+    pub expect: Vec<crate::expect::spec::Expectation>,
 }
 
 /// Physics settings.
@@ -109,7 +108,7 @@ pub struct JointConfig {
     /// What a hardware joint does while its link is lost.
     pub on_link_loss: super::schema::LinkLossPolicy,
     /// Heartbeat, restarts, following error.
-    pub supervision: crate::runtime::supervisor::SupervisionSpec,
+    pub supervision: crate::supervision::spec::SupervisionSpec,
     /// For a `Recorded` backend: the recorded trace, loaded at validation.
     pub recorded: Option<Trace>,
 }

@@ -22,9 +22,9 @@ use serde::Deserialize;
 
 use super::SceneError;
 use super::schema::{ArmSpec, DriveSpec, SafeState, SceneFile};
-use crate::expect::Expectation;
-use crate::faults::FaultSpec;
-use crate::runtime::supervisor::SupervisionSpec;
+use crate::expect::spec::Expectation;
+use crate::faults::spec::FaultSpec;
+use crate::supervision::spec::SupervisionSpec;
 
 /// A scenario file.
 #[derive(Debug, Clone, Deserialize)]

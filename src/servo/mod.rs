@@ -9,13 +9,15 @@
 //! into joint armature; backlash and viscous/Coulomb friction are applied by the
 //! physics (see `physics`), from the same [`ServoSpec`].
 
+pub mod spec;
 mod thermal;
 pub use thermal::Thermal;
 
 use rand::Rng;
 
 use crate::control::Measured;
-use crate::scene::{JointKind, ServoSpec};
+use crate::scene::JointKind;
+pub use spec::ServoSpec;
 
 /// Runtime model of one servo.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! actions via reporters): one `<testsuite>` per scene, one `<testcase>` per
 //! expectation (or one "healthy run" case for a scene without expectations).
 
-use super::Report;
+use crate::report::Report;
 
 /// One scene's outcome, as `armhil test` saw it.
 pub struct SuiteResult<'a> {
@@ -55,7 +55,7 @@ pub fn document(results: &[SuiteResult]) -> String {
                     let bad: Vec<String> = rep
                         .joints
                         .iter()
-                        .filter(|j| j.state != super::JointHealth::Ok)
+                        .filter(|j| j.state != crate::report::JointHealth::Ok)
                         .map(|j| format!("{} ended {}", j.name, j.state.as_str()))
                         .collect();
                     cases.push((

@@ -1,73 +1,7 @@
-//! Telemetry: the event log, per-joint statistics and the run report (JSON).
+//! Telemetry sinks: taps beside a run that never slow its control path. The MCAP
+//! recorder (a writer thread fed through a [`crate::runtime::tap::Tap`]) and JUnit
+//! XML for CI. The file format itself (records, protobuf encoding, reading) is
+//! [`crate::recording`]; the report's types are [`crate::report`].
 
 pub mod junit;
-pub mod proto;
 pub mod recorder;
-pub mod recording;
-mod report;
-mod stats;
-
-pub use report::{FaultRecord, JointReport, Lateness, LinkReport, Report};
-pub use stats::JointStats;
-
-use serde::{Deserialize, Serialize};
-
-/// Health of a joint, as shown in tables and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum JointHealth {
-    #[serde(alias = "Ok")]
-    Ok,
-    #[serde(alias = "Degraded")]
-    Degraded,
-    #[serde(alias = "Offline")]
-    Offline,
-    #[serde(alias = "Faulted")]
-    Faulted,
-    #[serde(alias = "Restarting")]
-    Restarting,
-}
-
-impl JointHealth {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JointHealth::Ok => "OK",
-            JointHealth::Degraded => "DEGRADED",
-            JointHealth::Offline => "OFFLINE",
-            JointHealth::Faulted => "FAULTED",
-            JointHealth::Restarting => "RESTARTING",
-        }
-    }
-
-    /// The inverse of [`Self::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            JointHealth::Ok,
-            JointHealth::Degraded,
-            JointHealth::Offline,
-            JointHealth::Faulted,
-            JointHealth::Restarting,
-        ]
-        .into_iter()
-        .find(|h| h.as_str() == s)
-    }
-}
-
-/// One entry of the event log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// Simulated time, s.
-    pub t: f64,
-    /// Joint name, or empty for run-wide events.
-    pub joint: String,
-    /// Machine-readable kind, e.g. `controller_panic`, `state`, `fault_injected`.
-    pub kind: String,
-    /// Human-readable detail.
-    pub detail: String,
-    /// For `state` events: the joint's new state.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<JointHealth>,
-    /// For `fault_detected` events: time from the fault's onset to its detection, s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_s: Option<f64>,
-}

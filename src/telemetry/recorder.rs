@@ -2,13 +2,13 @@
 //!
 //! Channels, each with its schema in the file so Foxglove plots every field without
 //! plugins: `/joints/<name>` one [`JointSample`] per control period (protobuf, see
-//! `super::proto`: the bulk of the data, compact and cheap to encode), `/events`
+//! `crate::recording::proto`: the bulk of the data, compact and cheap to encode), `/events`
 //! every event of the log (JSON, as the rest), `/bus/<port>` one [`BusSample`] per bus
 //! transaction, `/scene` the scene file once. Log time is simulated time in ns; each
 //! channel numbers its messages from 0 (`sequence`), so gaps are visible.
 //!
 //! The control loop never waits for the disk: it hands records to a bounded channel
-//! ([`RecordSink::send`] never blocks) and a writer thread encodes and writes them. If
+//! ([`Tap::send`] never blocks) and a writer thread encodes and writes them. If
 //! the writer falls behind, records are dropped and counted per channel. The writer
 //! closes a chunk at least once a second, so a killed process leaves a file readable
 //! up to its last second; a normal end writes the summary.
@@ -16,60 +16,14 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
-use serde::{Deserialize, Serialize};
+use crossbeam::channel::{Receiver, TryRecvError};
 
-use super::{Event, JointHealth};
-
-/// One joint, one control period.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct JointSample {
-    /// Simulated time, s.
-    pub t: f64,
-    /// Setpoint position, rad (m), and velocity, rad/s.
-    pub setpoint: f64,
-    pub setpoint_vel: f64,
-    /// Measured (encoder) position, rad, and velocity, rad/s.
-    pub measured: f64,
-    pub measured_vel: f64,
-    /// Last command from the controller, N·m.
-    pub command: f64,
-    /// Torque the servo delivered, N·m.
-    pub torque: f64,
-    /// Setpoint − measured, rad.
-    pub error: f64,
-    pub state: JointHealth,
-}
-
-/// One bus transaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BusSample {
-    pub t: f64,
-    /// Sync write + sync read, µs.
-    pub latency_us: f64,
-    /// Servos that answered, and errors seen.
-    pub replies: u32,
-    pub errors: u32,
-}
-
-/// What the loop hands the recorder.
-#[derive(Debug, Clone)]
-pub enum Record {
-    /// One joint's sample (joint index, sample).
-    Joint(u16, JointSample),
-    Event(Event),
-    /// One bus transaction (port index, sample); ports are numbered in order of
-    /// first use, see [`Record::Port`].
-    Bus(u16, BusSample),
-    /// A port used for the first time while running (a swap to a new bus): its index
-    /// and name. The recorder opens a `/bus/<name>` channel for it.
-    Port(u16, String),
-}
+use crate::recording::Record;
+use crate::report::RecordingReport;
+use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, Tap};
 
 /// Ports beyond the scene's that a recording can take on while running.
 const MORE_PORTS: usize = 32;
@@ -99,62 +53,9 @@ pub enum RecordError {
     },
 }
 
-/// The loop's end of a recorder.
-#[derive(Clone)]
-pub struct RecordSink {
-    tx: Sender<Record>,
-    /// Dropped records per channel: one per joint, then events, then one per bus.
-    drops: Arc<Vec<AtomicU64>>,
-    joints: usize,
-}
-
-impl RecordSink {
-    /// Hands a record to the writer without ever blocking; counts it dropped if the
-    /// writer is behind.
-    pub fn send(&self, r: Record) {
-        if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(r) {
-            let drop_in = |slot: usize| {
-                if let Some(d) = self.drops.get(slot) {
-                    d.fetch_add(1, Ordering::Relaxed);
-                }
-            };
-            match r {
-                Record::Joint(j, _) => drop_in(j as usize),
-                Record::Event(_) => drop_in(self.joints),
-                Record::Bus(b, _) => drop_in(self.joints + 1 + b as usize),
-                Record::Port(..) => {}
-            }
-        }
-    }
-}
-
-impl RecordSink {
-    /// A sink on a channel of its own of `capacity` records, for a live observer
-    /// (the GUI) rather than a file: `joints` joint channels, events, `buses` buses.
-    pub fn channel(capacity: usize, joints: usize, buses: usize) -> (Self, Receiver<Record>) {
-        let (tx, rx) = bounded(capacity);
-        let drops = Arc::new((0..joints + 1 + buses).map(|_| AtomicU64::new(0)).collect());
-        (Self { tx, drops, joints }, rx)
-    }
-
-    /// Records dropped so far, all channels.
-    pub fn dropped(&self) -> u64 {
-        self.drops.iter().map(|d| d.load(Ordering::Relaxed)).sum()
-    }
-}
-
-/// Per-channel figures of a finished recording.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordingReport {
-    pub file: String,
-    /// (topic, messages written, messages dropped).
-    pub channels: Vec<(String, u64, u64)>,
-    pub bytes: u64,
-}
-
 /// A running recorder.
 pub struct Recorder {
-    sink: RecordSink,
+    sink: Tap,
     thread: Option<JoinHandle<Result<(Vec<String>, Vec<u64>), RecordError>>>,
     path: PathBuf,
     topics: Vec<String>,
@@ -177,12 +78,7 @@ impl Recorder {
         let mut topics: Vec<String> = joints.iter().map(|j| format!("/joints/{j}")).collect();
         topics.push("/events".into());
         topics.extend(buses.iter().map(|b| format!("/bus/{b}")));
-        let (tx, rx) = bounded(CAPACITY);
-        let drops: Arc<Vec<AtomicU64>> = Arc::new(
-            (0..topics.len() + MORE_PORTS)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-        );
+        let (sink, rx) = Tap::channel(CAPACITY, joints.len(), buses.len() + MORE_PORTS);
         let w = Writer::new(
             BufWriter::new(file),
             path,
@@ -197,18 +93,14 @@ impl Recorder {
             .spawn(move || w.run(rx))
             .map_err(|source| RecordError::Io { path: p, source })?;
         Ok(Self {
-            sink: RecordSink {
-                tx,
-                drops,
-                joints: joints.len(),
-            },
+            sink,
             thread: Some(thread),
             path: path.to_path_buf(),
             topics,
         })
     }
 
-    pub fn sink(&self) -> RecordSink {
+    pub fn sink(&self) -> Tap {
         self.sink.clone()
     }
 
@@ -222,7 +114,8 @@ impl Recorder {
             path,
             topics,
         } = self;
-        let drops = sink.drops.clone();
+        // The run has ended: nothing sends any more, so these counts are final.
+        let drops = sink.dropped_by_slot();
         drop(sink);
         let (topics, counts) = match thread.map(|t| t.join()) {
             Some(Ok(r)) => r?,
@@ -234,12 +127,32 @@ impl Recorder {
             channels: topics
                 .iter()
                 .zip(counts)
-                .zip(drops.iter())
-                .map(|((t, c), d)| (t.clone(), c, d.load(Ordering::Relaxed)))
+                .zip(drops)
+                .map(|((t, c), d)| (t.clone(), c, d))
                 .collect(),
             bytes,
         })
     }
+}
+
+impl Sink for Recorder {
+    fn tap(&self) -> Tap {
+        self.sink()
+    }
+
+    fn finish(self: Box<Self>) -> Result<RecordingReport, SinkError> {
+        Recorder::finish(*self).map_err(Into::into)
+    }
+}
+
+/// A run's recording into the MCAP file `path` (for `RunOptions::record`).
+pub fn to_file(path: &Path) -> SinkFactory {
+    let path = path.to_path_buf();
+    SinkFactory::new(move |run: &RunInfo| {
+        Recorder::start(&path, run.scene_name, run.scene_text, run.joints, run.ports)
+            .map(|r| Box::new(r) as Box<dyn Sink>)
+            .map_err(Into::into)
+    })
 }
 
 /// The writer thread's state.
@@ -285,9 +198,9 @@ impl<W: Write + Seek> Writer<W> {
             .map_err(err)?;
         let js = mcap
             .add_schema(
-                super::proto::JOINT_SAMPLE_NAME,
+                crate::recording::proto::JOINT_SAMPLE_NAME,
                 "protobuf",
-                &super::proto::joint_sample_descriptor(),
+                &crate::recording::proto::joint_sample_descriptor(),
             )
             .map_err(err)?;
         let es = mcap
@@ -345,7 +258,7 @@ impl<W: Write + Seek> Writer<W> {
                 // One buffer reused for every sample: nothing allocated per record.
                 let mut buf = std::mem::take(&mut self.buf);
                 buf.clear();
-                super::proto::encode_joint_sample(&s, &mut buf);
+                crate::recording::proto::encode_joint_sample(&s, &mut buf);
                 let r = self.write_bytes(j as usize, s.t, &buf);
                 self.buf = buf;
                 r

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use armhil::report::JointHealth;
 use armhil::runtime::{self, Executor, RunOptions};
-use armhil::telemetry::JointHealth;
 
 fn start_servo(link: &Path) -> Child {
     start_servo_with(link, &[])
@@ -176,7 +176,7 @@ fn killing_the_servo_takes_only_its_joints_offline_and_restarting_brings_them_ba
 /// error bit makes it DEGRADED; a valid reply brings it back.
 #[test]
 fn link_supervision_timing_is_three_periods() {
-    use armhil::hardware::bridge::{BusEvent, LinkError, Sample};
+    use armhil::hardware::bridge::{BusTick, LinkError, Sample};
     use armhil::runtime::plant::Plant;
     let _g = shared();
     let scene = hardware_scene(Path::new("/dev/null"));
@@ -199,7 +199,7 @@ fn link_supervision_timing_is_three_periods() {
         load: 0.0,
         error: 0,
     };
-    let tick = |samples: Vec<Sample>, errors: Vec<(usize, LinkError)>| BusEvent::Tick {
+    let tick = |samples: Vec<Sample>, errors: Vec<(usize, LinkError)>| BusTick {
         latency: Duration::from_micros(400),
         samples,
         errors,
@@ -300,7 +300,7 @@ fn corrupt_dropped_and_late_replies_are_counted_and_survived() {
             "{name} must survive: {}",
             r.table()
         );
-        let mine: Vec<&armhil::telemetry::Event> = r
+        let mine: Vec<&armhil::report::Event> = r
             .events
             .iter()
             .filter(|e| e.joint == name && e.kind == "state")
@@ -336,7 +336,7 @@ fn corrupt_dropped_and_late_replies_are_counted_and_survived() {
 /// the switch, and every other joint keeps its deadlines and tracking bound.
 #[test]
 fn swap_to_a_virtual_servo_and_back_mid_run_is_bumpless() {
-    use armhil::runtime::control::{ControlCommand, parse_backend};
+    use armhil::runtime::command::{ControlCommand, parse_backend};
     let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let link = dir.path().join("bus");
@@ -564,7 +564,7 @@ fn link_loss_policy_stop_all_ends_the_run() {
 
 #[test]
 fn link_loss_policy_limp_drops_the_twin_and_recovers() {
-    use armhil::hardware::bridge::{BusEvent, Sample};
+    use armhil::hardware::bridge::{BusTick, Sample};
     use armhil::runtime::plant::{DriveMode, Plant};
     let _g = shared();
     let scene = scene_with_policy(Path::new("/dev/null"), "Limp");
@@ -575,12 +575,17 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         .position(|j| j.name == "shoulder_pan")
         .expect("pan");
     assert_eq!(plant.joints[i].mode, DriveMode::Follow);
-    plant.hw_event(
+    let mut downs_seen = 0;
+    plant.link_changed(
         &[i],
-        &BusEvent::Offline {
+        &armhil::hardware::bridge::Link {
+            up: false,
+            downs: 1,
             reason: "unplugged".into(),
         },
+        &mut downs_seen,
     );
+    assert_eq!(downs_seen, 1);
     assert_eq!(plant.joints[i].mode, DriveMode::Limp);
     assert_eq!(plant.joints[i].health, JointHealth::Offline);
     let s = Sample {
@@ -592,7 +597,7 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     };
     plant.hw_event(
         &[i],
-        &BusEvent::Tick {
+        &BusTick {
             latency: Duration::from_micros(500),
             samples: vec![s],
             errors: vec![],
@@ -600,13 +605,53 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     );
     assert_eq!(plant.joints[i].mode, DriveMode::Follow);
     assert_eq!(plant.joints[i].health, JointHealth::Ok);
+    // The link went down and came back between two looks: the state says it is up,
+    // and its outage count says it was down. The outage is applied all the same.
+    plant.link_changed(
+        &[i],
+        &armhil::hardware::bridge::Link {
+            up: true,
+            downs: 2,
+            reason: "port vanished".into(),
+        },
+        &mut downs_seen,
+    );
+    assert_eq!(downs_seen, 2);
+    assert_eq!(plant.joints[i].health, JointHealth::Offline);
+    assert_eq!(plant.joints[i].mode, DriveMode::Limp);
+    let last: Vec<&str> = plant
+        .events
+        .iter()
+        .rev()
+        .take(3)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert!(last.contains(&"link_online"), "{last:?}");
+    // Seen once, applied once.
+    plant.link_changed(
+        &[i],
+        &armhil::hardware::bridge::Link {
+            up: true,
+            downs: 2,
+            reason: "port vanished".into(),
+        },
+        &mut downs_seen,
+    );
+    assert_eq!(
+        plant
+            .events
+            .iter()
+            .filter(|e| e.kind == "state" && e.detail.contains("port vanished"))
+            .count(),
+        1
+    );
 }
 
 /// A reply from an ID nobody asked, a corrupt reply and a missing one are each
 /// classified as such by the bus transaction (a scripted device on a memory link).
 #[test]
 fn bus_transaction_classifies_wrong_id_checksum_and_timeout() {
-    use armhil::hardware::bridge::{self, BusEvent, BusJoint, BusSpec, LinkError};
+    use armhil::hardware::bridge::{self, BusJoint, BusSpec, BusTick, LinkError};
     use armhil::hardware::protocol::sts;
     use armhil::hardware::transport::Transport;
     use armhil::hardware::transport::memory::MemoryTransport;
@@ -656,15 +701,12 @@ fn bus_transaction_classifies_wrong_id_checksum_and_timeout() {
         period: Duration::from_millis(20),
         rt_priority: None,
     };
-    let clock = armhil::runtime::clock::WallClock::new();
+    let clock = armhil::sys::clock::WallClock::new();
     let ev = bridge::transaction(&spec, &mut host, None, &clock).expect("transaction");
     device.join().expect("device");
-    let BusEvent::Tick {
+    let BusTick {
         samples, errors, ..
-    } = ev
-    else {
-        panic!("{ev:?}")
-    };
+    } = ev;
     assert_eq!(samples.len(), 1);
     assert_eq!(samples[0].slot, 0);
     assert!(samples[0].pos.abs() < 1e-9, "tick 2048 is joint zero");
@@ -684,7 +726,7 @@ fn bus_transaction_classifies_wrong_id_checksum_and_timeout() {
 
 /// A hardware joint is healthy at the end of a run: OK, or DEGRADED only by an error in
 /// the run's last 20 ms (a single late reply on a pty can be the last transaction).
-fn assert_healthy_at_end(r: &armhil::telemetry::Report, name: &str) {
+fn assert_healthy_at_end(r: &armhil::report::Report, name: &str) {
     let j = joint(r, name);
     match j.state {
         JointHealth::Ok => {}

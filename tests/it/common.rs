@@ -28,8 +28,16 @@ pub fn parse(text: &str) -> Result<Scene, SceneError> {
     Scene::from_ron_str(Path::new("test.ron"), text)
 }
 
+/// The SO-101's URDF in ../shared (beside the checkout). Tests that use it fail
+/// here, loudly, when it is missing, rather than testing nothing.
 pub fn so101_urdf() -> PathBuf {
-    root().join("../shared/models/so101/so101_new_calib.urdf")
+    let p = root().join("../shared/models/so101/so101_new_calib.urdf");
+    assert!(
+        p.is_file(),
+        "{} is missing: the SO-101 model is expected in ../shared/models/so101 beside the checkout",
+        p.display()
+    );
+    p
 }
 
 /// A one-joint pendulum: 0.3 m, 1 kg link on a pitch joint. `extra` is spliced into
@@ -74,10 +82,7 @@ pub fn scenario(dir: &Path, name: &str, base: &str, body: &str) -> PathBuf {
 }
 
 /// Joint report by name.
-pub fn joint<'a>(
-    r: &'a armhil::telemetry::Report,
-    name: &str,
-) -> &'a armhil::telemetry::JointReport {
+pub fn joint<'a>(r: &'a armhil::report::Report, name: &str) -> &'a armhil::report::JointReport {
     r.joints
         .iter()
         .find(|j| j.name == name)
@@ -88,7 +93,7 @@ pub fn joint<'a>(
 /// preempt one service's vCPU for several control periods: the supervisor then rightly
 /// declares that (healthy) service hung and restarts it, logging `controller_hang`.
 /// Real-time tests that inject some other fault count the restarts that fault caused.
-pub fn restarts_not_from_hangs(r: &armhil::telemetry::Report, name: &str) -> u32 {
+pub fn restarts_not_from_hangs(r: &armhil::report::Report, name: &str) -> u32 {
     let hangs = r
         .events
         .iter()

@@ -2,8 +2,8 @@
 //! clear event per windowed fault, the CLI `--fault` syntax.
 
 use crate::common::*;
+use armhil::report::{JointHealth, Report};
 use armhil::runtime::{self, Executor, RunOptions};
-use armhil::telemetry::{JointHealth, Report};
 
 fn arm6_run(faults: &str, duration: f64) -> Report {
     let text = std::fs::read_to_string(root().join("scenes/arm6.ron")).expect("read");
@@ -260,10 +260,10 @@ fn cli_faults_are_injected_and_bad_ones_refused_with_exit_2() {
 /// once, controller faults included: they reach the joint's service as a message.
 #[test]
 fn faults_injected_through_the_control_channel_act_and_clear() {
-    use armhil::runtime::control::{ControlCommand, parse_command};
+    use armhil::runtime::command::{ControlCommand, parse_command};
     let _g = exclusive();
     let s = scene("scenes/arm6.ron");
-    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::control::CAPACITY);
+    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
     let o = RunOptions {
         executor: Executor::Realtime,
         rt_priority: Some(20),

@@ -27,7 +27,7 @@ proptest! {
 
     #[test]
     fn urdf_parser_never_panics(cut in 0usize..20000, insert in "[ -~]{0,16}") {
-        let base = std::fs::read_to_string(crate::common::so101_urdf()).unwrap_or_default();
+        let base = std::fs::read_to_string(crate::common::so101_urdf()).expect("the SO-101 URDF is readable");
         let mut cut = cut.min(base.len());
         while !base.is_char_boundary(cut) {
             cut -= 1;

@@ -156,7 +156,7 @@ fn screenshot_of_arm6_shows_the_arm_and_the_panels() {
     // the GUI): every joint, every control period until the window closed.
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("screenshot:"), "{stdout}");
-    let r = armhil::telemetry::recording::read(&rec).expect("recording readable");
+    let r = armhil::recording::read(&rec).expect("recording readable");
     assert!(r.truncated.is_none(), "{:?}", r.truncated);
     assert_eq!(r.joints.len(), 6);
     let wrist = &r.joints["wrist_roll"];

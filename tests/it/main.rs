@@ -1,13 +1,14 @@
 //! armhil integration tests: one binary (heavy crates link once), one module per area.
 
-mod app;
 mod bridge;
 mod cli;
 mod common;
+mod control_path;
 mod faults;
 mod fuzz;
 #[cfg(feature = "gui")]
 mod gui;
+mod layers;
 mod mitm;
 mod physics;
 mod protocol;

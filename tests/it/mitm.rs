@@ -13,8 +13,8 @@ use armhil::hardware::transport::memory::MemoryTransport;
 use armhil::hardware::transport::{Transport, TransportError};
 use armhil::hardware::virtual_servo::VirtualBus;
 use armhil::hardware::virtual_servo::table::Protocol;
-use armhil::runtime::clock::{Clock, WallClock};
 use armhil::scene::BusProtocol;
+use armhil::sys::clock::{Clock, WallClock};
 
 fn pair(imp: Impairments) -> (MitmTransport<MemoryTransport>, MemoryTransport) {
     let (a, b) = MemoryTransport::pair();

@@ -39,7 +39,7 @@ fn final_state(s: &armhil::scene::Scene, seconds: f64) -> (f64, f64) {
     let mut ctl: Vec<_> = s
         .joints
         .iter()
-        .map(|j| j.controller.build(&j.servo))
+        .map(|j| armhil::control::build(&j.controller, &j.servo))
         .collect();
     while plant.t < seconds {
         for (i, c) in ctl.iter_mut().enumerate() {

@@ -7,10 +7,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::*;
+use armhil::recording;
+use armhil::report::JointHealth;
 use armhil::runtime::{self, RunOptions};
 use armhil::scene::Scene;
-use armhil::telemetry::JointHealth;
-use armhil::telemetry::recording;
 
 #[test]
 fn a_faulted_run_records_every_control_period_and_reads_back_without_gaps() {
@@ -19,7 +19,7 @@ fn a_faulted_run_records_every_control_period_and_reads_back_without_gaps() {
     let file = dir.path().join("hang.mcap");
     let s = scene("scenes/faults/hang.ron");
     let opts = RunOptions {
-        record: Some(file.clone()),
+        record: Some(armhil::telemetry::recorder::to_file(&file)),
         ..RunOptions::default()
     };
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
@@ -164,7 +164,7 @@ fn a_bad_or_truncated_recording_is_refused_with_exit_2() {
     let s = scene("scenes/arm6.ron");
     let opts = RunOptions {
         duration_s: Some(0.5),
-        record: Some(good.clone()),
+        record: Some(armhil::telemetry::recorder::to_file(&good)),
         ..RunOptions::default()
     };
     runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
@@ -202,7 +202,7 @@ fn a_recorded_joint_replays_its_trace_exactly_and_deterministically() {
     let s = scene("scenes/sts3215_arm.ron");
     let opts = RunOptions {
         duration_s: Some(2.0),
-        record: Some(bench.clone()),
+        record: Some(armhil::telemetry::recorder::to_file(&bench)),
         ..RunOptions::default()
     };
     runtime::run(&s, &opts, &mut |_, _| {}).expect("record");
@@ -219,7 +219,7 @@ fn a_recorded_joint_replays_its_trace_exactly_and_deterministically() {
     let again = dir.path().join("again.mcap");
     let run = |record: Option<std::path::PathBuf>| {
         let o = RunOptions {
-            record,
+            record: record.as_deref().map(armhil::telemetry::recorder::to_file),
             ..RunOptions::default()
         };
         runtime::run(&replay, &o, &mut |_, _| {}).expect("replay")
@@ -257,7 +257,7 @@ fn a_recorded_joint_replays_its_trace_exactly_and_deterministically() {
 #[test]
 fn a_bus_opened_by_a_runtime_swap_is_recorded_on_its_own_channel() {
     use armhil::runtime::Executor;
-    use armhil::runtime::control::parse_command;
+    use armhil::runtime::command::parse_command;
     let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("swap.mcap");
@@ -266,7 +266,7 @@ fn a_bus_opened_by_a_runtime_swap_is_recorded_on_its_own_channel() {
         executor: Executor::Realtime,
         rt_priority: Some(20),
         duration_s: Some(1.5),
-        record: Some(file.clone()),
+        record: Some(armhil::telemetry::recorder::to_file(&file)),
         schedule: vec![(
             0.3,
             parse_command("swap shoulder_pan serial:virtual:late:sts:1").expect("parse"),
@@ -302,7 +302,7 @@ fn joint_samples_decode_with_the_official_protobuf_library() {
     let file = dir.path().join("p.mcap");
     let opts = RunOptions {
         duration_s: Some(0.2),
-        record: Some(file.clone()),
+        record: Some(armhil::telemetry::recorder::to_file(&file)),
         ..RunOptions::default()
     };
     runtime::run(&scene("scenes/arm6.ron"), &opts, &mut |_, _| {}).expect("run");
@@ -345,7 +345,7 @@ fn joint_samples_decode_with_the_official_protobuf_library() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), bodies.len());
     for (line, body) in lines.iter().zip(&bodies) {
-        let ours = armhil::telemetry::proto::decode_joint_sample(body).expect("decode");
+        let ours = armhil::recording::proto::decode_joint_sample(body).expect("decode");
         let theirs: serde_json::Value = serde_json::from_str(line).expect("json");
         for (k, v) in [
             ("t", ours.t),

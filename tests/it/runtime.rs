@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use armhil::report::JointHealth;
 use armhil::runtime::{self, Executor, RunOptions};
 use armhil::scene::Scene;
-use armhil::telemetry::JointHealth;
 
 fn arm6_with_faults(faults: &str) -> Scene {
     let text = std::fs::read_to_string(root().join("scenes/arm6.ron")).expect("read");

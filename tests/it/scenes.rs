@@ -2,7 +2,7 @@
 //! field and the expected range, before anything runs.
 
 use crate::common::*;
-use armhil::scene::SceneError;
+use armhil::scene::{Scene, SceneError};
 
 /// The arm6 scene text with one substitution applied (which must match).
 fn arm6_with(from: &str, to: &str) -> String {
@@ -33,9 +33,26 @@ fn assert_problem(text: &str, field: &str, message_part: &str) {
 #[test]
 fn shipped_scenes_are_valid() {
     let _g = shared();
-    for s in ["scenes/arm6.ron", "scenes/sts3215_arm.ron"] {
-        let sc = scene(s);
-        assert_eq!(sc.joints.len(), 6, "{s}");
+    // Every scene shipped, scenarios included (found on disk, so a new one is covered
+    // without touching this test).
+    fn ron_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("scenes/ readable").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                ron_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "ron") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    ron_files(&root().join("scenes"), &mut files);
+    files.sort();
+    assert!(files.len() >= 18, "scenes found: {files:?}");
+    for f in &files {
+        let sc = Scene::load(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert_eq!(sc.joints.len(), 6, "{}", f.display());
+        assert!(sc.duration_s > 0.0, "{}", f.display());
     }
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use armhil::app::session::{Session, SessionOptions};
 use armhil::control::Gains;
+use armhil::report::JointHealth;
 use armhil::runtime::Executor;
-use armhil::runtime::control::{ControlCommand, Pace, parse_backend, parse_command};
-use armhil::telemetry::JointHealth;
+use armhil::runtime::command::{ControlCommand, Pace, parse_backend, parse_command};
 
 /// Refreshes `s` until `cond` holds; panics with `what` after `limit`.
 fn wait_for(s: &mut Session, limit: Duration, what: &str, cond: impl Fn(&Session) -> bool) {
@@ -294,11 +294,11 @@ fn a_replay_session_scrubs_and_plays_a_recording() {
         .push(armhil::faults::parse_cli_fault("elbow_pitch:power_loss@0.5..0.8").expect("fault"));
     let opts = RunOptions {
         duration_s: Some(2.0),
-        record: Some(file.clone()),
+        record: Some(armhil::telemetry::recorder::to_file(&file)),
         ..RunOptions::default()
     };
     runtime::run(&sc, &opts, &mut |_, _| {}).expect("run");
-    let rec = armhil::telemetry::recording::read(&file).expect("read");
+    let rec = armhil::recording::read(&file).expect("read");
     let elbow_rec = rec.joints["elbow_pitch"].clone();
     let mut s = Session::replay(sc.clone(), rec);
     assert!(s.is_replay());

@@ -4,10 +4,10 @@
 //! expectations, `armhil test` with JUnit and `armhil fuzz-faults`.
 
 use crate::common::*;
-use armhil::runtime::control::ControlCommand;
+use armhil::report::{JointHealth, Report};
+use armhil::runtime::command::ControlCommand;
 use armhil::runtime::{self, RunOptions};
 use armhil::scene::Scene;
-use armhil::telemetry::{JointHealth, Report};
 
 fn run(s: &Scene) -> Report {
     runtime::run(s, &RunOptions::default(), &mut |_, _| {}).expect("run")
@@ -254,13 +254,13 @@ fn the_following_error_limit_trips_a_joint_that_cannot_follow_and_scales_with_sp
 fn controller_faults_injected_while_running_reach_the_service() {
     let _g = shared();
     let s = scene("scenes/arm6.ron");
-    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::control::CAPACITY);
+    let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
     let opts = RunOptions {
         duration_s: Some(2.0),
         control: Some(rx),
         schedule: vec![(
             1.0,
-            armhil::runtime::control::parse_command("fault wrist_pitch:hang@0").expect("parse"),
+            armhil::runtime::command::parse_command("fault wrist_pitch:hang@0").expect("parse"),
         )],
         ..RunOptions::default()
     };
@@ -371,7 +371,7 @@ fn armhil_test_runs_scenes_in_parallel_writes_junit_and_exits_1_on_failure() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("3 scenes: 3 passed, 0 failed"), "{text}");
     for name in ["panic", "hang", "power_loss"] {
-        let rec = armhil::telemetry::recording::read(&recordings.join(format!("{name}.mcap")))
+        let rec = armhil::recording::read(&recordings.join(format!("{name}.mcap")))
             .expect("one recording per scene");
         assert!(rec.events.iter().any(|e| e.kind == "fault_onset"), "{name}");
     }

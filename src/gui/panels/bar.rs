@@ -7,7 +7,7 @@ use super::super::style::{self, Units};
 use super::{UiState, send};
 use crate::app::session::SessionOptions;
 use crate::runtime::Executor;
-use crate::runtime::control::{ControlCommand, Pace};
+use crate::runtime::command::{ControlCommand, Pace};
 
 pub(super) fn top_bar(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mut UiState) {
     ui.horizontal_centered(|ui| {
@@ -65,7 +65,7 @@ pub(super) fn top_bar(ui: &mut Ui, s: &mut crate::app::session::Session, st: &mu
             s.restart(opts);
             st.status = Some(("run restarted".into(), false));
         }
-        let hardware = s.scene.joints.iter().any(|j| j.backend.is_hardware());
+        let hardware = s.scene.needs_realtime();
         let mut rt = realtime;
         if ui
             .add_enabled(!hardware, egui::Checkbox::new(&mut rt, "real time"))

@@ -5,8 +5,8 @@ use bevy_egui::egui::{self, Color32, RichText, Ui};
 
 use super::super::style::{self, Units};
 use super::{UiState, list_ports, send, short};
-use crate::runtime::control::{ControlCommand, parse_backend};
-use crate::telemetry::JointHealth;
+use crate::report::JointHealth;
+use crate::runtime::command::{ControlCommand, parse_backend};
 
 /// Fault kinds offered, with their default argument (CLI spelling, see `--fault`).
 const FAULTS: [(&str, Option<&str>); 14] = [

@@ -17,7 +17,7 @@ use bevy_egui::egui::{self, Ui};
 
 use crate::app::live::LiveSession;
 use crate::control::Gains;
-use crate::runtime::control::ControlCommand;
+use crate::runtime::command::ControlCommand;
 
 use super::style::Units;
 

@@ -47,14 +47,14 @@ pub(super) fn plots(ui: &mut Ui, s: &crate::app::session::Session, st: &mut UiSt
     let joints: Vec<usize> = (0..snap.joints.len())
         .filter(|&i| st.plotted.get(i).copied().unwrap_or(false))
         .collect();
-    let data: Vec<(usize, Vec<crate::telemetry::recorder::JointSample>)> = joints
+    let data: Vec<(usize, Vec<crate::recording::JointSample>)> = joints
         .iter()
         .map(|&i| (i, s.window(i, t0, snap.t, 500)))
         .collect();
     let kind = |i: usize| snap.joints[i].kind;
     let unit = snap.joints.first().map_or("rad", |j| u.pos_unit(j.kind));
     let h = ((ui.available_height() - 190.0) / 3.0).max(80.0);
-    type Pick = fn(&crate::telemetry::recorder::JointSample) -> f64;
+    type Pick = fn(&crate::recording::JointSample) -> f64;
     let panels: [(&str, String, Pick, Option<Pick>, bool); 3] = [
         (
             "pos",

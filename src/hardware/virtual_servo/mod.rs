@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::hardware::protocol::{dxl as pdxl, sts as psts};
 use crate::hardware::transport::{Transport, TransportError};
-use crate::runtime::clock::{Clock, sleep_until};
+use crate::sys::clock::{Clock, sleep_until};
 use motor::{Motor, MotorParams};
 use table::{Protocol, Table, WriteError};
 

@@ -4,30 +4,30 @@
 //! state once its service has died), steps the physics and keeps the statistics and
 //! the event log. Executors decide *when* things happen; the plant decides *what*.
 //!
-//! It is also where supervision acts (see `supervisor.rs` for the monitors): symptoms
+//! It is also where supervision acts (see `crate::supervision` for the monitors): symptoms
 //! mark injected faults detected (with their latency), conditions make a joint
 //! DEGRADED while they last, failures put a joint in its safe state and either
 //! schedule a restart or latch it FAULTED, and the e-stop holds every joint until a
 //! reset.
 
-mod faults;
-mod hardware;
+mod fault_log;
+mod followed;
 mod health;
-mod report;
+mod summary;
 
-pub use faults::PlantFault;
-pub use hardware::HwJoint;
+pub use fault_log::PlantFault;
+pub use followed::FollowedJoint;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::supervisor::{CLEAR_AFTER_S, Monitors, RestartBudget, SupervisionSpec};
 use crate::control::{ControlInput, Measured, Trajectory};
-use crate::faults::{FaultClass, FaultKind, FaultSpec, Symptom};
+use crate::faults::{FaultClass, FaultKind, FaultSpec};
 use crate::physics::{ArmWorld, BuildOptions};
+use crate::report::{Event, FaultRecord, JointHealth, JointReport, JointStats, Report};
 use crate::scene::{SafeState, Scene};
 use crate::servo::ServoModel;
-use crate::telemetry::{Event, FaultRecord, JointHealth, JointReport, JointStats, Report};
+use crate::supervision::{CLEAR_AFTER_S, Monitors, RestartBudget, SupervisionSpec, Symptom};
 
 /// How a joint is being driven right now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,6 +45,8 @@ pub enum DriveMode {
 /// One joint as the plant sees it.
 pub struct PlantJoint {
     pub name: String,
+    /// Revolute (rad) or prismatic (m).
+    pub kind: crate::scene::JointKind,
     pub servo: ServoModel,
     pub rng: ChaCha8Rng,
     pub limits: (f64, f64),
@@ -62,7 +64,7 @@ pub struct PlantJoint {
     pub stats: JointStats,
     pub controller_kind: &'static str,
     /// Set for joints on a serial bus.
-    pub hw: Option<HwJoint>,
+    pub hw: Option<FollowedJoint>,
     pub on_link_loss: crate::scene::LinkLossPolicy,
     /// The controller must start afresh with its next sample.
     pub reset_controller: bool,
@@ -129,8 +131,6 @@ pub struct Plant {
     pub t: f64,
     pub steps: u64,
     pub events: Vec<Event>,
-    /// The joints' configurations (index-aligned with `joints`; empty for copies > 1).
-    pub configs: Vec<crate::scene::JointConfig>,
     /// The scene's faults, with their onset/clear bookkeeping.
     pub faults: Vec<PlantFault>,
     /// Set when a joint's policy stops the whole run.
@@ -138,7 +138,7 @@ pub struct Plant {
     /// Latched e-stop: why, and when.
     pub estop: Option<(f64, String)>,
     /// Where telemetry goes while recording (never blocks).
-    pub recorder: Option<crate::telemetry::recorder::RecordSink>,
+    pub recorder: Option<crate::runtime::tap::Tap>,
     /// Events already handed to the recorder.
     recorded_events: usize,
     /// Serial ports in order of first use (the scene's, then ports first used by a
@@ -146,7 +146,7 @@ pub struct Plant {
     pub ports: Vec<String>,
     /// A live observer's feed (the GUI's plots and timeline): the same records as
     /// the recorder's, on its own bounded channel (never blocks).
-    pub live: Option<crate::telemetry::recorder::RecordSink>,
+    pub live: Option<crate::runtime::tap::Tap>,
 }
 
 impl Plant {
@@ -164,9 +164,10 @@ impl Plant {
                 };
                 // Each joint gets its own random stream: independent of the others and
                 // of how many joints precede it in the file.
-                let stream = seed_for(scene.seed, &name);
+                let stream = crate::sys::seed::seed_for(scene.seed, &name);
                 joints.push(PlantJoint {
                     name,
+                    kind: c.kind,
                     servo: ServoModel::new(&c.servo, c.kind),
                     rng: ChaCha8Rng::seed_from_u64(stream),
                     limits: c.limits,
@@ -203,10 +204,10 @@ impl Plant {
                     (&c.backend, joints.last_mut())
                 {
                     j.mode = DriveMode::Follow;
-                    j.hw = Some(HwJoint::new(&c.backend, c.initial));
+                    j.hw = Some(FollowedJoint::new(&c.backend, c.initial));
                 }
                 if let (Some(trace), Some(j)) = (&c.recorded, joints.last_mut()) {
-                    let mut h = HwJoint::new(&c.backend, c.initial);
+                    let mut h = FollowedJoint::new(&c.backend, c.initial);
                     h.trace = Some(trace.clone());
                     h.goal = Some(c.initial);
                     j.mode = DriveMode::Follow;
@@ -251,11 +252,6 @@ impl Plant {
                             .map(|joint| PlantFault::new(joint, f.clone()))
                     })
                     .collect()
-            } else {
-                Vec::new()
-            },
-            configs: if opts.copies == 1 {
-                scene.joints.clone()
             } else {
                 Vec::new()
             },
@@ -399,9 +395,9 @@ impl Plant {
             j.rec_next += j.period;
             // One record per sample, nothing allocated: freeing on the writer
             // thread what this thread allocated would cost the loop more.
-            let rec = crate::telemetry::recorder::Record::Joint(
+            let rec = crate::recording::Record::Joint(
                 i as u16,
-                crate::telemetry::recorder::JointSample {
+                crate::recording::JointSample {
                     t: self.t,
                     setpoint: sp_pos,
                     setpoint_vel: sp_vel,
@@ -549,19 +545,9 @@ impl Plant {
     pub fn flush_events(&mut self) {
         for sink in [&self.recorder, &self.live].into_iter().flatten() {
             for e in &self.events[self.recorded_events..] {
-                sink.send(crate::telemetry::recorder::Record::Event(e.clone()));
+                sink.send(crate::recording::Record::Event(e.clone()));
             }
         }
         self.recorded_events = self.events.len();
     }
-}
-
-/// Seed of a joint's random stream: the scene seed mixed with the joint name (FNV-1a).
-pub fn seed_for(seed: u64, name: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }

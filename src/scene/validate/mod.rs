@@ -17,7 +17,8 @@ use super::error::{Problems, SceneError};
 use super::model::{ArmModel, JointConfig, PhysicsConfig, Scene};
 use super::schema::*;
 use super::urdf::{self, UrdfRobot};
-use crate::control::{ControllerSpec, PidConfig};
+use crate::control::spec::{ControllerSpec, PidConfig};
+use crate::servo::spec::ServoSpec;
 
 /// Longest run accepted, seconds (one day).
 pub const MAX_DURATION_S: f64 = 86_400.0;
@@ -391,7 +392,7 @@ fn recorded_trace(
     };
     let from = from.as_deref().unwrap_or(joint);
     let path = scene.parent().unwrap_or(Path::new(".")).join(file);
-    let rec = match crate::telemetry::recording::read(&path) {
+    let rec = match crate::recording::read(&path) {
         Ok(r) => r,
         Err(e) => {
             p.push(format!("{field}.backend.file"), e.to_string());

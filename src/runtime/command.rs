@@ -93,9 +93,6 @@ pub(crate) fn apply(
                 plant.event(i, "gains_refused", e);
                 return None;
             }
-            if let Some(c) = plant.configs.get_mut(i) {
-                c.controller = c.controller.with_gains(&gains);
-            }
             plant.event(
                 i,
                 "gains",

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::Event;
-use super::recorder::JointSample;
+use super::JointSample;
+use crate::report::Event;
 
 /// Why a file could not be read.
 #[derive(Debug, thiserror::Error)]

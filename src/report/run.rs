@@ -90,10 +90,29 @@ pub struct Report {
     /// Why the e-stop latched, if it did (it stays latched until a reset).
     pub estop: Option<String>,
     /// The scene's expectations and their verdicts.
-    pub expectations: Vec<crate::expect::Verdict>,
+    pub expectations: Vec<Verdict>,
     /// The MCAP recording, when `--record` was given.
-    pub recording: Option<super::recorder::RecordingReport>,
+    pub recording: Option<RecordingReport>,
     pub events: Vec<Event>,
+}
+
+/// The verdict on one expectation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The expectation, as written (RON-like).
+    pub expectation: String,
+    pub passed: bool,
+    /// What was observed.
+    pub detail: String,
+}
+
+/// Per-channel figures of a finished recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingReport {
+    pub file: String,
+    /// (topic, messages written, messages dropped).
+    pub channels: Vec<(String, u64, u64)>,
+    pub bytes: u64,
 }
 
 /// One injected fault, from onset to end.

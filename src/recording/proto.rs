@@ -6,8 +6,8 @@
 //! fields, no dependency. Reading is defensive: a malformed message is an error,
 //! never a panic.
 
-use super::JointHealth;
-use super::recorder::JointSample;
+use super::JointSample;
+use crate::report::JointHealth;
 
 /// Fully qualified message name (the MCAP schema name).
 pub const JOINT_SAMPLE_NAME: &str = "armhil.JointSample";

@@ -38,7 +38,7 @@ impl Plant {
                 min_pos_rad: j.stats.min_pos,
                 max_pos_rad: j.stats.max_pos,
                 link: j.hw.as_ref().map(|h| {
-                    crate::telemetry::LinkReport::new(
+                    crate::report::LinkReport::new(
                         h.transactions,
                         h.errors,
                         h.timeouts,

@@ -1,11 +1,13 @@
-//! Hardware joints on the plant: what the bus threads report, link supervision and
-//! link-loss policies, bumpless swaps between simulated and real servos.
+//! Followed joints on the plant: joints driven from outside the simulation, by a real
+//! servo on a serial bus (what the bus threads report, link supervision and link-loss
+//! policies, bumpless swaps between simulated and real servos) or by a recording
+//! played back on simulated time. The simulated twin follows the measurement.
 
 use super::*;
 
-/// A joint whose servo is on a serial bus.
+/// A joint followed from a servo on a serial bus, or from a recorded trace.
 #[derive(Debug, Clone)]
-pub struct HwJoint {
+pub struct FollowedJoint {
     /// Index of its bus (buses in order of first appearance) and its slot on it.
     pub bus: usize,
     pub slot: usize,
@@ -34,7 +36,7 @@ pub struct HwJoint {
     pub trace: Option<crate::scene::Trace>,
 }
 
-impl HwJoint {
+impl FollowedJoint {
     /// A joint on `spec` (a Serial backend), starting at `pos`.
     pub fn new(spec: &crate::scene::BackendSpec, pos: f64) -> Self {
         let label = match spec {
@@ -77,17 +79,18 @@ impl HwJoint {
 
 impl Plant {
     /// Applies a report of bus thread to its joints (`joints[slot]` = plant index).
-    pub fn hw_event(&mut self, joints: &[usize], ev: &crate::hardware::bridge::BusEvent) {
-        use crate::hardware::bridge::{BusEvent, LinkError};
-        match ev {
-            BusEvent::Tick {
-                latency,
-                samples,
-                errors,
-            } => {
+    pub fn hw_event(&mut self, joints: &[usize], ev: &crate::hardware::bridge::BusTick) {
+        use crate::hardware::bridge::{BusTick, LinkError};
+        let BusTick {
+            latency,
+            samples,
+            errors,
+        } = ev;
+        {
+            {
                 let us = latency.as_secs_f64() as f32 * 1e6;
                 let port = joints.first().and_then(|&i| match &self.joints[i].hw {
-                    Some(HwJoint {
+                    Some(FollowedJoint {
                         spec: crate::scene::BackendSpec::Serial { port, .. },
                         ..
                     }) => Some(port.clone()),
@@ -100,13 +103,13 @@ impl Plant {
                             // First use of this port (a swap): announce it.
                             self.ports.push(port.clone());
                             let k = self.ports.len() - 1;
-                            r.send(crate::telemetry::recorder::Record::Port(k as u16, port));
+                            r.send(crate::recording::Record::Port(k as u16, port));
                             k
                         }
                     };
-                    r.send(crate::telemetry::recorder::Record::Bus(
+                    r.send(crate::recording::Record::Bus(
                         k as u16,
-                        crate::telemetry::recorder::BusSample {
+                        crate::recording::BusSample {
                             t: self.t,
                             latency_us: us as f64,
                             replies: samples.len() as u32,
@@ -188,20 +191,32 @@ impl Plant {
                     }
                 }
             }
-            BusEvent::Offline { reason } => {
-                for &i in joints {
-                    if let Some(h) = self.joints[i].hw.as_mut() {
-                        h.vel = 0.0;
-                    }
-                    self.symptom(i, Symptom::LinkError, &format!("link down: {reason}"));
-                    self.set_health(i, JointHealth::Offline, reason);
+        }
+    }
+
+    /// A bus's link changed (`downs_seen`: how many of its outages this plant has
+    /// already applied). An outage missed while looking elsewhere is applied too.
+    pub fn link_changed(
+        &mut self,
+        joints: &[usize],
+        link: &crate::hardware::bridge::Link,
+        downs_seen: &mut u64,
+    ) {
+        if link.downs > *downs_seen {
+            *downs_seen = link.downs;
+            for &i in joints {
+                if let Some(h) = self.joints[i].hw.as_mut() {
+                    h.vel = 0.0;
                 }
+                let reason = &link.reason;
+                self.symptom(i, Symptom::LinkError, &format!("link down: {reason}"));
+                self.set_health(i, JointHealth::Offline, reason);
             }
-            BusEvent::Online => {
-                if let Some(&i) = joints.first() {
-                    self.event(i, "link_online", "port open".into());
-                }
-            }
+        }
+        if link.up
+            && let Some(&i) = joints.first()
+        {
+            self.event(i, "link_online", "port open".into());
         }
     }
 
@@ -331,7 +346,7 @@ impl Plant {
                 if j.hw.is_some() {
                     return Err(format!("joint '{}' is already on a serial bus", j.name));
                 }
-                let mut h = HwJoint::new(backend, pos);
+                let mut h = FollowedJoint::new(backend, pos);
                 h.handover = true;
                 // The bus needs a moment to open the port and engage the servo:
                 // supervision starts after SWAP_CONNECT_GRACE_S.

@@ -1,0 +1,46 @@
+//! What a scene can expect of its run (`expect: [...]`), as data. Judging a report
+//! against them is [`super::check_all`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::JointHealth;
+
+/// A set of joints.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Joints {
+    /// Every joint.
+    All,
+    /// The joints no fault was injected on.
+    Others,
+    /// These joints.
+    Only(Vec<String>),
+}
+
+/// One expectation.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Expectation {
+    /// `joint` enters `state` within `within_ms` ms after `after` s (simulated).
+    JointState {
+        joint: String,
+        state: JointHealth,
+        within_ms: f64,
+        #[serde(default)]
+        after: f64,
+    },
+    /// `joint` is in `state` when the run ends.
+    FinalState { joint: String, state: JointHealth },
+    /// RMS tracking error of each of `joints` below `rms_below` (rad, m).
+    Tracking { joints: Joints, rms_below: f64 },
+    /// No deadline misses on any of `joints`.
+    NoDeadlineMisses { joints: Joints },
+    /// After `joint`'s last fault ends (its clear, or its detection for a one-shot
+    /// panic/hang), the joint is OK again within `within_ms` ms and stays OK to the end.
+    Recovered { joint: String, within_ms: f64 },
+    /// Every injected fault was detected, each within `within_ms` ms if given.
+    FaultsDetected {
+        #[serde(default)]
+        within_ms: Option<f64>,
+    },
+    /// The e-stop latched (`true`) or never did (`false`).
+    EStop { latched: bool },
+}
