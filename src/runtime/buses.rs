@@ -27,7 +27,7 @@ impl Buses {
         plant: &mut Plant,
         clock: Arc<dyn Clock>,
         rt_priority: Option<i32>,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, super::RunError> {
         let mut b = Self {
             list: Vec::new(),
             vports: Vec::new(),
@@ -39,14 +39,15 @@ impl Buses {
     }
 
     /// After commands (swaps, faults): buses to match the plant, link faults to match.
-    pub(super) fn sync(&mut self, plant: &mut Plant) -> std::io::Result<()> {
+    pub(super) fn sync(&mut self, plant: &mut Plant) -> Result<(), super::RunError> {
         sync_buses(
             plant,
             &mut self.list,
             &mut self.vports,
             &self.clock,
             self.rt_priority,
-        )?;
+        )
+        .map_err(super::RunError::Bus)?;
         self.impair(plant);
         Ok(())
     }

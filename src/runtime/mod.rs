@@ -10,14 +10,17 @@
 
 mod buses;
 pub mod command;
+mod core;
 pub mod live;
 mod lockstep;
 mod manage;
 pub mod pace;
 pub use lockstep::Lockstep;
+pub use realtime::Realtime;
 pub mod plant;
 mod realtime;
 pub mod service;
+mod supervisor;
 pub mod tap;
 pub mod watchdog;
 
@@ -32,6 +35,18 @@ use crate::sys::clock::{Clock, WallClock};
 
 pub use service::{FaultMode, JointService, ServiceInput, ServiceMsg, ServiceOutput, ServicePort};
 pub use watchdog::HangHook;
+
+/// Why a run could not start or go on (a bad scene is refused earlier, by
+/// `Scene::load`; a failing joint is a fault in the report, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start the recording: {0}")]
+    Record(#[source] tap::SinkError),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("serial bus: {0}")]
+    Bus(#[source] std::io::Error),
+}
 
 /// Which executor runs the services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,7 +259,7 @@ pub(crate) fn start_recorder(
     scene: &Scene,
     plant: &mut plant::Plant,
     opts: &RunOptions,
-) -> std::io::Result<Option<Box<dyn tap::Sink>>> {
+) -> Result<Option<Box<dyn tap::Sink>>, RunError> {
     let Some(factory) = &opts.record else {
         return Ok(None);
     };
@@ -257,7 +272,7 @@ pub(crate) fn start_recorder(
             joints: &joints,
             ports: &plant.ports,
         })
-        .map_err(std::io::Error::other)?;
+        .map_err(RunError::Record)?;
     plant.recorder = Some(sink.tap());
     Ok(Some(sink))
 }
@@ -294,7 +309,7 @@ pub(crate) fn stop_asked(opts: &RunOptions) -> bool {
 }
 
 /// Runs a validated scene to completion and returns its report.
-pub fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> std::io::Result<Report> {
+pub fn run(scene: &Scene, opts: &RunOptions, progress: Progress) -> Result<Report, RunError> {
     match Executor::for_scene(scene, opts.executor) {
         Executor::Lockstep => lockstep::run(scene, opts, progress),
         Executor::Realtime => realtime::run(scene, opts, progress),

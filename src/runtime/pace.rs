@@ -92,6 +92,17 @@ impl Pacer {
     }
 }
 
+/// Event text of a pacing command.
+pub fn describe(p: Pace) -> String {
+    match p {
+        Pace::Pause => "paused".into(),
+        Pace::Resume => "resumed".into(),
+        Pace::Step(n) => format!("single step x{n}"),
+        Pace::Speed(Some(s)) => format!("speed x{s}"),
+        Pace::Speed(None) => "speed: as fast as possible".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,19 +89,6 @@ pub fn joint<'a>(r: &'a armhil::report::Report, name: &str) -> &'a armhil::repor
         .unwrap_or_else(|| panic!("no joint {name}"))
 }
 
-/// Restarts of `name` not explained by a hang declaration. On this VM the host can
-/// preempt one service's vCPU for several control periods: the supervisor then rightly
-/// declares that (healthy) service hung and restarts it, logging `controller_hang`.
-/// Real-time tests that inject some other fault count the restarts that fault caused.
-pub fn restarts_not_from_hangs(r: &armhil::report::Report, name: &str) -> u32 {
-    let hangs = r
-        .events
-        .iter()
-        .filter(|e| e.joint == name && e.kind == "controller_hang")
-        .count() as u32;
-    joint(r, name).restarts.saturating_sub(hangs)
-}
-
 /// The `armhil` binary, run from the repository root, never opening a window (a
 /// developer's DISPLAY would otherwise make `armhil run` open the GUI).
 pub fn armhil() -> std::process::Command {

@@ -154,9 +154,11 @@ fn actuator_faults_weaken_or_cut_the_servo_and_clear() {
     }
 }
 
+/// On a manual clock (exact): a 1.5 ms cycle on a 1 kHz joint misses every other
+/// tick, is never taken for hung, and no other joint notices anything.
 #[test]
 fn a_slow_controller_misses_deadlines_in_real_time_without_harming_the_others() {
-    let _g = exclusive();
+    let _g = shared();
     let text = std::fs::read_to_string(root().join("scenes/arm6.ron")).expect("read");
     let s = parse(&text.replacen(
         "seed: 42,",
@@ -167,44 +169,33 @@ fn a_slow_controller_misses_deadlines_in_real_time_without_harming_the_others() 
     .expect("scene");
     let o = RunOptions {
         executor: Executor::Realtime,
-        rt_priority: Some(20),
         duration_s: Some(1.5),
+        clock: Some(std::sync::Arc::new(armhil::sys::clock::ManualClock::new())),
         ..RunOptions::default()
     };
     let r = runtime::run(&s, &o, &mut |_, _| {}).expect("run");
     let w = joint(&r, "wrist_pitch");
-    assert!(
-        w.deadline_misses >= 100,
-        "a 1.5 ms cycle at 1 kHz misses every other period: {}",
-        w.deadline_misses
-    );
+    // Sample at 0.500, answered at 0.5015; the tick of 0.501 misses; 0.502 sends the
+    // next: one miss per 2 ms for 0.5 s.
     assert_eq!(
-        w.state,
-        JointHealth::Ok,
+        (w.deadline_misses, w.restarts, w.state),
+        (250, 0, JointHealth::Ok),
         "slow is not hung: it answers within 3 periods"
     );
     onset_clear(&r, "wrist_pitch");
     for j in r.joints.iter().filter(|j| j.name != "wrist_pitch") {
-        // Unharmed: never faulted, hung or restarted. (A host stall of this VM can
-        // make any service late for a moment: DEGRADED by late replies, then OK; a run
-        // ending within that moment ends DEGRADED.)
-        for e in r
-            .events
-            .iter()
-            .filter(|e| e.joint == j.name && e.kind == "state")
-        {
-            assert!(
-                e.detail.contains("late replies") || e.detail.contains("conditions cleared"),
-                "{}: {}",
-                j.name,
-                e.detail
-            );
-        }
+        assert_eq!(
+            (j.state, j.deadline_misses, j.restarts),
+            (JointHealth::Ok, 0, 0),
+            "{}",
+            j.name
+        );
         assert!(
-            matches!(j.state, JointHealth::Ok | JointHealth::Degraded) && j.restarts == 0,
-            "{}: {:?}",
-            j.name,
-            j.state
+            !r.events
+                .iter()
+                .any(|e| e.joint == j.name && e.kind == "state"),
+            "{} changed state",
+            j.name
         );
         assert!(
             j.rms_error_rad <= 0.02,
@@ -215,58 +206,18 @@ fn a_slow_controller_misses_deadlines_in_real_time_without_harming_the_others() 
     }
 }
 
-#[test]
-fn cli_faults_are_injected_and_bad_ones_refused_with_exit_2() {
-    let _g = shared();
-    let out = armhil()
-        .args([
-            "run",
-            "scenes/arm6.ron",
-            "--duration",
-            "2",
-            "--fault",
-            "elbow_pitch:power_loss@0.5..1.0",
-        ])
-        .output()
-        .expect("spawn");
-    let s = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        s.contains("fault_onset") && s.contains("fault_clear") && s.contains("power_loss"),
-        "{s}"
-    );
-    for bad in [
-        "elbow_pitch:melt@1",
-        "nojoint:hang@1",
-        "elbow_pitch:hang@99",
-        "elbow_pitch:torque_sag(2)@1",
-        "elbow_pitch:hang@2..1",
-        "elbow_pitch:link_drop(1.5)@1",
-        "elbow_pitch:wrong_id(300)@1",
-        "elbow_pitch:link_latency(-1)@1",
-    ] {
-        let out = armhil()
-            .args(["run", "scenes/arm6.ron", "--fault", bad])
-            .output()
-            .expect("spawn");
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("--fault"),
-            "{bad}"
-        );
-    }
-}
-
 /// Faults sent on the run's control channel (as the CLI's stdin and the GUI do) act at
 /// once, controller faults included: they reach the joint's service as a message.
 #[test]
 fn faults_injected_through_the_control_channel_act_and_clear() {
     use armhil::runtime::command::{ControlCommand, parse_command};
-    let _g = exclusive();
+    let _g = shared();
     let s = scene("scenes/arm6.ron");
     let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
+    // Real time on a manual clock: exact.
     let o = RunOptions {
         executor: Executor::Realtime,
-        rt_priority: Some(20),
+        clock: Some(std::sync::Arc::new(armhil::sys::clock::ManualClock::new())),
         duration_s: Some(1.5),
         control: Some(rx),
         schedule: vec![(
@@ -282,7 +233,7 @@ fn faults_injected_through_the_control_channel_act_and_clear() {
     let r = runtime::run(&s, &o, &mut |_, _| {}).expect("run");
     let (on, off) = onset_clear(&r, "elbow_pitch");
     assert!(
-        (on - 0.5).abs() < 0.002 && (off - on - 0.3).abs() < 0.002,
+        (on - 0.5).abs() < 1e-9 && (off - on - 0.3).abs() < 1e-9,
         "{on} {off}"
     );
     assert!(
@@ -298,7 +249,7 @@ fn faults_injected_through_the_control_channel_act_and_clear() {
     assert_eq!(panic.joint, "wrist_roll");
     let w = joint(&r, "wrist_roll");
     assert_eq!(
-        (w.state, restarts_not_from_hangs(&r, "wrist_roll")),
+        (w.state, w.restarts),
         (JointHealth::Ok, 1),
         "{:#?}",
         r.events

@@ -12,6 +12,7 @@ mod layers;
 mod mitm;
 mod physics;
 mod protocol;
+mod realtime_exact;
 mod recording;
 mod runtime;
 mod scenes;

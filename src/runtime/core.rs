@@ -1,0 +1,472 @@
+//! The executor core: one physics step with every due joint tick, written once for
+//! both executors. A step applies the commands due (scheduled ones, then the control
+//! channel's), collects every reply waiting from the joint services, restarts the
+//! services whose restart is due, delivers delayed replies whose time has come, asks
+//! the supervisor what each due joint's silence means (send its next sample, count a
+//! missed deadline, declare it hung), exchanges goals and measurements with the
+//! serial buses, and steps the plant, which records and publishes.
+//!
+//! The executors differ only in how time advances and where services run. Lockstep
+//! (`lockstep.rs`) advances simulated time as fast as it may, judges silence on it and
+//! runs each service in place right after sending its sample ([`Host`] returns
+//! `collect now`); real time (`realtime.rs`) paces steps on the run's clock, judges
+//! silence on that clock (forgiving time the host stalled the executor itself, and
+//! correlated silence of several services for a short grace), and runs each service
+//! on its own thread, whose reply is collected at a later step.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crossbeam::channel::{Receiver, TryRecvError, TrySendError};
+
+use super::buses::Buses;
+use super::command::ControlCommand;
+use super::live::Publisher;
+use super::manage::Mailboxes;
+use super::pace::Pacer;
+use super::plant::{DriveMode, Plant};
+use super::service::{FaultMode, JointService, ServiceInput, ServiceOutput, ServicePort};
+use super::supervisor::{Supervisor, Tick};
+use super::tap::Sink;
+use super::{RunError, RunOptions, ServiceFactory};
+use crate::report::Report;
+use crate::scene::{BackendSpec, Scene};
+use crate::supervision::Symptom;
+use crate::sys::clock::Clock;
+
+/// Where joint services run.
+pub(crate) trait Host {
+    /// Serves joint `i` with `service` from now on (at the start, and after each
+    /// restart: the old service has been released through its port's cancel flag).
+    fn start(&mut self, i: usize, service: JointService) -> Result<(), RunError>;
+
+    /// A sample was just handed to joint `i`'s service (simulated time `t`). Returns
+    /// whether its reply is there to collect now (a service run in place), or
+    /// `Err(joint)` when a service call never returned (the lockstep watchdog).
+    fn sent(&mut self, i: usize, t: f64) -> Result<bool, usize>;
+}
+
+/// What silence is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeBase {
+    /// Simulated time (lockstep).
+    Simulated,
+    /// The run's clock (real time).
+    Clock,
+}
+
+/// How long correlated silence of several services (a machine stall) is forgiven
+/// before the silent services are faulted anyway, s (real time only).
+const SYSTEMIC_GRACE_S: f64 = 0.1;
+
+/// The state of a run that both executors share.
+pub(crate) struct Core {
+    pub(crate) plant: Plant,
+    factory: ServiceFactory,
+    mail: Mailboxes,
+    ports: Vec<ServicePort>,
+    sup: Supervisor,
+    schedule: VecDeque<(f64, ControlCommand)>,
+    control: Option<Receiver<ControlCommand>>,
+    /// Lockstep's wall-clock pacing, pause and single steps; real time keeps the
+    /// clock's pace and refuses pacing commands.
+    pub(crate) pacer: Option<Pacer>,
+    buses: Option<Buses>,
+    recorder: Option<Box<dyn Sink>>,
+    publisher: Option<Publisher>,
+    pub(crate) clock: Arc<dyn Clock>,
+    time: TimeBase,
+    /// Why the run ended early, if it did.
+    pub(crate) aborted: Option<String>,
+    /// The supervision time when the run started (the clock's reading).
+    start: f64,
+}
+
+impl Core {
+    /// Builds the plant, the recorder and live publisher, and every joint's service
+    /// (returned, for the host to start).
+    pub(crate) fn new(
+        scene: &Scene,
+        opts: &RunOptions,
+        time: TimeBase,
+        faults: FaultMode,
+        executor: &'static str,
+    ) -> Result<(Self, Vec<JointService>), RunError> {
+        let clock = opts.clock();
+        let mut plant = Plant::new(scene, opts.build);
+        let recorder = super::start_recorder(scene, &mut plant, opts)?;
+        let publisher = opts.live.clone().map(|tap| {
+            plant.live = Some(tap.sink.clone());
+            let duration = opts.duration_s.unwrap_or(scene.duration_s);
+            Publisher::new(tap, duration, executor)
+        });
+        let factory = ServiceFactory::new(scene, opts.build.copies, faults, clock.clone());
+        let (services, ports) = factory.build_all();
+        let n = services.len();
+        let mut schedule = opts.schedule.clone();
+        schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let start = clock.now().as_secs_f64();
+        Ok((
+            Self {
+                plant,
+                factory,
+                mail: Mailboxes::new(n),
+                ports,
+                sup: Supervisor::new(n, (time == TimeBase::Clock).then_some(SYSTEMIC_GRACE_S)),
+                schedule: schedule.into(),
+                control: opts.control.clone(),
+                pacer: (time == TimeBase::Simulated).then(|| Pacer::new(opts.pace)),
+                buses: None,
+                recorder,
+                publisher,
+                clock,
+                time,
+                aborted: None,
+                start,
+            },
+            services,
+        ))
+    }
+
+    /// Starts the serial buses the plant's hardware joints need (real time only: a
+    /// servo on a bus lives on the wall clock).
+    pub(crate) fn start_buses(&mut self, rt_priority: Option<i32>) -> Result<(), RunError> {
+        self.buses = Some(Buses::start(
+            &mut self.plant,
+            self.clock.clone(),
+            rt_priority,
+        )?);
+        Ok(())
+    }
+
+    /// Releases any service stuck in a hang (the run is being torn down).
+    pub(crate) fn cancel_services(&self) {
+        use std::sync::atomic::Ordering;
+        self.factory.run_cancel.store(true, Ordering::Relaxed);
+        for p in &self.ports {
+            p.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The cancel flag that releases every service of the run.
+    pub(crate) fn run_cancel(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.factory.run_cancel.clone()
+    }
+
+    /// Supervision time now, s: simulated time, or the clock since the start.
+    fn now(&self) -> f64 {
+        match self.time {
+            TimeBase::Simulated => self.plant.t,
+            TimeBase::Clock => self.clock.now().as_secs_f64() - self.start,
+        }
+    }
+
+    /// The executor could not run for `stalled` s: not held against any service.
+    pub(crate) fn forgive(&mut self, stalled: f64) {
+        self.sup.forgive(stalled);
+    }
+
+    /// One physics step with every due joint tick. Returns false once the run must
+    /// end (aborted, a policy stopped it, or stop was asked).
+    pub(crate) fn step(&mut self, host: &mut dyn Host) -> Result<bool, RunError> {
+        if self.aborted.is_some() {
+            return Ok(false);
+        }
+        // Commands first: a fault injected now has its onset in this step.
+        self.commands()?;
+        if self.plant.timeline()
+            && let Some(b) = &self.buses
+        {
+            b.impair(&self.plant);
+        }
+        let n = self.plant.joints.len();
+        // Every reply first: the supervisor then judges the whole arm as of now.
+        for i in 0..n {
+            self.collect(i);
+        }
+        let due: Vec<bool> = (0..n).map(|i| self.plant.due(i)).collect();
+        for (i, &due_now) in due.iter().enumerate() {
+            if self.plant.restart_due(i) {
+                self.restart(i, host)?;
+            }
+            if let Some((torque, for_t)) = self.sup.arrived(i, self.plant.t) {
+                self.plant.command(i, torque, for_t);
+                self.plant.replied(i);
+            }
+            self.mail.flush(i, &self.ports[i]);
+            if !due_now || self.plant.joints[i].mode != DriveMode::Controller {
+                continue;
+            }
+            if !self.tick(i, host) {
+                return Ok(false);
+            }
+        }
+        if let Some(b) = &mut self.buses {
+            b.exchange(&mut self.plant, &due);
+            self.plant.hw_supervise();
+        }
+        if self.plant.stop_requested.is_some() {
+            return Ok(false);
+        }
+        for j in self.plant.joints.iter_mut() {
+            if j.mode == DriveMode::Controller {
+                let age = self.plant.t - j.command_t;
+                j.stats.max_command_age_s = j.stats.max_command_age_s.max(age);
+            }
+        }
+        self.plant.step();
+        Ok(true)
+    }
+
+    /// Joint `i`'s tick: what its silence means, or its next sample. False if the
+    /// run must end (a service call never returned).
+    fn tick(&mut self, i: usize, host: &mut dyn Host) -> bool {
+        let now = self.now();
+        let periods: Vec<f64> = self.plant.joints.iter().map(|j| j.period).collect();
+        let j = &self.plant.joints[i];
+        let (period, silent) = (j.period, j.supervision.silent_periods);
+        let joints = &self.plant.joints;
+        let verdict = self.sup.tick(i, now, period, silent, &periods, |k| {
+            joints[k].mode == DriveMode::Controller
+        });
+        let plant = &mut self.plant;
+        match verdict {
+            Tick::Send => return self.send(i, host),
+            Tick::Wait => {}
+            Tick::Missed { lone } => {
+                plant.joints[i].stats.deadline_misses += 1;
+                if lone {
+                    plant.late(i);
+                }
+            }
+            Tick::Stalled { silent_s, first } => {
+                plant.joints[i].stats.deadline_misses += 1;
+                if first {
+                    plant.event(
+                        usize::MAX,
+                        "system_stall",
+                        format!(
+                            "several services silent at once ({:.1} ms); not faulting yet",
+                            silent_s * 1e3
+                        ),
+                    );
+                }
+            }
+            Tick::Hung { silent_s, lone } => {
+                plant.joints[i].stats.deadline_misses += 1;
+                if lone {
+                    plant.late(i);
+                }
+                plant.symptom(i, Symptom::Silent, "no reply");
+                plant.controller_failed(
+                    i,
+                    "controller_hang",
+                    format!(
+                        "no reply for {:.1} ms ({silent} control periods)",
+                        silent_s * 1e3
+                    ),
+                );
+            }
+        }
+        true
+    }
+
+    /// Sends joint `i` its sample; with a service run in place, collects its reply.
+    fn send(&mut self, i: usize, host: &mut dyn Host) -> bool {
+        let input = self.plant.sample(i);
+        if self.plant.joints[i].mode != DriveMode::Controller {
+            return true; // the sample itself tripped the joint (following error)
+        }
+        let seq = self.plant.joints[i].seq;
+        let reset = std::mem::take(&mut self.plant.joints[i].reset_controller);
+        // The sample is a piece of work on the run's clock until it is answered.
+        self.clock.work_begins();
+        match self.ports[i]
+            .to_service
+            .try_send(ServiceInput { seq, input, reset })
+        {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                // It has not even taken its previous sample: it stays owing that one.
+                self.clock.work_ends();
+                return true;
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.clock.work_ends();
+                self.plant
+                    .fault(i, "service_gone", "joint service inbox closed".into());
+                return true;
+            }
+        }
+        let now = self.now();
+        self.sup.sent(i, seq, input.t, now);
+        match host.sent(i, input.t) {
+            Ok(true) => self.collect(i),
+            Ok(false) => {}
+            Err(j) => {
+                let name = self.plant.joints[j].name.clone();
+                self.plant.fault(
+                    j,
+                    "controller_hang",
+                    "controller did not return within the watchdog's timeout (wall clock)".into(),
+                );
+                self.aborted = Some(format!(
+                    "watchdog: joint '{name}' controller hung at t = {:.3} s",
+                    self.plant.t
+                ));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Takes every reply waiting from joint `i`'s service.
+    fn collect(&mut self, i: usize) {
+        loop {
+            match self.ports[i].from_service.try_recv() {
+                Ok(ServiceOutput::Command {
+                    seq,
+                    torque,
+                    delay_s,
+                }) => {
+                    if delay_s > 0.0 {
+                        // A slow cycle on simulated time: it arrives later.
+                        self.sup.delayed(i, self.plant.t + delay_s, torque);
+                        continue;
+                    }
+                    let j = &self.plant.joints[i];
+                    let for_t = self.sup.replied(i, seq, j.period, j.seq);
+                    self.plant.command(i, torque, for_t);
+                    self.plant.replied(i);
+                }
+                Ok(ServiceOutput::Died { message, .. }) => {
+                    self.plant.symptom(i, Symptom::Died, &message);
+                    self.plant.controller_failed(i, "controller_panic", message);
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    if self.plant.joints[i].mode == DriveMode::Controller {
+                        self.plant
+                            .fault(i, "service_gone", "joint service ended".into());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Replaces joint `i`'s service with a fresh one.
+    fn restart(&mut self, i: usize, host: &mut dyn Host) -> Result<(), RunError> {
+        let (s, p) = self.factory.build(i, &self.plant.struck(i));
+        // Release the old service: a call stuck in a hang ends, a late reply from it
+        // goes nowhere.
+        self.ports[i]
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.ports[i] = p;
+        host.start(i, s)?;
+        self.sup.forget(i);
+        self.mail.restarted(i);
+        self.plant.restarted(i);
+        Ok(())
+    }
+
+    /// Applies the scheduled commands whose time has come and those sent on the
+    /// control channel.
+    pub(crate) fn commands(&mut self) -> Result<(), RunError> {
+        let mut due = Vec::new();
+        while self
+            .schedule
+            .front()
+            .is_some_and(|(t, _)| *t <= self.plant.t + 1e-9)
+        {
+            if let Some((_, c)) = self.schedule.pop_front() {
+                due.push(c);
+            }
+        }
+        if let Some(rx) = &self.control {
+            while let Ok(c) = rx.try_recv() {
+                due.push(c);
+            }
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        for c in due {
+            match (c, &mut self.pacer) {
+                (ControlCommand::Pace(p), Some(pacer)) => {
+                    pacer.apply(p);
+                    self.plant
+                        .event(usize::MAX, "pace", super::pace::describe(p));
+                }
+                (
+                    ControlCommand::Swap {
+                        joint,
+                        backend: BackendSpec::Serial { .. },
+                    },
+                    _,
+                ) if self.buses.is_none() => {
+                    // No buses here: a real servo lives on the wall clock.
+                    let i = self.plant.joints.iter().position(|j| j.name == joint);
+                    self.plant.event(
+                        i.unwrap_or(usize::MAX),
+                        "swap_refused",
+                        "a serial servo needs the real-time executor (run with --realtime)".into(),
+                    );
+                }
+                (c, _) => {
+                    if let Some((i, m)) = super::command::apply(&mut self.plant, c)
+                        && let Err(why) = self.mail.send(i, m, &self.ports[i], &mut self.factory)
+                    {
+                        self.plant.event(i, "command_refused", why);
+                    }
+                }
+            }
+        }
+        if let Some(b) = &mut self.buses {
+            b.sync(&mut self.plant)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a live snapshot if one is due (or `force`).
+    pub(crate) fn publish(&mut self, force: bool) {
+        if let Some(p) = &mut self.publisher {
+            p.publish(
+                self.clock.now(),
+                &self.plant,
+                self.pacer.as_ref(),
+                &self.factory,
+                force,
+            );
+        }
+    }
+
+    /// Stops the buses, produces the report, finishes the recording and tells the
+    /// live observer. `wall_s`: the run's wall time; `lateness`: real time's step
+    /// lateness.
+    pub(crate) fn finish(
+        mut self,
+        scene: &Scene,
+        executor: &str,
+        wall_s: f64,
+        lateness: Option<crate::report::Lateness>,
+    ) -> Report {
+        if let Some(b) = &mut self.buses {
+            b.stop();
+        }
+        self.cancel_services();
+        let aborted = self
+            .aborted
+            .clone()
+            .or_else(|| self.plant.stop_requested.clone());
+        let mut report = self.plant.report(scene, executor, wall_s, aborted);
+        report.step_lateness_us = lateness;
+        super::finish_recorder(&mut self.plant, self.recorder.take(), &mut report);
+        self.publish(true);
+        if let Some(p) = &self.publisher {
+            p.finish(&report);
+        }
+        report
+    }
+}
