@@ -151,6 +151,31 @@ pub struct Lateness {
 }
 
 impl Report {
+    /// The report of a run that could not finish (a controller that never returned
+    /// and ignored its release): what is known, and why it ended at `t`.
+    pub fn aborted(scene: &str, scene_file: &str, seed: u64, t: f64, why: String) -> Self {
+        Self {
+            armhil_version: env!("CARGO_PKG_VERSION").into(),
+            scene: scene.into(),
+            scene_file: scene_file.into(),
+            executor: "lockstep".into(),
+            seed,
+            steps: 0,
+            sim_time_s: t,
+            wall_time_s: 0.0,
+            real_time_factor: 0.0,
+            passed: false,
+            aborted: Some(why),
+            step_lateness_us: None,
+            joints: Vec::new(),
+            faults: Vec::new(),
+            estop: None,
+            expectations: Vec::new(),
+            recording: None,
+            events: Vec::new(),
+        }
+    }
+
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

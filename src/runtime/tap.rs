@@ -83,9 +83,12 @@ pub trait Sink: Send {
     fn finish(self: Box<Self>) -> Result<RecordingReport, SinkError>;
 }
 
+/// What starts a sink.
+type StartSink = dyn Fn(&RunInfo) -> Result<Box<dyn Sink>, SinkError> + Send + Sync;
+
 /// Starts a sink for a run (e.g. `crate::telemetry::recorder::to_file`).
 #[derive(Clone)]
-pub struct SinkFactory(Arc<dyn Fn(&RunInfo) -> Result<Box<dyn Sink>, SinkError> + Send + Sync>);
+pub struct SinkFactory(Arc<StartSink>);
 
 impl SinkFactory {
     pub fn new(
