@@ -44,6 +44,10 @@ pub(crate) trait Host {
     /// whether its reply is there to collect now (a service run in place), or
     /// `Err(joint)` when a service call never returned (the lockstep watchdog).
     fn sent(&mut self, i: usize, t: f64) -> Result<bool, usize>;
+
+    /// Whether services run in place (their replies are always collected at once, so
+    /// no reply can be waiting at the start of a step).
+    fn in_place(&self) -> bool;
 }
 
 /// What silence is measured on.
@@ -76,6 +80,10 @@ pub(crate) struct Core {
     publisher: Option<Publisher>,
     pub(crate) clock: Arc<dyn Clock>,
     time: TimeBase,
+    /// Per joint, reused every step (no allocation on the control path): whether its
+    /// period has come, and its period, s.
+    due: Vec<bool>,
+    periods: Vec<f64>,
     /// Why the run ended early, if it did.
     pub(crate) aborted: Option<String>,
     /// The supervision time when the run started (the clock's reading).
@@ -103,6 +111,8 @@ impl Core {
         let factory = ServiceFactory::new(scene, opts.build.copies, faults, clock.clone());
         let (services, ports) = factory.build_all();
         let n = services.len();
+        // A joint's period is fixed for the run.
+        let periods = plant.joints.iter().map(|j| j.period).collect();
         let mut schedule = opts.schedule.clone();
         schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         let start = clock.now().as_secs_f64();
@@ -121,6 +131,8 @@ impl Core {
                 publisher,
                 clock,
                 time,
+                due: vec![false; n],
+                periods,
                 aborted: None,
                 start,
             },
@@ -181,11 +193,16 @@ impl Core {
         }
         let n = self.plant.joints.len();
         // Every reply first: the supervisor then judges the whole arm as of now.
-        for i in 0..n {
-            self.collect(i);
+        if !host.in_place() {
+            for i in 0..n {
+                self.collect(i);
+            }
         }
-        let due: Vec<bool> = (0..n).map(|i| self.plant.due(i)).collect();
-        for (i, &due_now) in due.iter().enumerate() {
+        for i in 0..n {
+            self.due[i] = self.plant.due(i);
+        }
+        for i in 0..n {
+            let due_now = self.due[i];
             if self.plant.restart_due(i) {
                 self.restart(i, host)?;
             }
@@ -202,7 +219,7 @@ impl Core {
             }
         }
         if let Some(b) = &mut self.buses {
-            b.exchange(&mut self.plant, &due);
+            b.exchange(&mut self.plant, &self.due);
             self.plant.hw_supervise();
         }
         if self.plant.stop_requested.is_some() {
@@ -222,11 +239,10 @@ impl Core {
     /// run must end (a service call never returned).
     fn tick(&mut self, i: usize, host: &mut dyn Host) -> bool {
         let now = self.now();
-        let periods: Vec<f64> = self.plant.joints.iter().map(|j| j.period).collect();
         let j = &self.plant.joints[i];
         let (period, silent) = (j.period, j.supervision.silent_periods);
         let joints = &self.plant.joints;
-        let verdict = self.sup.tick(i, now, period, silent, &periods, |k| {
+        let verdict = self.sup.tick(i, now, period, silent, &self.periods, |k| {
             joints[k].mode == DriveMode::Controller
         });
         let plant = &mut self.plant;

@@ -41,6 +41,10 @@ impl Host for InPlace {
             None => Ok(true),
         }
     }
+
+    fn in_place(&self) -> bool {
+        true
+    }
 }
 
 impl InPlace {

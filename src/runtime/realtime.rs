@@ -39,6 +39,10 @@ impl Host for Threads {
     fn sent(&mut self, _i: usize, _t: f64) -> Result<bool, usize> {
         Ok(false) // the reply comes on the service's own thread, collected later
     }
+
+    fn in_place(&self) -> bool {
+        false
+    }
 }
 
 /// A real-time run that can be advanced step by step (each step waits for its
