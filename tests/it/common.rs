@@ -81,6 +81,17 @@ pub fn scenario(dir: &Path, name: &str, base: &str, body: &str) -> PathBuf {
     p
 }
 
+/// arm6 with `faults` (RON list items) added to its timeline.
+pub fn arm6_with_faults(faults: &str) -> Scene {
+    let text = std::fs::read_to_string(root().join("scenes/arm6.ron")).expect("read");
+    let text = text.replacen(
+        "seed: 42,",
+        &format!("seed: 42,\n    faults: [{faults}],"),
+        1,
+    );
+    parse(&text).expect("scene")
+}
+
 /// Joint report by name.
 pub fn joint<'a>(r: &'a armhil::report::Report, name: &str) -> &'a armhil::report::JointReport {
     r.joints

@@ -6,17 +6,6 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use armhil::report::JointHealth;
 use armhil::runtime::{self, Executor, RunOptions};
-use armhil::scene::Scene;
-
-fn arm6_with_faults(faults: &str) -> Scene {
-    let text = std::fs::read_to_string(root().join("scenes/arm6.ron")).expect("read");
-    let text = text.replacen(
-        "seed: 42,",
-        &format!("seed: 42,\n    faults: [{faults}],"),
-        1,
-    );
-    parse(&text).expect("scene")
-}
 
 #[test]
 fn same_scene_and_seed_give_identical_reports() {
