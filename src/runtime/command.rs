@@ -58,7 +58,7 @@ pub(crate) fn apply(
             plant.event(
                 usize::MAX,
                 &format!("{what}_refused"),
-                format!("no joint named '{joint}'"),
+                super::refusal::Refusal::NoSuchJoint(joint.to_string()).to_string(),
             );
         }
         i
@@ -67,24 +67,24 @@ pub(crate) fn apply(
         ControlCommand::Fault(spec) => match plant.inject(spec) {
             Ok((i, f)) if f.kind.in_controller() => return Some((i, ServiceMsg::Fault(f))),
             Ok(_) => {}
-            Err(e) => plant.event(usize::MAX, "fault_refused", e),
+            Err(e) => plant.event(usize::MAX, "fault_refused", e.to_string()),
         },
         ControlCommand::Swap { joint, backend } => {
             let i = find(plant, &joint, "swap")?;
             if let Err(e) = plant.swap(i, &backend) {
-                plant.event(i, "swap_refused", e);
+                plant.event(i, "swap_refused", e.to_string());
             }
         }
         ControlCommand::EStop => plant.latch_estop("operator e-stop".into()),
         ControlCommand::Reset => {
             if let Err(e) = plant.reset_estop() {
-                plant.event(usize::MAX, "reset_refused", e);
+                plant.event(usize::MAX, "reset_refused", e.to_string());
             }
         }
         ControlCommand::ResetJoint(joint) => {
             let i = find(plant, &joint, "reset")?;
             if let Err(e) = plant.reset_joint(i) {
-                plant.event(i, "reset_refused", e);
+                plant.event(i, "reset_refused", e.to_string());
             }
         }
         ControlCommand::Gains { joint, gains } => {

@@ -434,7 +434,7 @@ impl Core {
                     if let Some((i, m)) = super::command::apply(&mut self.plant, c)
                         && let Err(why) = self.mail.send(i, m, &self.ports[i], &mut self.factory)
                     {
-                        self.plant.event(i, "command_refused", why);
+                        self.plant.event(i, "command_refused", why.to_string());
                     }
                 }
             }

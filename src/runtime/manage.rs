@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use crossbeam::channel::TrySendError;
 
 use super::ServiceFactory;
+use super::refusal::Refusal;
 use super::service::{ServiceMsg, ServicePort};
 
 /// Messages that may wait per joint: commands come at human or schedule rate, so a
@@ -39,14 +40,12 @@ impl Mailboxes {
         m: ServiceMsg,
         port: &ServicePort,
         factory: &mut ServiceFactory,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let Some(q) = self.pending.get_mut(i) else {
-            return Err(format!("no joint #{i}"));
+            return Err(Refusal::NoSuchJoint(format!("#{i}")));
         };
         if q.len() >= PENDING {
-            return Err(format!(
-                "{PENDING} messages already wait for this joint's service (it takes no samples)"
-            ));
+            return Err(Refusal::Backlog(PENDING));
         }
         factory.remember(i, &m);
         q.push_back(m);

@@ -19,6 +19,7 @@ pub use lockstep::Lockstep;
 pub use realtime::Realtime;
 pub mod plant;
 mod realtime;
+pub mod refusal;
 pub mod service;
 mod supervisor;
 pub mod tap;

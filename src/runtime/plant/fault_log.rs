@@ -51,9 +51,12 @@ impl Plant {
     /// Adds a fault while running and returns it as scheduled (a fault whose `at`
     /// has passed starts now and keeps its length). Controller faults must also be
     /// sent to the joint's service (the executor does that).
-    pub fn inject(&mut self, mut spec: FaultSpec) -> Result<(usize, FaultSpec), String> {
+    pub fn inject(
+        &mut self,
+        mut spec: FaultSpec,
+    ) -> Result<(usize, FaultSpec), crate::runtime::refusal::Refusal> {
         let Some(joint) = self.joints.iter().position(|j| j.name == spec.joint) else {
-            return Err(format!("no joint named '{}'", spec.joint));
+            return Err(crate::runtime::refusal::Refusal::NoSuchJoint(spec.joint));
         };
         if spec.at < self.t {
             let len = spec.until.map(|u| u - spec.at);

@@ -322,20 +322,25 @@ impl Plant {
     /// Starts moving joint `i` to `backend`. To a serial servo: the joint stays
     /// simulated until the servo has been walked to it (see `check_handover`). To
     /// sim: the controller takes over from the followed position at once.
-    pub fn swap(&mut self, i: usize, backend: &crate::scene::BackendSpec) -> Result<(), String> {
+    pub fn swap(
+        &mut self,
+        i: usize,
+        backend: &crate::scene::BackendSpec,
+    ) -> Result<(), crate::runtime::refusal::Refusal> {
+        use crate::runtime::refusal::Refusal;
         let pos = self.world.joint_state(i).pos;
         let t = self.t;
         let j = &mut self.joints[i];
         if j.health == JointHealth::Faulted {
-            return Err(format!("joint '{}' is FAULTED", j.name));
+            return Err(Refusal::Faulted(j.name.clone()));
         }
         match backend {
             crate::scene::BackendSpec::Recorded { .. } => {
-                return Err("a joint cannot be swapped to a recording while running".into());
+                return Err(Refusal::SwapToRecording);
             }
             crate::scene::BackendSpec::Sim => {
                 let Some(h) = j.hw.take() else {
-                    return Err(format!("joint '{}' is already simulated", j.name));
+                    return Err(Refusal::AlreadySimulated(j.name.clone()));
                 };
                 j.mode = DriveMode::Controller;
                 j.health = JointHealth::Ok;
@@ -344,7 +349,7 @@ impl Plant {
             }
             crate::scene::BackendSpec::Serial { .. } => {
                 if j.hw.is_some() {
-                    return Err(format!("joint '{}' is already on a serial bus", j.name));
+                    return Err(Refusal::AlreadyOnBus(j.name.clone()));
                 }
                 let mut h = FollowedJoint::new(backend, pos);
                 h.handover = true;

@@ -150,9 +150,9 @@ impl Plant {
 
     /// Releases the e-stop: every joint that is not FAULTED goes back to its
     /// controller (afresh) or to following its servo.
-    pub fn reset_estop(&mut self) -> Result<(), String> {
+    pub fn reset_estop(&mut self) -> Result<(), crate::runtime::refusal::Refusal> {
         if self.estop.take().is_none() {
-            return Err("the e-stop is not latched".into());
+            return Err(crate::runtime::refusal::Refusal::EStopNotLatched);
         }
         for i in 0..self.joints.len() {
             let j = &mut self.joints[i];
@@ -177,10 +177,10 @@ impl Plant {
 
     /// Clears a latched FAULTED joint (operator reset): it restarts with a fresh
     /// service and budget.
-    pub fn reset_joint(&mut self, i: usize) -> Result<(), String> {
+    pub fn reset_joint(&mut self, i: usize) -> Result<(), crate::runtime::refusal::Refusal> {
         let j = &mut self.joints[i];
         if j.health != JointHealth::Faulted {
-            return Err(format!("joint '{}' is not FAULTED", j.name));
+            return Err(crate::runtime::refusal::Refusal::NotFaulted(j.name.clone()));
         }
         j.budget = RestartBudget::default();
         j.restart_at = Some(self.t);
