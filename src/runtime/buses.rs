@@ -77,8 +77,22 @@ impl Buses {
         }
     }
 
-    /// Stops every bus thread and emulated port.
-    pub(super) fn stop(&mut self) {
+    /// Stops every bus thread and emulated port. Transaction reports a bus had to
+    /// drop because this run did not take them in time are logged, one event per bus.
+    pub(super) fn stop(&mut self, plant: &mut Plant) {
+        for (h, js, _) in self.list.iter() {
+            let dropped = h.dropped_ticks();
+            if dropped > 0 {
+                plant.event(
+                    js.first().copied().unwrap_or(usize::MAX),
+                    "bus_reports_dropped",
+                    format!(
+                        "{}: {dropped} transaction reports dropped (the run fell behind its bus)",
+                        h.spec.port
+                    ),
+                );
+            }
+        }
         for (h, _, _) in self.list.iter_mut() {
             h.stop();
         }

@@ -469,7 +469,7 @@ impl Core {
         lateness: Option<crate::report::Lateness>,
     ) -> Report {
         if let Some(b) = &mut self.buses {
-            b.stop();
+            b.stop(&mut self.plant);
         }
         self.cancel_services();
         let aborted = self

@@ -746,3 +746,51 @@ fn assert_healthy_at_end(r: &armhil::report::Report, name: &str) {
         other => panic!("{name} ends {other:?}: {}", r.table()),
     }
 }
+
+/// A runtime that does not take its bus's reports: the bus never blocks on it, drops
+/// the newest reports past the channel's 64 and counts them, while the link's state
+/// (latest value, not a report) is still there to read.
+#[test]
+fn a_bus_whose_reports_are_not_taken_counts_what_it_drops_and_keeps_its_link_state() {
+    use armhil::hardware::bridge::{self, BusJoint, BusSpec};
+    use armhil::hardware::virtual_port::VirtualPort;
+    use armhil::scene::BusProtocol;
+    let _g = shared();
+    let clock: std::sync::Arc<dyn armhil::sys::clock::Clock> =
+        std::sync::Arc::new(armhil::sys::clock::WallClock::new());
+    let port = VirtualPort::start(
+        "virtual:fill",
+        BusProtocol::Sts,
+        &[(1, 2048.0)],
+        1_000_000,
+        clock.clone(),
+        None,
+    )
+    .expect("virtual port");
+    let mut bus = bridge::spawn(
+        BusSpec {
+            port: port.path.clone(),
+            protocol: BusProtocol::Sts,
+            baud: 1_000_000,
+            joints: vec![BusJoint {
+                joint: 0,
+                id: 1,
+                zero_tick: 2048,
+            }],
+            period: Duration::from_millis(1),
+            rt_priority: None,
+        },
+        clock,
+    )
+    .expect("bus");
+    // Wait (bounded) until the bus has overflowed: 64 reports held, more dropped.
+    let t0 = std::time::Instant::now();
+    while bus.dropped_ticks() < 10 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(bus.dropped_ticks() >= 10, "dropped {}", bus.dropped_ticks());
+    assert_eq!(bus.events.len(), 64, "the channel is full, never more");
+    let link = bus.link_changed().expect("the link came up");
+    assert!(link.up && link.downs == 0, "{link:?}");
+    bus.stop();
+}
