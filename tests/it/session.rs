@@ -259,11 +259,14 @@ fn a_frozen_frame_delays_no_control_period() {
     assert!((r.sim_time_s - 2.0).abs() < 0.01, "{}", r.sim_time_s);
     let misses: u64 = r.joints.iter().map(|j| j.deadline_misses).sum();
     // A run that waited for frames would miss ~200 periods per 1 kHz joint per frame:
-    // nearly all of the ~8,500 here. What is allowed is this VM's own noise, under 2 %:
-    // a host stall of a few ms costs every joint a few periods (seen in CI: 3 and 45 in
-    // 2 s; headless runs show the same, BENCHMARKS.md "GUI").
+    // nearly all of the ~8,500 here. The bound separates that from this VM's own
+    // noise, which a wall-clock test cannot avoid: a host stall of a few ms costs every
+    // joint a few periods (CI has seen 3 and 45 in 2 s; on 2026-12-02, when the bare
+    // 1 ms loop showed p99.9 of 2-6 ms, 187-294). Under 10 % of the periods is far
+    // from frame-bound. (That nothing on the control path waits for the observer is an
+    // invariant of the code: taps never block, snapshots use try_lock.)
     assert!(
-        misses < 170,
+        misses < 850,
         "{misses} deadline misses with frozen frames: {:#?}",
         r.joints
     );
