@@ -242,9 +242,12 @@ impl Core {
         let j = &self.plant.joints[i];
         let (period, silent) = (j.period, j.supervision.silent_periods);
         let joints = &self.plant.joints;
-        let verdict = self.sup.tick(i, now, period, silent, &self.periods, |k| {
-            joints[k].mode == DriveMode::Controller
-        });
+        let untaken = !self.ports[i].to_service.is_empty();
+        let verdict = self
+            .sup
+            .tick(i, now, period, silent, &self.periods, untaken, |k| {
+                joints[k].mode == DriveMode::Controller
+            });
         let plant = &mut self.plant;
         match verdict {
             Tick::Send => return self.send(i, host),
@@ -262,7 +265,7 @@ impl Core {
                         usize::MAX,
                         "system_stall",
                         format!(
-                            "several services silent at once ({:.1} ms); not faulting yet",
+                            "machine stall: services silent all at once, or before they ever ran ({:.1} ms); not faulting yet",
                             silent_s * 1e3
                         ),
                     );

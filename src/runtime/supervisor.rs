@@ -131,7 +131,12 @@ impl Supervisor {
 
     /// At joint `i`'s tick (supervision time `now`, its `period` and the periods of
     /// silence that make it hung): what to do. `controlled(k)` tells whether joint
-    /// `k` is driven by its service now (only those can be silent).
+    /// `k` is driven by its service now (only those can be silent). `untaken`: the
+    /// service has not even taken its sample from its inbox, so its thread has not run
+    /// since it was sent: the machine did not schedule it (a controller that hangs or
+    /// overruns has taken its sample). That is a machine stall as much as several
+    /// services silent at once, and gets the same grace.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn tick(
         &mut self,
         i: usize,
@@ -139,6 +144,7 @@ impl Supervisor {
         period: f64,
         silent_periods: u32,
         periods: &[f64],
+        untaken: bool,
         controlled: impl Fn(usize) -> bool,
     ) -> Tick {
         let Some(since) = self.owed[i].since else {
@@ -149,12 +155,13 @@ impl Supervisor {
             return Tick::Wait;
         }
         let others_late = self.stall_grace.is_some()
-            && self.owed.iter().enumerate().any(|(k, o)| {
-                k != i
-                    && controlled(k)
-                    && o.since
-                        .is_some_and(|s| now - s + periods[k] * SLACK >= periods[k])
-            });
+            && (untaken
+                || self.owed.iter().enumerate().any(|(k, o)| {
+                    k != i
+                        && controlled(k)
+                        && o.since
+                            .is_some_and(|s| now - s + periods[k] * SLACK >= periods[k])
+                }));
         if let Some(grace) = self.stall_grace
             && others_late
             && waited + 1e-9 < grace
@@ -188,22 +195,44 @@ mod tests {
         s.sent(1, 1, 0.0, 0.0);
         assert_eq!(s.replied(1, 1, 0.001, 1), 0.0);
         assert_eq!(
-            s.tick(0, 0.001, 0.001, 3, &periods, |_| true),
+            s.tick(0, 0.001, 0.001, 3, &periods, false, |_| true),
             Tick::Missed { lone: true }
         );
         assert_eq!(
-            s.tick(0, 0.002, 0.001, 3, &periods, |_| true),
+            s.tick(0, 0.002, 0.001, 3, &periods, false, |_| true),
             Tick::Missed { lone: true }
         );
         assert_eq!(
-            s.tick(0, 0.003, 0.001, 3, &periods, |_| true),
+            s.tick(0, 0.003, 0.001, 3, &periods, false, |_| true),
             Tick::Hung {
                 silent_s: 0.003,
                 lone: true
             }
         );
         // Given up: owes nothing any more.
-        assert_eq!(s.tick(0, 0.004, 0.001, 3, &periods, |_| true), Tick::Send);
+        assert_eq!(
+            s.tick(0, 0.004, 0.001, 3, &periods, false, |_| true),
+            Tick::Send
+        );
+    }
+
+    #[test]
+    fn a_service_that_never_took_its_sample_was_not_scheduled_and_gets_the_grace() {
+        let mut s = Supervisor::new(1, Some(0.1));
+        let periods = [0.001];
+        s.sent(0, 1, 0.0, 0.0);
+        assert_eq!(
+            s.tick(0, 0.005, 0.001, 3, &periods, true, |_| true),
+            Tick::Stalled {
+                silent_s: 0.005,
+                first: true
+            }
+        );
+        // Having taken it, it is the controller's silence: hung after 3 periods.
+        assert!(matches!(
+            s.tick(0, 0.006, 0.001, 3, &periods, false, |_| true),
+            Tick::Hung { lone: true, .. }
+        ));
     }
 
     #[test]
@@ -213,14 +242,14 @@ mod tests {
         s.sent(0, 1, 0.0, 0.0);
         s.sent(1, 1, 0.0, 0.0);
         assert_eq!(
-            s.tick(0, 0.005, 0.001, 3, &periods, |_| true),
+            s.tick(0, 0.005, 0.001, 3, &periods, false, |_| true),
             Tick::Stalled {
                 silent_s: 0.005,
                 first: true
             }
         );
         assert_eq!(
-            s.tick(1, 0.005, 0.001, 3, &periods, |_| true),
+            s.tick(1, 0.005, 0.001, 3, &periods, false, |_| true),
             Tick::Stalled {
                 silent_s: 0.005,
                 first: false
@@ -228,10 +257,13 @@ mod tests {
         );
         // The executor itself was stalled for 4.5 ms: only 0.5 ms counts.
         s.forgive(0.0045);
-        assert_eq!(s.tick(0, 0.005, 0.001, 3, &periods, |_| true), Tick::Wait);
+        assert_eq!(
+            s.tick(0, 0.005, 0.001, 3, &periods, false, |_| true),
+            Tick::Wait
+        );
         // Past the grace, a silence is a hang whoever else is silent.
         assert!(matches!(
-            s.tick(0, 0.2, 0.001, 3, &periods, |_| true),
+            s.tick(0, 0.2, 0.001, 3, &periods, false, |_| true),
             Tick::Hung { .. }
         ));
     }
