@@ -575,16 +575,13 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         .position(|j| j.name == "shoulder_pan")
         .expect("pan");
     assert_eq!(plant.joints[i].mode, DriveMode::Follow);
+    let link = |up, downs, reason: &str| armhil::hardware::bridge::Link {
+        up,
+        downs,
+        reason: reason.into(),
+    };
     let mut downs_seen = 0;
-    plant.link_changed(
-        &[i],
-        &armhil::hardware::bridge::Link {
-            up: false,
-            downs: 1,
-            reason: "unplugged".into(),
-        },
-        &mut downs_seen,
-    );
+    plant.link_changed(&[i], &link(false, 1, "unplugged"), &mut downs_seen);
     assert_eq!(downs_seen, 1);
     assert_eq!(plant.joints[i].mode, DriveMode::Limp);
     assert_eq!(plant.joints[i].health, JointHealth::Offline);
@@ -607,15 +604,7 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     assert_eq!(plant.joints[i].health, JointHealth::Ok);
     // The link went down and came back between two looks: the state says it is up,
     // and its outage count says it was down. The outage is applied all the same.
-    plant.link_changed(
-        &[i],
-        &armhil::hardware::bridge::Link {
-            up: true,
-            downs: 2,
-            reason: "port vanished".into(),
-        },
-        &mut downs_seen,
-    );
+    plant.link_changed(&[i], &link(true, 2, "port vanished"), &mut downs_seen);
     assert_eq!(downs_seen, 2);
     assert_eq!(plant.joints[i].health, JointHealth::Offline);
     assert_eq!(plant.joints[i].mode, DriveMode::Limp);
@@ -628,15 +617,7 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         .collect();
     assert!(last.contains(&"link_online"), "{last:?}");
     // Seen once, applied once.
-    plant.link_changed(
-        &[i],
-        &armhil::hardware::bridge::Link {
-            up: true,
-            downs: 2,
-            reason: "port vanished".into(),
-        },
-        &mut downs_seen,
-    );
+    plant.link_changed(&[i], &link(true, 2, "port vanished"), &mut downs_seen);
     assert_eq!(
         plant
             .events
