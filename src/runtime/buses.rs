@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::observers::Observers;
 use super::plant::Plant;
 use crate::hardware::bridge::{self, BusHandle, BusJoint, BusSpec};
 use crate::hardware::virtual_port::{self, VirtualPort};
@@ -58,11 +59,14 @@ impl Buses {
         impair_buses(plant, &self.list);
     }
 
-    /// Once per physics step: applies each bus's transaction reports and link changes
-    /// to the plant, and sends each bus whose joints are due (`due[i]`) its goals.
-    pub(super) fn exchange(&mut self, plant: &mut Plant, due: &[bool]) {
+    /// Once per physics step: applies each bus's transaction reports (recorded) and
+    /// link changes to the plant, and sends each bus whose joints are due (`due[i]`) its goals.
+    pub(super) fn exchange(&mut self, plant: &mut Plant, observers: &mut Observers, due: &[bool]) {
         for (h, js, downs_seen) in self.list.iter_mut() {
             while let Ok(ev) = h.events.try_recv() {
+                if let Some(port) = js.first().and_then(|&i| plant.port_of(i)) {
+                    observers.bus(port, plant.t, &ev);
+                }
                 plant.hw_event(js, &ev);
             }
             if let Some(link) = h.link_changed() {

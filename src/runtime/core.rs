@@ -23,6 +23,7 @@ use super::buses::Buses;
 use super::command::ControlCommand;
 use super::live::Publisher;
 use super::manage::Mailboxes;
+use super::observers::Observers;
 use super::pace::Pacer;
 use super::plant::{DriveMode, Plant};
 use super::service::{FaultMode, JointService, ServiceInput, ServiceOutput, ServicePort};
@@ -66,6 +67,8 @@ const SYSTEMIC_GRACE_S: f64 = 0.1;
 /// The state of a run that both executors share.
 pub(crate) struct Core {
     pub(crate) plant: Plant,
+    /// The recorder's and live feed's taps, beside the plant.
+    observers: Observers,
     factory: ServiceFactory,
     mail: Mailboxes,
     ports: Vec<ServicePort>,
@@ -101,10 +104,11 @@ impl Core {
         executor: &'static str,
     ) -> Result<(Self, Vec<JointService>), RunError> {
         let clock = opts.clock();
-        let mut plant = Plant::new(scene, opts.build);
-        let recorder = super::start_recorder(scene, &mut plant, opts)?;
+        let plant = Plant::new(scene, opts.build);
+        let mut observers = Observers::new(plant.joints.len(), scene.serial_ports());
+        let recorder = super::start_recorder(scene, &plant, &mut observers, opts)?;
         let publisher = opts.live.clone().map(|tap| {
-            plant.live = Some(tap.sink.clone());
+            observers.set_live(tap.sink.clone());
             let duration = opts.duration_s.unwrap_or(scene.duration_s);
             Publisher::new(tap, duration, executor)
         });
@@ -119,6 +123,7 @@ impl Core {
         Ok((
             Self {
                 plant,
+                observers,
                 factory,
                 mail: Mailboxes::new(n),
                 ports,
@@ -219,7 +224,7 @@ impl Core {
             }
         }
         if let Some(b) = &mut self.buses {
-            b.exchange(&mut self.plant, &self.due);
+            b.exchange(&mut self.plant, &mut self.observers, &self.due);
             self.plant.hw_supervise();
         }
         if self.plant.stop_requested.is_some() {
@@ -231,8 +236,17 @@ impl Core {
                 j.stats.max_command_age_s = j.stats.max_command_age_s.max(age);
             }
         }
+        self.plant.play_traces();
+        self.observers.samples(&self.plant);
         self.plant.step();
+        self.observers.events(&self.plant.events);
         Ok(true)
+    }
+
+    /// Hands the events logged since the last step to the observers (a paused run's
+    /// commands are still seen at once).
+    pub(crate) fn flush_events(&mut self) {
+        self.observers.events(&self.plant.events);
     }
 
     /// Joint `i`'s tick: what its silence means, or its next sample. False if the
@@ -481,7 +495,12 @@ impl Core {
             .or_else(|| self.plant.stop_requested.clone());
         let mut report = self.plant.report(scene, executor, wall_s, aborted);
         report.step_lateness_us = lateness;
-        super::finish_recorder(&mut self.plant, self.recorder.take(), &mut report);
+        super::finish_recorder(
+            &self.plant,
+            &mut self.observers,
+            self.recorder.take(),
+            &mut report,
+        );
         self.publish(true);
         if let Some(p) = &self.publisher {
             p.finish(&report);

@@ -123,7 +123,7 @@ impl Lockstep {
     /// are published.
     fn idle(&mut self) -> Result<(), RunError> {
         self.core.commands()?;
-        self.core.plant.flush_events();
+        self.core.flush_events();
         Ok(())
     }
 

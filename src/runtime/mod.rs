@@ -14,6 +14,7 @@ mod core;
 pub mod live;
 mod lockstep;
 mod manage;
+mod observers;
 pub mod pace;
 pub use lockstep::Lockstep;
 pub use realtime::Realtime;
@@ -258,7 +259,8 @@ impl ServiceFactory {
 /// Starts recording `plant`'s run into `opts.record`, if asked.
 pub(crate) fn start_recorder(
     scene: &Scene,
-    plant: &mut plant::Plant,
+    plant: &plant::Plant,
+    observers: &mut observers::Observers,
     opts: &RunOptions,
 ) -> Result<Option<Box<dyn tap::Sink>>, RunError> {
     let Some(factory) = &opts.record else {
@@ -271,22 +273,23 @@ pub(crate) fn start_recorder(
             scene_name: &scene.name,
             scene_text: &text,
             joints: &joints,
-            ports: &plant.ports,
+            ports: observers.ports(),
         })
         .map_err(RunError::Record)?;
-    plant.recorder = Some(sink.tap());
+    observers.set_recorder(Some(sink.tap()));
     Ok(Some(sink))
 }
 
-/// Ends a recording: hands over the last events, lets go of the plant's tap, and
+/// Ends a recording: hands over the last events, lets go of the recorder's tap, and
 /// writes the summary into the report (a failed write is an event in the report).
 pub(crate) fn finish_recorder(
-    plant: &mut plant::Plant,
+    plant: &plant::Plant,
+    observers: &mut observers::Observers,
     recorder: Option<Box<dyn tap::Sink>>,
     report: &mut Report,
 ) {
-    plant.flush_events();
-    plant.recorder = None;
+    observers.events(&plant.events);
+    observers.close_recorder();
     if let Some(r) = recorder {
         match r.finish() {
             Ok(rec) => report.recording = Some(rec),

@@ -29,6 +29,19 @@ impl Scene {
         self.joints.iter().any(|j| j.backend.is_hardware())
     }
 
+    /// The serial ports the scene's joints are on, each once, in order of first use.
+    pub fn serial_ports(&self) -> Vec<String> {
+        let mut ports: Vec<String> = Vec::new();
+        for c in &self.joints {
+            if let BackendSpec::Serial { port, .. } = &c.backend
+                && !ports.contains(port)
+            {
+                ports.push(port.clone());
+            }
+        }
+        ports
+    }
+
     /// Loads a scene from a `.ron` scene file or a `.urdf` file.
     pub fn load(path: &Path) -> Result<Scene, SceneError> {
         let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {

@@ -86,109 +86,73 @@ impl Plant {
             samples,
             errors,
         } = ev;
-        {
-            {
-                let us = latency.as_secs_f64() as f32 * 1e6;
-                let port = joints.first().and_then(|&i| match &self.joints[i].hw {
-                    Some(FollowedJoint {
-                        spec: crate::scene::BackendSpec::Serial { port, .. },
-                        ..
-                    }) => Some(port.clone()),
-                    _ => None,
-                });
-                if let (Some(r), Some(port)) = (&self.recorder, port) {
-                    let k = match self.ports.iter().position(|p| *p == port) {
-                        Some(k) => k,
-                        None => {
-                            // First use of this port (a swap): announce it.
-                            self.ports.push(port.clone());
-                            let k = self.ports.len() - 1;
-                            r.send(crate::recording::Record::Port(k as u16, port));
-                            k
-                        }
-                    };
-                    r.send(crate::recording::Record::Bus(
-                        k as u16,
-                        crate::recording::BusSample {
-                            t: self.t,
-                            latency_us: us as f64,
-                            replies: samples.len() as u32,
-                            errors: errors.len() as u32,
-                        },
-                    ));
+        let us = latency.as_secs_f64() as f32 * 1e6;
+        let slow_now = |p: f64| latency.as_secs_f64() > 0.5 * p;
+        for &i in joints {
+            let period = self.joints[i].period;
+            if let Some(h) = self.joints[i].hw.as_mut() {
+                h.transactions += 1;
+                h.latencies_us.push(us);
+                h.slow = if slow_now(period) { h.slow + 1 } else { 0 };
+            }
+            // Transactions that keep taking over half the joint's period leave
+            // no room for a retry: the link is too slow (3 in a row, so one
+            // late wake-up of the bus thread is not a slow link).
+            if self.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
+                self.symptom(
+                    i,
+                    Symptom::LinkError,
+                    &format!("transaction took {:.2} ms", latency.as_secs_f64() * 1e3),
+                );
+            }
+        }
+        for s in samples {
+            let Some(&i) = joints.get(s.slot) else {
+                continue;
+            };
+            let t = self.t;
+            if let Some(h) = self.joints[i].hw.as_mut() {
+                h.pos = s.pos;
+                h.vel = s.vel;
+                h.load = s.load;
+                h.last_ok_t = t;
+                h.goal.get_or_insert(s.pos);
+            }
+            self.check_handover(i);
+            if s.error != 0 {
+                self.event(
+                    i,
+                    "servo_error",
+                    format!("status error bits {:#04x}", s.error),
+                );
+                self.set_health(i, JointHealth::Degraded, "servo error bits");
+            } else if !errors.iter().any(|(slot, _)| *slot == s.slot) {
+                if self.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
+                    let why = format!(
+                        "slow link: transaction took {:.2} ms",
+                        latency.as_secs_f64() * 1e3
+                    );
+                    self.set_health(i, JointHealth::Degraded, &why);
+                } else {
+                    self.set_health(i, JointHealth::Ok, "valid reply");
                 }
-                let slow_now = |p: f64| latency.as_secs_f64() > 0.5 * p;
-                for &i in joints {
-                    let period = self.joints[i].period;
-                    if let Some(h) = self.joints[i].hw.as_mut() {
-                        h.transactions += 1;
-                        h.latencies_us.push(us);
-                        h.slow = if slow_now(period) { h.slow + 1 } else { 0 };
-                    }
-                    // Transactions that keep taking over half the joint's period leave
-                    // no room for a retry: the link is too slow (3 in a row, so one
-                    // late wake-up of the bus thread is not a slow link).
-                    if self.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
-                        self.symptom(
-                            i,
-                            Symptom::LinkError,
-                            &format!("transaction took {:.2} ms", latency.as_secs_f64() * 1e3),
-                        );
-                    }
+            }
+        }
+        for (slot, e) in errors {
+            let blamed: Vec<usize> = if *slot == usize::MAX {
+                joints.to_vec()
+            } else {
+                joints.get(*slot).copied().into_iter().collect()
+            };
+            for i in blamed {
+                if let Some(h) = self.joints[i].hw.as_mut() {
+                    h.errors += 1;
+                    h.timeouts += (*e == LinkError::Timeout) as u64;
                 }
-                for s in samples {
-                    let Some(&i) = joints.get(s.slot) else {
-                        continue;
-                    };
-                    let t = self.t;
-                    if let Some(h) = self.joints[i].hw.as_mut() {
-                        h.pos = s.pos;
-                        h.vel = s.vel;
-                        h.load = s.load;
-                        h.last_ok_t = t;
-                        h.goal.get_or_insert(s.pos);
-                    }
-                    self.check_handover(i);
-                    if s.error != 0 {
-                        self.event(
-                            i,
-                            "servo_error",
-                            format!("status error bits {:#04x}", s.error),
-                        );
-                        self.set_health(i, JointHealth::Degraded, "servo error bits");
-                    } else if !errors.iter().any(|(slot, _)| *slot == s.slot) {
-                        if self.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
-                            let why = format!(
-                                "slow link: transaction took {:.2} ms",
-                                latency.as_secs_f64() * 1e3
-                            );
-                            self.set_health(i, JointHealth::Degraded, &why);
-                        } else {
-                            self.set_health(i, JointHealth::Ok, "valid reply");
-                        }
-                    }
-                }
-                for (slot, e) in errors {
-                    let blamed: Vec<usize> = if *slot == usize::MAX {
-                        joints.to_vec()
-                    } else {
-                        joints.get(*slot).copied().into_iter().collect()
-                    };
-                    for i in blamed {
-                        if let Some(h) = self.joints[i].hw.as_mut() {
-                            h.errors += 1;
-                            h.timeouts += (*e == LinkError::Timeout) as u64;
-                        }
-                        self.symptom(i, Symptom::LinkError, &format!("link error: {e:?}"));
-                        // OFFLINE ends only with a valid reply, not with more errors.
-                        if self.joints[i].health != JointHealth::Offline {
-                            self.set_health(
-                                i,
-                                JointHealth::Degraded,
-                                &format!("link error: {e:?}"),
-                            );
-                        }
-                    }
+                self.symptom(i, Symptom::LinkError, &format!("link error: {e:?}"));
+                // OFFLINE ends only with a valid reply, not with more errors.
+                if self.joints[i].health != JointHealth::Offline {
+                    self.set_health(i, JointHealth::Degraded, &format!("link error: {e:?}"));
                 }
             }
         }
@@ -271,6 +235,14 @@ impl Plant {
                 P::Limp => j.mode = DriveMode::Follow,
                 P::HoldInSim | P::StopAll => {}
             }
+        }
+    }
+
+    /// The serial port joint `i`'s servo is on, as the scene names it.
+    pub fn port_of(&self, i: usize) -> Option<&str> {
+        match &self.joints.get(i)?.hw.as_ref()?.spec {
+            crate::scene::BackendSpec::Serial { port, .. } => Some(port),
+            _ => None,
         }
     }
 
@@ -370,7 +342,7 @@ impl Plant {
 
     /// Recorded joints: the trace's position and velocity at the current time, as if
     /// a servo had reported them; after its end the joint holds its last position.
-    pub(super) fn play_traces(&mut self) {
+    pub fn play_traces(&mut self) {
         let t = self.t;
         let mut ended = Vec::new();
         for (i, j) in self.joints.iter_mut().enumerate() {

@@ -82,8 +82,6 @@ pub struct PlantJoint {
     pub last_measured: Measured,
     /// The last setpoint sent: (time, position, velocity).
     last_setpoint: (f64, f64, f64),
-    /// When the next recorded sample of this joint is due, s.
-    rec_next: f64,
     /// Blending back onto the trajectory: (start time, start position, start
     /// velocity, duration).
     pub resume: Option<(f64, f64, f64, f64)>,
@@ -137,16 +135,6 @@ pub struct Plant {
     pub stop_requested: Option<String>,
     /// Latched e-stop: why, and when.
     pub estop: Option<(f64, String)>,
-    /// Where telemetry goes while recording (never blocks).
-    pub recorder: Option<crate::runtime::tap::Tap>,
-    /// Events already handed to the recorder.
-    recorded_events: usize,
-    /// Serial ports in order of first use (the scene's, then ports first used by a
-    /// swap): bus records name their port by index in this list.
-    pub ports: Vec<String>,
-    /// A live observer's feed (the GUI's plots and timeline): the same records as
-    /// the recorder's, on its own bounded channel (never blocks).
-    pub live: Option<crate::runtime::tap::Tap>,
 }
 
 impl Plant {
@@ -196,7 +184,6 @@ impl Plant {
                     resume: None,
                     last_measured: Measured::default(),
                     last_setpoint: (f64::NAN, 0.0, 0.0),
-                    rec_next: 0.0,
                     clipped: 0.0,
                     thermal: crate::servo::Thermal::default(),
                 });
@@ -226,20 +213,6 @@ impl Plant {
             events: Vec::new(),
             stop_requested: None,
             estop: None,
-            recorder: None,
-            recorded_events: 0,
-            live: None,
-            ports: {
-                let mut v: Vec<String> = Vec::new();
-                for c in &scene.joints {
-                    if let crate::scene::BackendSpec::Serial { port, .. } = &c.backend
-                        && !v.contains(port)
-                    {
-                        v.push(port.clone());
-                    }
-                }
-                v
-            },
             faults: if opts.copies == 1 {
                 scene
                     .faults
@@ -380,44 +353,6 @@ impl Plant {
         });
     }
 
-    /// One recorded sample per control period of every joint, whatever drives it
-    /// (its controller, its safe state, a real servo): what the host knows now.
-    fn record(&mut self) {
-        if self.recorder.is_none() && self.live.is_none() {
-            return;
-        }
-        for i in 0..self.joints.len() {
-            if self.t + 1e-9 < self.joints[i].rec_next {
-                continue;
-            }
-            let ((sp_pos, sp_vel), (pos, vel)) = self.observed(i);
-            let j = &mut self.joints[i];
-            j.rec_next += j.period;
-            // One record per sample, nothing allocated: freeing on the writer
-            // thread what this thread allocated would cost the loop more.
-            let rec = crate::recording::Record::Joint(
-                i as u16,
-                crate::recording::JointSample {
-                    t: self.t,
-                    setpoint: sp_pos,
-                    setpoint_vel: sp_vel,
-                    measured: pos,
-                    measured_vel: vel,
-                    command: j.command,
-                    torque: j.delivered,
-                    error: sp_pos - pos,
-                    state: j.health,
-                },
-            );
-            if let Some(l) = &self.live {
-                l.send(rec.clone());
-            }
-            if let Some(r) = &self.recorder {
-                r.send(rec);
-            }
-        }
-    }
-
     /// Joint `i` as a host sees it now: ((setpoint, setpoint velocity), (measured
     /// position, velocity)); the servo's reading for hardware joints, the encoder's
     /// last reading for controlled joints, the physics otherwise.
@@ -441,10 +376,10 @@ impl Plant {
         (sp, m)
     }
 
-    /// Delivers this step's torques, steps the physics, records statistics.
+    /// Delivers this step's torques, steps the physics, records statistics (joints
+    /// followed from a recording have had their trace played by
+    /// [`Plant::play_traces`] first).
     pub fn step(&mut self) {
-        self.play_traces();
-        self.record();
         for i in 0..self.joints.len() {
             if self.joints[i].conditions.iter().any(Option::is_some) {
                 self.refresh_health(i);
@@ -538,16 +473,5 @@ impl Plant {
         self.world.step();
         self.steps += 1;
         self.t = self.steps as f64 * self.dt;
-        self.flush_events();
-    }
-
-    /// Hands the events logged since the last call to the recorder, if recording.
-    pub fn flush_events(&mut self) {
-        for sink in [&self.recorder, &self.live].into_iter().flatten() {
-            for e in &self.events[self.recorded_events..] {
-                sink.send(crate::recording::Record::Event(e.clone()));
-            }
-        }
-        self.recorded_events = self.events.len();
     }
 }
