@@ -493,8 +493,9 @@ impl Core {
             .aborted
             .clone()
             .or_else(|| self.plant.stop_requested.clone());
-        let mut report = self.plant.report(scene, executor, wall_s, aborted);
+        let mut report = self.plant.facts(scene, executor, wall_s, aborted);
         report.step_lateness_us = lateness;
+        super::verdict::judge(scene, &mut report);
         super::finish_recorder(
             &self.plant,
             &mut self.observers,

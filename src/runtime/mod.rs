@@ -24,6 +24,7 @@ pub mod refusal;
 pub mod service;
 mod supervisor;
 pub mod tap;
+mod verdict;
 pub mod watchdog;
 
 use std::sync::Arc;
