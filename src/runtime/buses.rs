@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::observers::Observers;
 use super::plant::Plant;
+use super::supervisor::Supervisor;
 use crate::hardware::bridge::{self, BusHandle, BusJoint, BusSpec};
 use crate::hardware::virtual_port::{self, VirtualPort};
 use crate::scene::BackendSpec;
@@ -59,18 +60,24 @@ impl Buses {
         impair_buses(plant, &self.list);
     }
 
-    /// Once per physics step: applies each bus's transaction reports (recorded) and
-    /// link changes to the plant, and sends each bus whose joints are due (`due[i]`) its goals.
-    pub(super) fn exchange(&mut self, plant: &mut Plant, observers: &mut Observers, due: &[bool]) {
+    /// Once per physics step: hands each bus's transaction reports (recorded) and
+    /// link changes to the plant and its supervisor, and sends each bus whose joints are due (`due[i]`) its goals.
+    pub(super) fn exchange(
+        &mut self,
+        plant: &mut Plant,
+        sup: &mut Supervisor,
+        observers: &mut Observers,
+        due: &[bool],
+    ) {
         for (h, js, downs_seen) in self.list.iter_mut() {
             while let Ok(ev) = h.events.try_recv() {
                 if let Some(port) = js.first().and_then(|&i| plant.port_of(i)) {
                     observers.bus(port, plant.t, &ev);
                 }
-                plant.hw_event(js, &ev);
+                sup.on_bus_tick(plant, js, &ev);
             }
             if let Some(link) = h.link_changed() {
-                plant.link_changed(js, &link, downs_seen);
+                sup.on_link(plant, js, &link, downs_seen);
             }
             if js.iter().any(|&i| due[i]) {
                 let goals: Option<Vec<f64>> = js.iter().map(|&i| plant.hw_goal(i)).collect();

@@ -44,12 +44,14 @@ pub enum ControlCommand {
     Pace(Pace),
 }
 
-/// Applies one command to the plant (bus changes follow in the real-time executor).
+/// Applies one command to the plant and its supervisor (bus changes follow in the
+/// real-time executor).
 /// Returns a message the executor must forward to joint `.0`'s service (and remember
 /// for its restarts). Executors handle [`ControlCommand::Pace`] themselves before
 /// calling this; here it is refused (real time keeps the wall clock's pace).
 pub(crate) fn apply(
     plant: &mut crate::runtime::plant::Plant,
+    sup: &mut crate::runtime::supervisor::Supervisor,
     c: ControlCommand,
 ) -> Option<(usize, ServiceMsg)> {
     let find = |plant: &mut crate::runtime::plant::Plant, joint: &str, what: &str| {
@@ -71,19 +73,19 @@ pub(crate) fn apply(
         },
         ControlCommand::Swap { joint, backend } => {
             let i = find(plant, &joint, "swap")?;
-            if let Err(e) = plant.swap(i, &backend) {
+            if let Err(e) = sup.swap(plant, i, &backend) {
                 plant.event(i, "swap_refused", e.to_string());
             }
         }
-        ControlCommand::EStop => plant.latch_estop("operator e-stop".into()),
+        ControlCommand::EStop => sup.latch_estop(plant, "operator e-stop".into()),
         ControlCommand::Reset => {
-            if let Err(e) = plant.reset_estop() {
+            if let Err(e) = sup.reset_estop(plant) {
                 plant.event(usize::MAX, "reset_refused", e.to_string());
             }
         }
         ControlCommand::ResetJoint(joint) => {
             let i = find(plant, &joint, "reset")?;
-            if let Err(e) = plant.reset_joint(i) {
+            if let Err(e) = sup.reset_joint(plant, i) {
                 plant.event(i, "reset_refused", e.to_string());
             }
         }

@@ -112,6 +112,11 @@ impl Core {
             let duration = opts.duration_s.unwrap_or(scene.duration_s);
             Publisher::new(tap, duration, executor)
         });
+        let sup = Supervisor::new(
+            scene,
+            opts.build.copies,
+            (time == TimeBase::Clock).then_some(SYSTEMIC_GRACE_S),
+        );
         let factory = ServiceFactory::new(scene, opts.build.copies, faults, clock.clone());
         let (services, ports) = factory.build_all();
         let n = services.len();
@@ -127,7 +132,7 @@ impl Core {
                 factory,
                 mail: Mailboxes::new(n),
                 ports,
-                sup: Supervisor::new(n, (time == TimeBase::Clock).then_some(SYSTEMIC_GRACE_S)),
+                sup,
                 schedule: schedule.into(),
                 control: opts.control.clone(),
                 pacer: (time == TimeBase::Simulated).then(|| Pacer::new(opts.pace)),
@@ -180,7 +185,7 @@ impl Core {
 
     /// The executor could not run for `stalled` s: not held against any service.
     pub(crate) fn forgive(&mut self, stalled: f64) {
-        self.sup.forgive(stalled);
+        self.sup.replies.forgive(stalled);
     }
 
     /// One physics step with every due joint tick. Returns false once the run must
@@ -208,12 +213,12 @@ impl Core {
         }
         for i in 0..n {
             let due_now = self.due[i];
-            if self.plant.restart_due(i) {
+            if self.sup.restart_due(i, self.plant.t) {
                 self.restart(i, host)?;
             }
-            if let Some((torque, for_t)) = self.sup.arrived(i, self.plant.t) {
+            if let Some((torque, for_t)) = self.sup.replies.arrived(i, self.plant.t) {
                 self.plant.command(i, torque, for_t);
-                self.plant.replied(i);
+                self.sup.replied(&mut self.plant, i);
             }
             self.mail.flush(i, &self.ports[i]);
             if !due_now || self.plant.joints[i].mode != DriveMode::Controller {
@@ -224,10 +229,15 @@ impl Core {
             }
         }
         if let Some(b) = &mut self.buses {
-            b.exchange(&mut self.plant, &mut self.observers, &self.due);
-            self.plant.hw_supervise();
+            b.exchange(
+                &mut self.plant,
+                &mut self.sup,
+                &mut self.observers,
+                &self.due,
+            );
+            self.sup.hw_timeouts(&mut self.plant);
         }
-        if self.plant.stop_requested.is_some() {
+        if self.sup.stop_requested().is_some() {
             return Ok(false);
         }
         for j in self.plant.joints.iter_mut() {
@@ -237,8 +247,11 @@ impl Core {
             }
         }
         self.plant.play_traces();
-        self.observers.samples(&self.plant);
-        self.plant.step();
+        self.observers.samples(&self.plant, &self.sup);
+        self.sup.refresh_all(&mut self.plant);
+        self.plant.actuate();
+        self.sup.on_torques(&mut self.plant);
+        self.plant.advance();
         self.observers.events(&self.plant.events);
         Ok(true)
     }
@@ -253,23 +266,24 @@ impl Core {
     /// run must end (a service call never returned).
     fn tick(&mut self, i: usize, host: &mut dyn Host) -> bool {
         let now = self.now();
-        let j = &self.plant.joints[i];
-        let (period, silent) = (j.period, j.supervision.silent_periods);
+        let period = self.plant.joints[i].period;
+        let silent = self.sup.silent_periods(i);
         let joints = &self.plant.joints;
         let untaken = !self.ports[i].to_service.is_empty();
         let verdict = self
             .sup
+            .replies
             .tick(i, now, period, silent, &self.periods, untaken, |k| {
                 joints[k].mode == DriveMode::Controller
             });
-        let plant = &mut self.plant;
+        let (plant, sup) = (&mut self.plant, &mut self.sup);
         match verdict {
             Tick::Send => return self.send(i, host),
             Tick::Wait => {}
             Tick::Missed { lone } => {
                 plant.joints[i].stats.deadline_misses += 1;
                 if lone {
-                    plant.late(i);
+                    sup.late(plant, i);
                 }
             }
             Tick::Stalled { silent_s, first } => {
@@ -288,10 +302,11 @@ impl Core {
             Tick::Hung { silent_s, lone } => {
                 plant.joints[i].stats.deadline_misses += 1;
                 if lone {
-                    plant.late(i);
+                    sup.late(plant, i);
                 }
-                plant.symptom(i, Symptom::Silent, "no reply");
-                plant.controller_failed(
+                sup.symptom(plant, i, Symptom::Silent, "no reply");
+                sup.controller_failed(
+                    plant,
                     i,
                     "controller_hang",
                     format!(
@@ -307,6 +322,8 @@ impl Core {
     /// Sends joint `i` its sample; with a service run in place, collects its reply.
     fn send(&mut self, i: usize, host: &mut dyn Host) -> bool {
         let input = self.plant.sample(i);
+        let (sp, m) = (input.setpoint, input.measured);
+        self.sup.on_sample(&mut self.plant, i, &m, sp.pos, sp.vel);
         if self.plant.joints[i].mode != DriveMode::Controller {
             return true; // the sample itself tripped the joint (following error)
         }
@@ -326,19 +343,24 @@ impl Core {
             }
             Err(TrySendError::Disconnected(_)) => {
                 self.clock.work_ends();
-                self.plant
-                    .fault(i, "service_gone", "joint service inbox closed".into());
+                self.sup.fault(
+                    &mut self.plant,
+                    i,
+                    "service_gone",
+                    "joint service inbox closed".into(),
+                );
                 return true;
             }
         }
         let now = self.now();
-        self.sup.sent(i, seq, input.t, now);
+        self.sup.replies.sent(i, seq, input.t, now);
         match host.sent(i, input.t) {
             Ok(true) => self.collect(i),
             Ok(false) => {}
             Err(j) => {
                 let name = self.plant.joints[j].name.clone();
-                self.plant.fault(
+                self.sup.fault(
+                    &mut self.plant,
                     j,
                     "controller_hang",
                     "controller did not return within the watchdog's timeout (wall clock)".into(),
@@ -364,23 +386,29 @@ impl Core {
                 }) => {
                     if delay_s > 0.0 {
                         // A slow cycle on simulated time: it arrives later.
-                        self.sup.delayed(i, self.plant.t + delay_s, torque);
+                        self.sup.replies.delayed(i, self.plant.t + delay_s, torque);
                         continue;
                     }
                     let j = &self.plant.joints[i];
-                    let for_t = self.sup.replied(i, seq, j.period, j.seq);
+                    let for_t = self.sup.replies.replied(i, seq, j.period, j.seq);
                     self.plant.command(i, torque, for_t);
-                    self.plant.replied(i);
+                    self.sup.replied(&mut self.plant, i);
                 }
                 Ok(ServiceOutput::Died { message, .. }) => {
-                    self.plant.symptom(i, Symptom::Died, &message);
-                    self.plant.controller_failed(i, "controller_panic", message);
+                    self.sup
+                        .symptom(&mut self.plant, i, Symptom::Died, &message);
+                    self.sup
+                        .controller_failed(&mut self.plant, i, "controller_panic", message);
                 }
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => {
                     if self.plant.joints[i].mode == DriveMode::Controller {
-                        self.plant
-                            .fault(i, "service_gone", "joint service ended".into());
+                        self.sup.fault(
+                            &mut self.plant,
+                            i,
+                            "service_gone",
+                            "joint service ended".into(),
+                        );
                     }
                     return;
                 }
@@ -398,9 +426,9 @@ impl Core {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.ports[i] = p;
         host.start(i, s)?;
-        self.sup.forget(i);
+        self.sup.replies.forget(i);
         self.mail.restarted(i);
-        self.plant.restarted(i);
+        self.sup.restarted(&mut self.plant, i);
         Ok(())
     }
 
@@ -448,7 +476,7 @@ impl Core {
                     );
                 }
                 (c, _) => {
-                    if let Some((i, m)) = super::command::apply(&mut self.plant, c)
+                    if let Some((i, m)) = super::command::apply(&mut self.plant, &mut self.sup, c)
                         && let Err(why) = self.mail.send(i, m, &self.ports[i], &mut self.factory)
                     {
                         self.plant.event(i, "command_refused", why.to_string());
@@ -468,6 +496,7 @@ impl Core {
             p.publish(
                 self.clock.now(),
                 &self.plant,
+                &self.sup,
                 self.pacer.as_ref(),
                 &self.factory,
                 force,
@@ -492,8 +521,9 @@ impl Core {
         let aborted = self
             .aborted
             .clone()
-            .or_else(|| self.plant.stop_requested.clone());
-        let mut report = self.plant.facts(scene, executor, wall_s, aborted);
+            .or_else(|| self.sup.stop_requested().map(str::to_string));
+        let mut report =
+            super::summary::facts(&self.plant, &self.sup, scene, executor, wall_s, aborted);
         report.step_lateness_us = lateness;
         super::verdict::judge(scene, &mut report);
         super::finish_recorder(

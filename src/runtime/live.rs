@@ -135,6 +135,7 @@ impl Publisher {
         &mut self,
         now: Duration,
         plant: &Plant,
+        sup: &super::supervisor::Supervisor,
         pace: Option<&super::pace::Pacer>,
         factory: &super::ServiceFactory,
         force: bool,
@@ -159,7 +160,7 @@ impl Publisher {
         snap.executor = self.executor;
         snap.paused = pace.is_some_and(|p| p.paused());
         snap.speed = pace.and_then(|p| p.speed());
-        snap.estop = plant.estop.as_ref().map(|(_, why)| why.clone());
+        snap.estop = sup.estop().map(|(_, why)| why.clone());
         snap.dropped = self.tap.sink.dropped();
         snap.joints.clear();
         for (i, j) in plant.joints.iter().enumerate() {
@@ -169,7 +170,7 @@ impl Publisher {
                 name: j.name.clone(),
                 kind: j.kind,
                 backend: j.hw.as_ref().map_or("sim".into(), |h| h.label.clone()),
-                state: j.health,
+                state: sup.health(i),
                 mode: match j.mode {
                     DriveMode::Controller => "controller",
                     DriveMode::Follow => "servo",
@@ -190,7 +191,7 @@ impl Publisher {
                     _ => Some(j.thermal.temp_c),
                 },
                 deadline_misses: j.stats.deadline_misses,
-                restarts: j.restarts,
+                restarts: sup.restarts(i),
                 link_latency_us: j
                     .hw
                     .as_ref()

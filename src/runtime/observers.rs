@@ -6,6 +6,7 @@
 //! knows nothing of who watches it.
 
 use super::plant::Plant;
+use super::supervisor::Supervisor;
 use super::tap::Tap;
 use crate::hardware::bridge::BusTick;
 use crate::recording::{BusSample, JointSample, Record};
@@ -51,7 +52,7 @@ impl Observers {
 
     /// One sample per control period of every joint, whatever drives it (its
     /// controller, its safe state, a real servo): what the host knows now.
-    pub(crate) fn samples(&mut self, plant: &Plant) {
+    pub(crate) fn samples(&mut self, plant: &Plant, sup: &Supervisor) {
         if self.recorder.is_none() && self.live.is_none() {
             return;
         }
@@ -76,7 +77,7 @@ impl Observers {
                     command: j.command,
                     torque: j.delivered,
                     error: sp_pos - pos,
-                    state: j.health,
+                    state: sup.health(i),
                 },
             );
             if let Some(l) = &self.live {

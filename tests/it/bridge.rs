@@ -178,9 +178,11 @@ fn killing_the_servo_takes_only_its_joints_offline_and_restarting_brings_them_ba
 fn link_supervision_timing_is_three_periods() {
     use armhil::hardware::bridge::{BusTick, LinkError, Sample};
     use armhil::runtime::plant::Plant;
+    use armhil::runtime::supervisor::Supervisor;
     let _g = shared();
     let scene = hardware_scene(Path::new("/dev/null"));
     let mut plant = Plant::new(&scene, Default::default());
+    let mut sup = Supervisor::new(&scene, 1, None);
     let pan = plant
         .joints
         .iter()
@@ -206,13 +208,14 @@ fn link_supervision_timing_is_three_periods() {
     };
     let mut last_ok = 0.0;
     while plant.t < 0.5 {
-        plant.hw_event(&js, &tick(vec![ok(0), ok(1)], vec![]));
+        sup.on_bus_tick(&mut plant, &js, &tick(vec![ok(0), ok(1)], vec![]));
         last_ok = plant.t;
-        plant.hw_supervise();
+        sup.hw_timeouts(&mut plant);
         plant.step();
     }
     // Servo 2 stops answering; servo 1 reports an error bit once.
-    plant.hw_event(
+    sup.on_bus_tick(
+        &mut plant,
         &js,
         &tick(
             vec![Sample {
@@ -223,8 +226,12 @@ fn link_supervision_timing_is_three_periods() {
         ),
     );
     while plant.t < 0.6 {
-        plant.hw_event(&js, &tick(vec![ok(0)], vec![(1, LinkError::Timeout)]));
-        plant.hw_supervise();
+        sup.on_bus_tick(
+            &mut plant,
+            &js,
+            &tick(vec![ok(0)], vec![(1, LinkError::Timeout)]),
+        );
+        sup.hw_timeouts(&mut plant);
         plant.step();
     }
     let off = plant
@@ -251,10 +258,10 @@ fn link_supervision_timing_is_three_periods() {
             .iter()
             .any(|e| e.joint == "shoulder_pan" && e.detail.contains("DEGRADED -> OK"))
     );
-    assert_eq!(plant.joints[pan].health, JointHealth::Ok);
-    assert_eq!(plant.joints[roll].health, JointHealth::Offline);
-    plant.hw_event(&js, &tick(vec![ok(0), ok(1)], vec![]));
-    assert_eq!(plant.joints[roll].health, JointHealth::Ok);
+    assert_eq!(sup.health(pan), JointHealth::Ok);
+    assert_eq!(sup.health(roll), JointHealth::Offline);
+    sup.on_bus_tick(&mut plant, &js, &tick(vec![ok(0), ok(1)], vec![]));
+    assert_eq!(sup.health(roll), JointHealth::Ok);
     let h = plant.joints[roll].hw.as_ref().expect("hw");
     assert!(h.timeouts >= 40, "{}", h.timeouts);
 }
@@ -566,9 +573,11 @@ fn link_loss_policy_stop_all_ends_the_run() {
 fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     use armhil::hardware::bridge::{BusTick, Sample};
     use armhil::runtime::plant::{DriveMode, Plant};
+    use armhil::runtime::supervisor::Supervisor;
     let _g = shared();
     let scene = scene_with_policy(Path::new("/dev/null"), "Limp");
     let mut plant = Plant::new(&scene, Default::default());
+    let mut sup = Supervisor::new(&scene, 1, None);
     let i = plant
         .joints
         .iter()
@@ -581,10 +590,15 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         reason: reason.into(),
     };
     let mut downs_seen = 0;
-    plant.link_changed(&[i], &link(false, 1, "unplugged"), &mut downs_seen);
+    sup.on_link(
+        &mut plant,
+        &[i],
+        &link(false, 1, "unplugged"),
+        &mut downs_seen,
+    );
     assert_eq!(downs_seen, 1);
     assert_eq!(plant.joints[i].mode, DriveMode::Limp);
-    assert_eq!(plant.joints[i].health, JointHealth::Offline);
+    assert_eq!(sup.health(i), JointHealth::Offline);
     let s = Sample {
         slot: 0,
         pos: 0.0,
@@ -592,7 +606,8 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         load: 0.0,
         error: 0,
     };
-    plant.hw_event(
+    sup.on_bus_tick(
+        &mut plant,
         &[i],
         &BusTick {
             latency: Duration::from_micros(500),
@@ -601,12 +616,17 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         },
     );
     assert_eq!(plant.joints[i].mode, DriveMode::Follow);
-    assert_eq!(plant.joints[i].health, JointHealth::Ok);
+    assert_eq!(sup.health(i), JointHealth::Ok);
     // The link went down and came back between two looks: the state says it is up,
     // and its outage count says it was down. The outage is applied all the same.
-    plant.link_changed(&[i], &link(true, 2, "port vanished"), &mut downs_seen);
+    sup.on_link(
+        &mut plant,
+        &[i],
+        &link(true, 2, "port vanished"),
+        &mut downs_seen,
+    );
     assert_eq!(downs_seen, 2);
-    assert_eq!(plant.joints[i].health, JointHealth::Offline);
+    assert_eq!(sup.health(i), JointHealth::Offline);
     assert_eq!(plant.joints[i].mode, DriveMode::Limp);
     let last: Vec<&str> = plant
         .events
@@ -617,7 +637,12 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         .collect();
     assert!(last.contains(&"link_online"), "{last:?}");
     // Seen once, applied once.
-    plant.link_changed(&[i], &link(true, 2, "port vanished"), &mut downs_seen);
+    sup.on_link(
+        &mut plant,
+        &[i],
+        &link(true, 2, "port vanished"),
+        &mut downs_seen,
+    );
     assert_eq!(
         plant
             .events

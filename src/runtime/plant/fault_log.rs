@@ -2,6 +2,7 @@
 //! sensor faults do to readings, and the ground truth of whether a fault had an effect.
 
 use super::*;
+use crate::supervision::Symptom;
 
 /// A scheduled fault as the plant tracks it.
 #[derive(Debug, Clone)]
@@ -139,6 +140,52 @@ impl Plant {
             }
         }
         link_changed
+    }
+
+    /// A symptom seen on joint `i` now: every acting (or just-cleared, within
+    /// `grace` s), undetected fault on it that the symptom reveals is detected, with
+    /// its latency (an event).
+    pub fn symptom(&mut self, i: usize, s: Symptom, detail: &str, grace: f64) {
+        let t = self.t;
+        let period = self.joints[i].period;
+        let mut hits = Vec::new();
+        for (k, f) in self.faults.iter_mut().enumerate() {
+            let recent = f.started && (!f.cleared || f.cleared_at.is_some_and(|c| t - c <= grace));
+            if f.joint == i && recent && f.detected_at.is_none() && f.spec.kind.revealed_by(s) {
+                f.detected_at = Some(t);
+                hits.push(k);
+            }
+        }
+        for k in hits {
+            let f = &self.faults[k];
+            let latency = (t - f.spec.at).max(0.0);
+            let what = f.spec.kind.describe();
+            self.event(
+                i,
+                "fault_detected",
+                format!(
+                    "{what}: {detail} ({:.1} ms = {:.2} control periods after onset)",
+                    latency * 1e3,
+                    latency / period
+                ),
+            );
+            if let Some(e) = self.events.last_mut() {
+                e.latency_s = Some(latency);
+            }
+        }
+    }
+
+    /// What joint `i`'s servo status says now, if anything is wrong: its error bits,
+    /// or silence when it has no power.
+    pub fn servo_status(&self, i: usize) -> Option<String> {
+        self.faults.iter().find_map(|f| match f.spec.kind {
+            FaultKind::ServoError { bit } if f.acting(i) => Some(format!(
+                "servo status error bits {:#04x} ({bit:?})",
+                bit.mask()
+            )),
+            FaultKind::PowerLoss if f.acting(i) => Some("servo has no power (no status)".into()),
+            _ => None,
+        })
     }
 
     /// What joint `i`'s encoder sees of (pos, vel) under the active sensor faults.

@@ -78,163 +78,62 @@ impl FollowedJoint {
 }
 
 impl Plant {
-    /// Applies a report of bus thread to its joints (`joints[slot]` = plant index).
-    pub fn hw_event(&mut self, joints: &[usize], ev: &crate::hardware::bridge::BusTick) {
-        use crate::hardware::bridge::{BusTick, LinkError};
-        let BusTick {
-            latency,
-            samples,
-            errors,
-        } = ev;
-        let us = latency.as_secs_f64() as f32 * 1e6;
-        let slow_now = |p: f64| latency.as_secs_f64() > 0.5 * p;
-        for &i in joints {
-            let period = self.joints[i].period;
-            if let Some(h) = self.joints[i].hw.as_mut() {
-                h.transactions += 1;
-                h.latencies_us.push(us);
-                h.slow = if slow_now(period) { h.slow + 1 } else { 0 };
-            }
-            // Transactions that keep taking over half the joint's period leave
-            // no room for a retry: the link is too slow (3 in a row, so one
-            // late wake-up of the bus thread is not a slow link).
-            if self.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
-                self.symptom(
-                    i,
-                    Symptom::LinkError,
-                    &format!("transaction took {:.2} ms", latency.as_secs_f64() * 1e3),
-                );
-            }
-        }
-        for s in samples {
-            let Some(&i) = joints.get(s.slot) else {
-                continue;
-            };
-            let t = self.t;
-            if let Some(h) = self.joints[i].hw.as_mut() {
-                h.pos = s.pos;
-                h.vel = s.vel;
-                h.load = s.load;
-                h.last_ok_t = t;
-                h.goal.get_or_insert(s.pos);
-            }
-            self.check_handover(i);
-            if s.error != 0 {
-                self.event(
-                    i,
-                    "servo_error",
-                    format!("status error bits {:#04x}", s.error),
-                );
-                self.set_health(i, JointHealth::Degraded, "servo error bits");
-            } else if !errors.iter().any(|(slot, _)| *slot == s.slot) {
-                if self.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
-                    let why = format!(
-                        "slow link: transaction took {:.2} ms",
-                        latency.as_secs_f64() * 1e3
-                    );
-                    self.set_health(i, JointHealth::Degraded, &why);
-                } else {
-                    self.set_health(i, JointHealth::Ok, "valid reply");
-                }
-            }
-        }
-        for (slot, e) in errors {
-            let blamed: Vec<usize> = if *slot == usize::MAX {
-                joints.to_vec()
-            } else {
-                joints.get(*slot).copied().into_iter().collect()
-            };
-            for i in blamed {
-                if let Some(h) = self.joints[i].hw.as_mut() {
-                    h.errors += 1;
-                    h.timeouts += (*e == LinkError::Timeout) as u64;
-                }
-                self.symptom(i, Symptom::LinkError, &format!("link error: {e:?}"));
-                // OFFLINE ends only with a valid reply, not with more errors.
-                if self.joints[i].health != JointHealth::Offline {
-                    self.set_health(i, JointHealth::Degraded, &format!("link error: {e:?}"));
-                }
-            }
-        }
-    }
-
-    /// A bus's link changed (`downs_seen`: how many of its outages this plant has
-    /// already applied). An outage missed while looking elsewhere is applied too.
-    pub fn link_changed(
-        &mut self,
-        joints: &[usize],
-        link: &crate::hardware::bridge::Link,
-        downs_seen: &mut u64,
-    ) {
-        if link.downs > *downs_seen {
-            *downs_seen = link.downs;
-            for &i in joints {
-                if let Some(h) = self.joints[i].hw.as_mut() {
-                    h.vel = 0.0;
-                }
-                let reason = &link.reason;
-                self.symptom(i, Symptom::LinkError, &format!("link down: {reason}"));
-                self.set_health(i, JointHealth::Offline, reason);
-            }
-        }
-        if link.up
-            && let Some(&i) = joints.first()
-        {
-            self.event(i, "link_online", "port open".into());
-        }
-    }
-
-    /// A hardware joint's link went down or came back: apply its policy.
-    pub(super) fn apply_link_policy(&mut self, i: usize, from: JointHealth, to: JointHealth) {
-        use crate::scene::LinkLossPolicy as P;
-        let policy = self.joints[i].on_link_loss;
-        let name = self.joints[i].name.clone();
+    /// A transaction of joint `i`'s bus took `latency`: counted. Returns how many
+    /// transactions in a row have taken over half the joint's period (0 for a joint
+    /// not on a bus).
+    pub fn transaction(&mut self, i: usize, latency: std::time::Duration) -> u32 {
         let j = &mut self.joints[i];
-        let handing_over = j.hw.as_ref().is_some_and(|h| h.handover);
-        if to == JointHealth::Offline {
-            match policy {
-                P::HoldInSim => {}
-                P::SimTwin => {
-                    j.mode = DriveMode::Controller;
-                    j.reset_controller = true;
-                    self.event(
-                        i,
-                        "link_policy",
-                        "link lost: the simulated twin takes over under its controller".into(),
-                    );
-                }
-                P::Limp => {
-                    j.mode = DriveMode::Limp;
-                    self.event(
-                        i,
-                        "link_policy",
-                        "link lost: the simulated twin goes limp".into(),
-                    );
-                }
-                P::StopAll => {
-                    let why = format!("link lost on joint '{name}' (policy StopAll)");
-                    self.stop_requested = Some(why.clone());
-                    self.event(i, "link_policy", "link lost: stopping the run".into());
-                    self.latch_estop(why);
-                }
-            }
-        } else if from == JointHealth::Offline && !handing_over {
-            match policy {
-                P::SimTwin => {
-                    // Bumpless return: walk the servo to the twin before following it.
-                    if let Some(h) = j.hw.as_mut() {
-                        h.handover = true;
-                        h.goal = Some(h.pos);
-                    }
-                    self.event(
-                        i,
-                        "link_policy",
-                        "link back: walking the servo to the simulated twin".into(),
-                    );
-                }
-                P::Limp => j.mode = DriveMode::Follow,
-                P::HoldInSim | P::StopAll => {}
-            }
+        let Some(h) = j.hw.as_mut() else { return 0 };
+        h.transactions += 1;
+        h.latencies_us.push(latency.as_secs_f64() as f32 * 1e6);
+        h.slow = if latency.as_secs_f64() > 0.5 * j.period {
+            h.slow + 1
+        } else {
+            0
+        };
+        h.slow
+    }
+
+    /// A reply from joint `i`'s servo: its measurement, now the joint's; a swap in
+    /// progress completes once the servo stands where the simulated joint is.
+    pub fn servo_reply(&mut self, i: usize, s: &crate::hardware::bridge::Sample) {
+        let t = self.t;
+        if let Some(h) = self.joints[i].hw.as_mut() {
+            h.pos = s.pos;
+            h.vel = s.vel;
+            h.load = s.load;
+            h.last_ok_t = t;
+            h.goal.get_or_insert(s.pos);
+        }
+        self.check_handover(i);
+    }
+
+    /// A link error on joint `i` (`timeout`: no reply at all): counted.
+    pub fn link_error(&mut self, i: usize, timeout: bool) {
+        if let Some(h) = self.joints[i].hw.as_mut() {
+            h.errors += 1;
+            h.timeouts += timeout as u64;
+        }
+    }
+
+    /// Joint `i`'s bus lost its port: the twin holds the last measured position.
+    pub fn link_lost(&mut self, i: usize) {
+        if let Some(h) = self.joints[i].hw.as_mut() {
+            h.vel = 0.0;
+        }
+    }
+
+    /// For a hardware joint without a valid measurement for over 3 of its periods:
+    /// how many periods (its twin then holds the last measured position).
+    pub fn silent_servo(&mut self, i: usize) -> Option<f64> {
+        let t = self.t;
+        let j = &mut self.joints[i];
+        let h = j.hw.as_mut()?;
+        if t - h.last_ok_t > 3.0 * j.period + 1e-9 {
+            h.vel = 0.0;
+            Some(((t - h.last_ok_t) / j.period).floor())
+        } else {
+            None
         }
     }
 
@@ -303,9 +202,6 @@ impl Plant {
         let pos = self.world.joint_state(i).pos;
         let t = self.t;
         let j = &mut self.joints[i];
-        if j.health == JointHealth::Faulted {
-            return Err(Refusal::Faulted(j.name.clone()));
-        }
         match backend {
             crate::scene::BackendSpec::Recorded { .. } => {
                 return Err(Refusal::SwapToRecording);
@@ -315,7 +211,6 @@ impl Plant {
                     return Err(Refusal::AlreadySimulated(j.name.clone()));
                 };
                 j.mode = DriveMode::Controller;
-                j.health = JointHealth::Ok;
                 j.reset_controller = true;
                 self.event(i, "swap", format!("{} -> sim at {pos:.4}", h.label));
             }
@@ -368,26 +263,6 @@ impl Plant {
                 "recording_end",
                 "the recording has ended: holding its last position".into(),
             );
-        }
-    }
-
-    /// A hardware joint without a valid measurement for 3 of its periods is OFFLINE;
-    /// its simulated twin holds the last measured position.
-    pub fn hw_supervise(&mut self) {
-        for i in 0..self.joints.len() {
-            let j = &mut self.joints[i];
-            let Some(h) = j.hw.as_mut() else { continue };
-            if self.t - h.last_ok_t > 3.0 * j.period + 1e-9
-                && matches!(j.health, JointHealth::Ok | JointHealth::Degraded)
-            {
-                h.vel = 0.0;
-                let periods = ((self.t - h.last_ok_t) / j.period).floor();
-                self.set_health(
-                    i,
-                    JointHealth::Offline,
-                    &format!("no valid reply for {periods} periods"),
-                );
-            }
         }
     }
 }

@@ -2,18 +2,13 @@
 //! what a joint service is sent (trajectory setpoint, encoder reading, gravity
 //! torque), turns commands into delivered torque (servo envelope, or the joint's safe
 //! state once its service has died), steps the physics and keeps the statistics and
-//! the event log. Executors decide *when* things happen; the plant decides *what*.
-//!
-//! It is also where supervision acts (see `crate::supervision` for the monitors): symptoms
-//! mark injected faults detected (with their latency), conditions make a joint
-//! DEGRADED while they last, failures put a joint in its safe state and either
-//! schedule a restart or latch it FAULTED, and the e-stop holds every joint until a
-//! reset.
+//! the event log. Executors decide *when* things happen; the supervisor
+//! (`runtime::supervisor`) decides what a joint's health is and what its failures
+//! lead to; the plant carries it out (`drive.rs`).
 
+mod drive;
 mod fault_log;
 mod followed;
-mod health;
-mod summary;
 
 pub use fault_log::PlantFault;
 pub use followed::FollowedJoint;
@@ -24,10 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::control::{ControlInput, Measured, Trajectory};
 use crate::faults::{FaultClass, FaultKind, FaultSpec};
 use crate::physics::{ArmWorld, BuildOptions};
-use crate::report::{Event, FaultRecord, JointHealth, JointReport, JointStats, Report};
+use crate::report::{Event, JointStats};
 use crate::scene::{SafeState, Scene};
 use crate::servo::ServoModel;
-use crate::supervision::{CLEAR_AFTER_S, Monitors, RestartBudget, SupervisionSpec, Symptom};
 
 /// How a joint is being driven right now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,28 +50,19 @@ pub struct PlantJoint {
     pub seq: u64,
     pub safe_state: SafeState,
     pub mode: DriveMode,
-    pub health: JointHealth,
     /// Last command from the controller, N·m, and the sim time it was produced for.
     pub command: f64,
     pub command_t: f64,
     pub delivered: f64,
+    /// The torque the servo would have delivered this step without the faults
+    /// acting on it, N·m.
+    pub expected: f64,
     pub stats: JointStats,
     pub controller_kind: &'static str,
     /// Set for joints on a serial bus.
     pub hw: Option<FollowedJoint>,
-    pub on_link_loss: crate::scene::LinkLossPolicy,
     /// The controller must start afresh with its next sample.
     pub reset_controller: bool,
-    pub supervision: SupervisionSpec,
-    pub budget: RestartBudget,
-    /// A restart is due at this simulated time (the executor builds a new service).
-    pub restart_at: Option<f64>,
-    pub restarts: u32,
-    pub monitors: Monitors,
-    /// Last time each [`Condition`] was seen; the joint is DEGRADED while any is recent.
-    pub conditions: [Option<f64>; CONDITIONS],
-    /// The servo reported an error or no power at the last sample.
-    pub servo_down: bool,
     /// The last encoder reading sent to the controller.
     pub last_measured: Measured,
     /// The last setpoint sent: (time, position, velocity).
@@ -91,26 +76,12 @@ pub struct PlantJoint {
     pub thermal: crate::servo::Thermal,
 }
 
-/// Conditions that make a joint DEGRADED while they last (cleared `CLEAR_AFTER_S`
-/// after last seen).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Condition {
-    /// Replies after their deadline.
-    Late = 0,
-    /// Implausible encoder readings.
-    Encoder = 1,
-    /// Torque deficit.
-    Torque = 2,
-    /// Servo status error / no power.
-    ServoStatus = 3,
+impl PlantJoint {
+    /// Whether the joint is being blended back onto its trajectory.
+    pub fn resuming(&self) -> bool {
+        self.resume.is_some()
+    }
 }
-const CONDITIONS: usize = 4;
-const CONDITION_NAMES: [&str; CONDITIONS] = [
-    "late replies",
-    "implausible encoder",
-    "torque deficit",
-    "servo status error",
-];
 
 /// Follower stiffness of a hardware joint's simulated twin, per N·m of the servo's
 /// stall torque, N·m/rad: 100 gives 335 N·m/rad for an STS3215, so the twin lags the
@@ -131,10 +102,6 @@ pub struct Plant {
     pub events: Vec<Event>,
     /// The scene's faults, with their onset/clear bookkeeping.
     pub faults: Vec<PlantFault>,
-    /// Set when a joint's policy stops the whole run.
-    pub stop_requested: Option<String>,
-    /// Latched e-stop: why, and when.
-    pub estop: Option<(f64, String)>,
 }
 
 impl Plant {
@@ -165,22 +132,14 @@ impl Plant {
                     seq: 0,
                     safe_state: c.safe_state,
                     mode: DriveMode::Controller,
-                    health: JointHealth::Ok,
                     command: 0.0,
                     command_t: 0.0,
                     delivered: 0.0,
+                    expected: 0.0,
                     stats: JointStats::default(),
                     controller_kind: c.controller.kind(),
                     hw: None,
-                    on_link_loss: c.on_link_loss,
                     reset_controller: false,
-                    supervision: c.supervision,
-                    budget: RestartBudget::default(),
-                    restart_at: None,
-                    restarts: 0,
-                    monitors: Monitors::default(),
-                    conditions: [None; CONDITIONS],
-                    servo_down: false,
                     resume: None,
                     last_measured: Measured::default(),
                     last_setpoint: (f64::NAN, 0.0, 0.0),
@@ -211,8 +170,6 @@ impl Plant {
             t: 0.0,
             steps: 0,
             events: Vec::new(),
-            stop_requested: None,
-            estop: None,
             faults: if opts.copies == 1 {
                 scene
                     .faults
@@ -271,7 +228,6 @@ impl Plant {
         }
         j.seq += 1;
         let period = j.period;
-        self.observe(i, &measured, setpoint.pos, setpoint.vel);
         self.joints[i].last_measured = measured;
         self.joints[i].last_setpoint = (self.t, setpoint.pos, setpoint.vel);
         ControlInput {
@@ -376,17 +332,25 @@ impl Plant {
         (sp, m)
     }
 
-    /// Delivers this step's torques, steps the physics, records statistics (joints
+    /// One unsupervised step: [`Plant::actuate`], then [`Plant::advance`] (joints
     /// followed from a recording have had their trace played by
     /// [`Plant::play_traces`] first).
     pub fn step(&mut self) {
-        for i in 0..self.joints.len() {
-            if self.joints[i].conditions.iter().any(Option::is_some) {
-                self.refresh_health(i);
-            }
-        }
+        self.actuate();
+        self.advance();
+    }
+
+    /// Steps the physics under the torques delivered: simulated time moves on.
+    pub fn advance(&mut self) {
+        self.world.step();
+        self.steps += 1;
+        self.t = self.steps as f64 * self.dt;
+    }
+
+    /// Delivers this step's torques (what each joint's drive asks, through its servo's
+    /// envelope and the faults acting on it) and records statistics.
+    pub fn actuate(&mut self) {
         self.world.clear_torques();
-        let mut deficits = Vec::new();
         for i in 0..self.joints.len() {
             let state = self.world.joint_state(i);
             let j = &mut self.joints[i];
@@ -411,6 +375,7 @@ impl Plant {
                         j.limits,
                     );
                     j.delivered = tau;
+                    j.expected = tau;
                     self.world.set_torque(i, tau);
                     continue;
                 }
@@ -439,18 +404,10 @@ impl Plant {
                 }
             }
             j.delivered = d.torque;
+            j.expected = expected;
             j.clipped = (expected - d.torque).abs();
             j.thermal
                 .step(d.torque / j.servo.spec.stall_torque_nm, self.dt);
-            if j.mode == DriveMode::Controller {
-                let stall = j.servo.spec.stall_torque_nm;
-                if let Some(s) = j
-                    .monitors
-                    .torque(self.t, expected, d.torque, stall, self.dt)
-                {
-                    deficits.push((i, s, expected, d.torque));
-                }
-            }
             let sp = self.traj.sample(i, self.t);
             j.stats.record(
                 sp.pos - state.pos,
@@ -462,16 +419,5 @@ impl Plant {
             self.world.set_torque(i, d.torque);
         }
         self.track_effect();
-        for (i, s, expected, delivered) in deficits {
-            self.symptom(
-                i,
-                s,
-                &format!("servo delivers {delivered:.3} N·m where {expected:.3} N·m was commanded"),
-            );
-            self.condition(i, Condition::Torque);
-        }
-        self.world.step();
-        self.steps += 1;
-        self.t = self.steps as f64 * self.dt;
     }
 }

@@ -1,11 +1,11 @@
-//! The runtime's supervisor of replies: which sample each joint service owes, since
-//! when, and what its silence means. Executors report what they saw (a sample sent,
+//! Owed replies: which sample each joint service owes, since when, and what its
+//! silence means. Executors report what they saw (a sample sent,
 //! a reply, a step stalled by the host) and ask at each of a joint's ticks what to
 //! do; the rule is written once here for both executors, which differ only in the
 //! time they measure silence on (lockstep: simulated time; real time: the run's clock)
 //! and in whether correlated silence of several services is forgiven as a machine
 //! stall. What a failure then does to the joint (safe state, restart budget,
-//! backoff, health) is the plant's health logic (`plant/health.rs`).
+//! backoff, health) is decided by the rest of the supervisor (`failures.rs`).
 
 /// What to do at a joint's tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,7 +43,7 @@ struct Owed {
 }
 
 /// Owed replies of every joint and the silence rule.
-pub(crate) struct Supervisor {
+pub(crate) struct Replies {
     owed: Vec<Owed>,
     /// Correlated silence of several services is forgiven for this long (s) as a
     /// machine stall; `None` (lockstep: simulated time cannot stall) never.
@@ -55,7 +55,7 @@ pub(crate) struct Supervisor {
 /// period (the next tick comes exactly one period after the send).
 const SLACK: f64 = 0.1;
 
-impl Supervisor {
+impl Replies {
     pub(crate) fn new(joints: usize, stall_grace: Option<f64>) -> Self {
         Self {
             owed: vec![Owed::default(); joints],
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_silent_service_misses_then_hangs_after_its_silent_periods() {
-        let mut s = Supervisor::new(2, None);
+        let mut s = Replies::new(2, None);
         let periods = [0.001, 0.001];
         s.sent(0, 1, 0.0, 0.0);
         s.sent(1, 1, 0.0, 0.0);
@@ -218,7 +218,7 @@ mod tests {
 
     #[test]
     fn a_service_that_never_took_its_sample_was_not_scheduled_and_gets_the_grace() {
-        let mut s = Supervisor::new(1, Some(0.1));
+        let mut s = Replies::new(1, Some(0.1));
         let periods = [0.001];
         s.sent(0, 1, 0.0, 0.0);
         assert_eq!(
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn correlated_silence_gets_the_grace_and_a_stalled_executor_is_forgiven() {
-        let mut s = Supervisor::new(2, Some(0.1));
+        let mut s = Replies::new(2, Some(0.1));
         let periods = [0.001, 0.001];
         s.sent(0, 1, 0.0, 0.0);
         s.sent(1, 1, 0.0, 0.0);
