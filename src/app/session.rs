@@ -112,6 +112,18 @@ enum Source {
     Replay(Box<super::replay::Replay>),
 }
 
+/// Why a command was not taken (nothing was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("a replay shows what was recorded: nothing to steer")]
+    Replay,
+    /// The control channel is full: the run is behind on its commands.
+    #[error("the run has not taken the previous commands yet; try again")]
+    Busy,
+    #[error("the run has ended")]
+    Ended,
+}
+
 /// A run on its own thread (or a recording played back) and what has been seen of it.
 pub struct Session {
     pub scene: Scene,
@@ -213,7 +225,7 @@ impl Session {
 
     /// Sends a command on the run's control channel, never blocking. A replay takes
     /// only pacing (play, pause, step, speed).
-    pub fn send(&mut self, c: ControlCommand) -> Result<(), String> {
+    pub fn send(&mut self, c: ControlCommand) -> Result<(), SendError> {
         let control = match &mut self.source {
             Source::Run { control, .. } => control,
             Source::Replay(r) => {
@@ -222,16 +234,14 @@ impl Session {
                         r.pace(p);
                         Ok(())
                     }
-                    _ => Err("a replay shows what was recorded: nothing to steer".into()),
+                    _ => Err(SendError::Replay),
                 };
             }
         };
         match control.try_send(c) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => {
-                Err("the run has not taken the previous commands yet; try again".into())
-            }
-            Err(TrySendError::Disconnected(_)) => Err("the run has ended".into()),
+            Err(TrySendError::Full(_)) => Err(SendError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(SendError::Ended),
         }
     }
 

@@ -93,7 +93,10 @@ pub(super) struct GuiArgs {
 pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     let mut schedule = Vec::new();
     for s in &a.swap {
-        schedule.push(armhil::runtime::command::parse_scheduled_swap(s).map_err(BadInput)?);
+        schedule.push(
+            armhil::runtime::command::parse_scheduled_swap(s)
+                .map_err(|e| BadInput(e.to_string()))?,
+        );
     }
     let mut scene = load(&a.scene)?;
     if let Some(s) = a.seed {
@@ -105,7 +108,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     let names: Vec<&str> = scene.joints.iter().map(|j| j.name.as_str()).collect();
     let mut extra = Vec::new();
     for f in &a.fault {
-        let spec = armhil::faults::parse_cli_fault(f).map_err(BadInput)?;
+        let spec = armhil::faults::parse_cli_fault(f).map_err(|e| BadInput(e.to_string()))?;
         let mut problems = Vec::new();
         spec.validate("--fault", &names, scene.duration_s, &mut |field, m| {
             problems.push(format!("{field}: {m}"))

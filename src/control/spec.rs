@@ -71,18 +71,25 @@ pub struct Gains {
     pub kd: f64,
 }
 
+/// Gains out of range: each field with what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .problems.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
+pub struct GainsError {
+    pub problems: Vec<(String, String)>,
+}
+
 impl Gains {
-    /// Range checks (those of [`PidConfig`]): a message naming the field otherwise.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Range checks (those of [`PidConfig`]): each field out of range otherwise.
+    pub fn validate(&self) -> Result<(), GainsError> {
         let mut problems = Vec::new();
-        let mut push = |f: String, m: String| problems.push(format!("{f}: {m}"));
+        let mut push = |f: String, m: String| problems.push((f, m));
         check(&mut push, "kp".into(), self.kp, 0.0, 1e6, "N·m/rad");
         check(&mut push, "ki".into(), self.ki, 0.0, 1e7, "N·m/(rad·s)");
         check(&mut push, "kd".into(), self.kd, 0.0, 1e5, "N·m·s/rad");
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(problems.join("; "))
+            Err(GainsError { problems })
         }
     }
 }

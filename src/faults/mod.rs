@@ -15,7 +15,8 @@ pub mod fuzz;
 pub mod spec;
 
 pub use spec::{
-    CLI_KINDS, FaultClass, FaultKind, FaultSpec, ServoErrorBit, parse_cli_fault, unknown_joint,
+    CLI_KINDS, FaultClass, FaultKind, FaultParseError, FaultSpec, ServoErrorBit, parse_cli_fault,
+    unknown_joint,
 };
 
 use crate::supervision::Symptom;

@@ -251,11 +251,23 @@ pub const CLI_KINDS: &str = "panic, hang, slow(ms), encoder_stuck, encoder_noise
 torque_sag(k), servo_error(overload|overheat|voltage), power_loss, link_drop(p), link_corrupt(p), \
 link_latency(ms,jitter_ms), unplug, wrong_id(id)";
 
+/// A fault written on the command line (or typed, or built by the GUI) that does not
+/// parse: the text and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--fault {input:?}: {why}; expected JOINT:KIND[(ARG)]@AT[..UNTIL]")]
+pub struct FaultParseError {
+    pub input: String,
+    pub why: String,
+}
+
 /// Parses a CLI fault: `JOINT:KIND[(ARG[,ARG])]@AT[..UNTIL]`, e.g. `elbow:hang@2.0`,
 /// `elbow:power_loss@2.0..3.5`, `wrist:encoder_noise(0.01)@1..2`,
 /// `shoulder:servo_error(overheat)@3`, `wrist:link_latency(2,1)@1..2`.
-pub fn parse_cli_fault(s: &str) -> Result<FaultSpec, String> {
-    let bad = |why: &str| format!("--fault {s:?}: {why}; expected JOINT:KIND[(ARG)]@AT[..UNTIL]");
+pub fn parse_cli_fault(s: &str) -> Result<FaultSpec, FaultParseError> {
+    let bad = |why: &str| FaultParseError {
+        input: s.to_string(),
+        why: why.to_string(),
+    };
     let (joint, rest) = s
         .split_once(':')
         .ok_or_else(|| bad("no `:` after the joint"))?;
@@ -291,7 +303,7 @@ pub fn parse_cli_fault(s: &str) -> Result<FaultSpec, String> {
     let args: Vec<&str> = arg
         .map(|a| a.split(',').map(str::trim).collect())
         .unwrap_or_default();
-    let num = |k: usize, what: &str| -> Result<f64, String> {
+    let num = |k: usize, what: &str| -> Result<f64, FaultParseError> {
         args.get(k)
             .ok_or_else(|| bad(&format!("{name} needs ({what})")))?
             .parse()

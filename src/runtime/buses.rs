@@ -72,7 +72,7 @@ impl Buses {
         for (h, js, downs_seen) in self.list.iter_mut() {
             while let Ok(ev) = h.events.try_recv() {
                 if let Some(port) = js.first().and_then(|&i| plant.port_of(i)) {
-                    observers.bus(port, plant.t, &ev);
+                    observers.bus(port, plant.t(), &ev);
                 }
                 sup.on_bus_tick(plant, js, &ev);
             }
@@ -115,8 +115,8 @@ impl Buses {
 /// (ports as named in the scene; virtual ports are mapped to their pty later).
 fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
     let mut specs: Vec<(BusSpec, Vec<usize>)> = Vec::new();
-    for (i, j) in plant.joints.iter().enumerate() {
-        let Some(h) = j.hw.as_ref() else { continue };
+    for (i, j) in plant.joints().iter().enumerate() {
+        let Some(h) = j.followed() else { continue };
         let BackendSpec::Serial {
             port,
             protocol,
@@ -127,7 +127,7 @@ fn desired_buses(plant: &Plant) -> Vec<(BusSpec, Vec<usize>)> {
         else {
             continue;
         };
-        let period = Duration::from_secs_f64(j.period);
+        let period = Duration::from_secs_f64(j.period());
         let k = match specs.iter().position(|(s, _)| s.port == *port) {
             Some(k) => k,
             None => {
@@ -188,7 +188,7 @@ fn sync_buses(
                 .iter()
                 .zip(js.iter())
                 .map(|(bj, &i)| {
-                    let q = plant.world.joint_state(i).pos;
+                    let q = plant.world().joint_state(i).pos;
                     (
                         bj.id,
                         bj.zero_tick as f64 + q * 4096.0 / std::f64::consts::TAU,
@@ -232,10 +232,7 @@ fn sync_buses(
     }
     for (k, (_, js, _)) in buses.iter().enumerate() {
         for (slot, &i) in js.iter().enumerate() {
-            if let Some(h) = plant.joints[i].hw.as_mut() {
-                h.bus = k;
-                h.slot = slot;
-            }
+            plant.assign_slot(i, k, slot);
         }
     }
     Ok(())

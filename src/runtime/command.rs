@@ -55,7 +55,7 @@ pub(crate) fn apply(
     c: ControlCommand,
 ) -> Option<(usize, ServiceMsg)> {
     let find = |plant: &mut crate::runtime::plant::Plant, joint: &str, what: &str| {
-        let i = plant.joints.iter().position(|j| j.name == joint);
+        let i = plant.joints().iter().position(|j| j.name() == joint);
         if i.is_none() {
             plant.event(
                 usize::MAX,
@@ -92,7 +92,7 @@ pub(crate) fn apply(
         ControlCommand::Gains { joint, gains } => {
             let i = find(plant, &joint, "gains")?;
             if let Err(e) = gains.validate() {
-                plant.event(i, "gains_refused", e);
+                plant.event(i, "gains_refused", e.to_string());
                 return None;
             }
             plant.event(
@@ -114,15 +114,64 @@ pub(crate) fn apply(
 /// Commands waiting: they come at human rate, a handful at most.
 pub const CAPACITY: usize = 16;
 
+/// A command, backend or scheduled swap that does not parse: what was written and
+/// what is wrong with it (the message names both).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0:?}: expected `sim` or `serial:PORT:sts|dxl:ID[:BAUD]`")]
+    NotABackend(String),
+    #[error("{0:?}: expected `serial:PORT:sts|dxl:ID[:BAUD]`")]
+    SerialShape(String),
+    #[error("{input:?}: protocol {protocol:?} is not sts or dxl")]
+    Protocol { input: String, protocol: String },
+    #[error("{input:?}: ID {id:?} is not in 0 ..= 252")]
+    Id { input: String, id: String },
+    #[error("{input:?}: baud {baud:?} is not in 9600 ..= 10500000")]
+    Baud { input: String, baud: String },
+    #[error("{0:?}: empty port")]
+    EmptyPort(String),
+    #[error("--swap {0:?}: expected JOINT=BACKEND@SECONDS")]
+    SwapShape(String),
+    #[error("--swap {input:?}: time {time:?} is not a number of seconds >= 0")]
+    SwapTime { input: String, time: String },
+    #[error("--swap {0}")]
+    SwapBackend(Box<CommandError>),
+    #[error(transparent)]
+    Fault(#[from] crate::faults::FaultParseError),
+    #[error("{line:?}: {name} {value:?} is not a number")]
+    NotANumber {
+        line: String,
+        name: &'static str,
+        value: String,
+    },
+    #[error("{line:?}: {source}")]
+    Gains {
+        line: String,
+        source: crate::control::GainsError,
+    },
+    #[error("{line:?}: steps {steps:?} is not in 1 ..= 1000000")]
+    Steps { line: String, steps: String },
+    #[error(
+        "{line:?}: speed {speed:?} is not in {} ..= {} (or `max`)",
+        SPEED_RANGE.start(),
+        SPEED_RANGE.end()
+    )]
+    Speed { line: String, speed: String },
+    #[error(
+        "{0:?}: expected `swap JOINT sim|serial:PORT:sts|dxl:ID[:BAUD]`, `fault JOINT:KIND[(ARG)]@AT[..UNTIL]`, `estop`, `reset`, `reset JOINT`, `gains JOINT KP KI KD`, `pause`, `resume`, `step [N]` or `speed X|max`"
+    )]
+    Unknown(String),
+}
+
 /// Parses a backend: `sim`, or `serial:PORT:sts|dxl:ID[:BAUD]` (BAUD defaults to
 /// 1000000 for sts, 57600 for dxl). PORT may be `virtual:NAME`, an emulated bus.
-pub fn parse_backend(s: &str) -> Result<BackendSpec, String> {
+pub fn parse_backend(s: &str) -> Result<BackendSpec, CommandError> {
     if s == "sim" {
         return Ok(BackendSpec::Sim);
     }
     let rest = s
         .strip_prefix("serial:")
-        .ok_or_else(|| format!("{s:?}: expected `sim` or `serial:PORT:sts|dxl:ID[:BAUD]`"))?;
+        .ok_or_else(|| CommandError::NotABackend(s.to_string()))?;
     let mut parts: Vec<&str> = rest.split(':').collect();
     // `virtual:NAME` is one port (an emulated bus in this process).
     if parts.len() > 1 && parts[0] == "virtual" {
@@ -132,18 +181,26 @@ pub fn parse_backend(s: &str) -> Result<BackendSpec, String> {
     let (port, proto, id, baud) = match parts.as_slice() {
         [p, pr, id] => (*p, *pr, *id, None),
         [p, pr, id, b] => (*p, *pr, *id, Some(*b)),
-        _ => return Err(format!("{s:?}: expected `serial:PORT:sts|dxl:ID[:BAUD]`")),
+        _ => return Err(CommandError::SerialShape(s.to_string())),
     };
     let protocol = match proto {
         "sts" => BusProtocol::Sts,
         "dxl" => BusProtocol::Dxl,
-        other => return Err(format!("{s:?}: protocol {other:?} is not sts or dxl")),
+        other => {
+            return Err(CommandError::Protocol {
+                input: s.to_string(),
+                protocol: other.to_string(),
+            });
+        }
     };
     let id: u8 = id
         .parse()
         .ok()
         .filter(|v| *v <= 252)
-        .ok_or_else(|| format!("{s:?}: ID {id:?} is not in 0 ..= 252"))?;
+        .ok_or_else(|| CommandError::Id {
+            input: s.to_string(),
+            id: id.to_string(),
+        })?;
     let baud: u32 = match baud {
         None => {
             if protocol == BusProtocol::Sts {
@@ -156,10 +213,13 @@ pub fn parse_backend(s: &str) -> Result<BackendSpec, String> {
             .parse()
             .ok()
             .filter(|v| (9_600..=10_500_000).contains(v))
-            .ok_or_else(|| format!("{s:?}: baud {b:?} is not in 9600 ..= 10500000"))?,
+            .ok_or_else(|| CommandError::Baud {
+                input: s.to_string(),
+                baud: b.to_string(),
+            })?,
     };
     if port.is_empty() {
-        return Err(format!("{s:?}: empty port"));
+        return Err(CommandError::EmptyPort(s.to_string()));
     }
     Ok(BackendSpec::Serial {
         port: port.to_string(),
@@ -171,29 +231,32 @@ pub fn parse_backend(s: &str) -> Result<BackendSpec, String> {
 }
 
 /// Parses `JOINT=BACKEND@T` (a scheduled swap at simulated time T seconds).
-pub fn parse_scheduled_swap(s: &str) -> Result<(f64, ControlCommand), String> {
+pub fn parse_scheduled_swap(s: &str) -> Result<(f64, ControlCommand), CommandError> {
     let (lhs, t) = s
         .rsplit_once('@')
-        .ok_or_else(|| format!("--swap {s:?}: expected JOINT=BACKEND@SECONDS"))?;
+        .ok_or_else(|| CommandError::SwapShape(s.to_string()))?;
     let (joint, backend) = lhs
         .split_once('=')
-        .ok_or_else(|| format!("--swap {s:?}: expected JOINT=BACKEND@SECONDS"))?;
+        .ok_or_else(|| CommandError::SwapShape(s.to_string()))?;
     let t: f64 = t
         .parse()
         .ok()
         .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-        .ok_or_else(|| format!("--swap {s:?}: time {t:?} is not a number of seconds >= 0"))?;
+        .ok_or_else(|| CommandError::SwapTime {
+            input: s.to_string(),
+            time: t.to_string(),
+        })?;
     Ok((
         t,
         ControlCommand::Swap {
             joint: joint.to_string(),
-            backend: parse_backend(backend).map_err(|e| format!("--swap {e}"))?,
+            backend: parse_backend(backend).map_err(|e| CommandError::SwapBackend(Box::new(e)))?,
         },
     ))
 }
 
 /// Parses a command typed on stdin: `swap JOINT BACKEND`.
-pub fn parse_command(line: &str) -> Result<ControlCommand, String> {
+pub fn parse_command(line: &str) -> Result<ControlCommand, CommandError> {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         ["swap", joint, backend] => Ok(ControlCommand::Swap {
@@ -205,16 +268,22 @@ pub fn parse_command(line: &str) -> Result<ControlCommand, String> {
         ["reset"] => Ok(ControlCommand::Reset),
         ["reset", joint] => Ok(ControlCommand::ResetJoint(joint.to_string())),
         ["gains", joint, kp, ki, kd] => {
-            let num = |name: &str, v: &str| {
-                v.parse::<f64>()
-                    .map_err(|_| format!("{line:?}: {name} {v:?} is not a number"))
+            let num = |name: &'static str, v: &str| {
+                v.parse::<f64>().map_err(|_| CommandError::NotANumber {
+                    line: line.to_string(),
+                    name,
+                    value: v.to_string(),
+                })
             };
             let gains = Gains {
                 kp: num("kp", kp)?,
                 ki: num("ki", ki)?,
                 kd: num("kd", kd)?,
             };
-            gains.validate().map_err(|e| format!("{line:?}: {e}"))?;
+            gains.validate().map_err(|source| CommandError::Gains {
+                line: line.to_string(),
+                source,
+            })?;
             Ok(ControlCommand::Gains {
                 joint: joint.to_string(),
                 gains,
@@ -228,7 +297,10 @@ pub fn parse_command(line: &str) -> Result<ControlCommand, String> {
             .ok()
             .filter(|n| (1..=1_000_000).contains(n))
             .map(|n| ControlCommand::Pace(Pace::Step(n)))
-            .ok_or_else(|| format!("{line:?}: steps {n:?} is not in 1 ..= 1000000")),
+            .ok_or_else(|| CommandError::Steps {
+                line: line.to_string(),
+                steps: n.to_string(),
+            }),
         ["speed", "max"] => Ok(ControlCommand::Pace(Pace::Speed(None))),
         ["speed", x] => x
             .trim_end_matches('x')
@@ -236,16 +308,11 @@ pub fn parse_command(line: &str) -> Result<ControlCommand, String> {
             .ok()
             .filter(|x| SPEED_RANGE.contains(x))
             .map(|x| ControlCommand::Pace(Pace::Speed(Some(x))))
-            .ok_or_else(|| {
-                format!(
-                    "{line:?}: speed {x:?} is not in {} ..= {} (or `max`)",
-                    SPEED_RANGE.start(),
-                    SPEED_RANGE.end()
-                )
+            .ok_or_else(|| CommandError::Speed {
+                line: line.to_string(),
+                speed: x.to_string(),
             }),
-        _ => Err(format!(
-            "{line:?}: expected `swap JOINT sim|serial:PORT:sts|dxl:ID[:BAUD]`, `fault JOINT:KIND[(ARG)]@AT[..UNTIL]`, `estop`, `reset`, `reset JOINT`, `gains JOINT KP KI KD`, `pause`, `resume`, `step [N]` or `speed X|max`"
-        )),
+        _ => Err(CommandError::Unknown(line.to_string())),
     }
 }
 
@@ -276,8 +343,28 @@ mod tests {
             parse_backend("serial:virtual:bus0:sts:2"),
             Ok(BackendSpec::Serial { ref port, id: 2, .. }) if port == "virtual:bus0"
         ));
-        assert!(parse_backend("serial:/dev/x:foo:1").is_err());
-        assert!(parse_backend("serial:/dev/x:sts:300").is_err());
+        assert_eq!(
+            parse_backend("serial:/dev/x:foo:1"),
+            Err(CommandError::Protocol {
+                input: "serial:/dev/x:foo:1".into(),
+                protocol: "foo".into()
+            })
+        );
+        let e = parse_backend("serial:/dev/x:sts:300").expect_err("id out of range");
+        assert_eq!(
+            e.to_string(),
+            r#""serial:/dev/x:sts:300": ID "300" is not in 0 ..= 252"#
+        );
+        // A scheduled swap's error names the option and keeps the backend's reason.
+        let e = parse_scheduled_swap("elbow=serial:/dev/x:sts:300@1").expect_err("bad id");
+        assert!(
+            matches!(e, CommandError::SwapBackend(ref b) if matches!(**b, CommandError::Id { .. }))
+        );
+        assert!(
+            e.to_string()
+                .starts_with("--swap \"serial:/dev/x:sts:300\": ID"),
+            "{e}"
+        );
         assert!(parse_scheduled_swap("elbow=sim").is_err());
         assert!(parse_command("swap elbow sim").is_ok());
         assert!(parse_command("swop elbow sim").is_err());
@@ -296,7 +383,10 @@ mod tests {
             parse_command("gains elbow 10 0.5 0.1"),
             Ok(ControlCommand::Gains { ref joint, gains }) if joint == "elbow" && gains.kp == 10.0
         ));
-        assert!(parse_command("gains elbow -1 0 0").is_err());
+        assert!(matches!(
+            parse_command("gains elbow -1 0 0"),
+            Err(CommandError::Gains { ref source, .. }) if source.problems[0].0 == "kp"
+        ));
         assert!(parse_command("gains elbow x 0 0").is_err());
     }
 }

@@ -105,7 +105,7 @@ impl Core {
     ) -> Result<(Self, Vec<JointService>), RunError> {
         let clock = opts.clock();
         let plant = Plant::new(scene, opts.build);
-        let mut observers = Observers::new(plant.joints.len(), scene.serial_ports());
+        let mut observers = Observers::new(plant.joints().len(), scene.serial_ports());
         let recorder = super::start_recorder(scene, &plant, &mut observers, opts)?;
         let publisher = opts.live.clone().map(|tap| {
             observers.set_live(tap.sink.clone());
@@ -121,7 +121,7 @@ impl Core {
         let (services, ports) = factory.build_all();
         let n = services.len();
         // A joint's period is fixed for the run.
-        let periods = plant.joints.iter().map(|j| j.period).collect();
+        let periods = plant.joints().iter().map(|j| j.period()).collect();
         let mut schedule = opts.schedule.clone();
         schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         let start = clock.now().as_secs_f64();
@@ -178,7 +178,7 @@ impl Core {
     /// Supervision time now, s: simulated time, or the clock since the start.
     fn now(&self) -> f64 {
         match self.time {
-            TimeBase::Simulated => self.plant.t,
+            TimeBase::Simulated => self.plant.t(),
             TimeBase::Clock => self.clock.now().as_secs_f64() - self.start,
         }
     }
@@ -201,7 +201,7 @@ impl Core {
         {
             b.impair(&self.plant);
         }
-        let n = self.plant.joints.len();
+        let n = self.plant.joints().len();
         // Every reply first: the supervisor then judges the whole arm as of now.
         if !host.in_place() {
             for i in 0..n {
@@ -213,15 +213,15 @@ impl Core {
         }
         for i in 0..n {
             let due_now = self.due[i];
-            if self.sup.restart_due(i, self.plant.t) {
+            if self.sup.restart_due(i, self.plant.t()) {
                 self.restart(i, host)?;
             }
-            if let Some((torque, for_t)) = self.sup.replies.arrived(i, self.plant.t) {
+            if let Some((torque, for_t)) = self.sup.replies.arrived(i, self.plant.t()) {
                 self.plant.command(i, torque, for_t);
                 self.sup.replied(&mut self.plant, i);
             }
             self.mail.flush(i, &self.ports[i]);
-            if !due_now || self.plant.joints[i].mode != DriveMode::Controller {
+            if !due_now || self.plant.joints()[i].mode() != DriveMode::Controller {
                 continue;
             }
             if !self.tick(i, host) {
@@ -240,54 +240,49 @@ impl Core {
         if self.sup.stop_requested().is_some() {
             return Ok(false);
         }
-        for j in self.plant.joints.iter_mut() {
-            if j.mode == DriveMode::Controller {
-                let age = self.plant.t - j.command_t;
-                j.stats.max_command_age_s = j.stats.max_command_age_s.max(age);
-            }
-        }
+        self.plant.note_command_ages();
         self.plant.play_traces();
         self.observers.samples(&self.plant, &self.sup);
         self.sup.refresh_all(&mut self.plant);
         self.plant.actuate();
         self.sup.on_torques(&mut self.plant);
         self.plant.advance();
-        self.observers.events(&self.plant.events);
+        self.observers.events(&self.plant.events());
         Ok(true)
     }
 
     /// Hands the events logged since the last step to the observers (a paused run's
     /// commands are still seen at once).
     pub(crate) fn flush_events(&mut self) {
-        self.observers.events(&self.plant.events);
+        self.observers.events(&self.plant.events());
     }
 
     /// Joint `i`'s tick: what its silence means, or its next sample. False if the
     /// run must end (a service call never returned).
     fn tick(&mut self, i: usize, host: &mut dyn Host) -> bool {
         let now = self.now();
-        let period = self.plant.joints[i].period;
+        let period = self.plant.joints()[i].period();
         let silent = self.sup.silent_periods(i);
-        let joints = &self.plant.joints;
+        let joints = &self.plant.joints();
         let untaken = !self.ports[i].to_service.is_empty();
         let verdict = self
             .sup
             .replies
             .tick(i, now, period, silent, &self.periods, untaken, |k| {
-                joints[k].mode == DriveMode::Controller
+                joints[k].mode() == DriveMode::Controller
             });
         let (plant, sup) = (&mut self.plant, &mut self.sup);
         match verdict {
             Tick::Send => return self.send(i, host),
             Tick::Wait => {}
             Tick::Missed { lone } => {
-                plant.joints[i].stats.deadline_misses += 1;
+                plant.missed_deadline(i);
                 if lone {
                     sup.late(plant, i);
                 }
             }
             Tick::Stalled { silent_s, first } => {
-                plant.joints[i].stats.deadline_misses += 1;
+                plant.missed_deadline(i);
                 if first {
                     plant.event(
                         usize::MAX,
@@ -300,7 +295,7 @@ impl Core {
                 }
             }
             Tick::Hung { silent_s, lone } => {
-                plant.joints[i].stats.deadline_misses += 1;
+                plant.missed_deadline(i);
                 if lone {
                     sup.late(plant, i);
                 }
@@ -324,11 +319,11 @@ impl Core {
         let input = self.plant.sample(i);
         let (sp, m) = (input.setpoint, input.measured);
         self.sup.on_sample(&mut self.plant, i, &m, sp.pos, sp.vel);
-        if self.plant.joints[i].mode != DriveMode::Controller {
+        if self.plant.joints()[i].mode() != DriveMode::Controller {
             return true; // the sample itself tripped the joint (following error)
         }
-        let seq = self.plant.joints[i].seq;
-        let reset = std::mem::take(&mut self.plant.joints[i].reset_controller);
+        let seq = self.plant.joints()[i].seq();
+        let reset = self.plant.take_reset(i);
         // The sample is a piece of work on the run's clock until it is answered.
         self.clock.work_begins();
         match self.ports[i]
@@ -358,7 +353,7 @@ impl Core {
             Ok(true) => self.collect(i),
             Ok(false) => {}
             Err(j) => {
-                let name = self.plant.joints[j].name.clone();
+                let name = self.plant.joints()[j].name().to_string();
                 self.sup.fault(
                     &mut self.plant,
                     j,
@@ -367,7 +362,7 @@ impl Core {
                 );
                 self.aborted = Some(format!(
                     "watchdog: joint '{name}' controller hung at t = {:.3} s",
-                    self.plant.t
+                    self.plant.t()
                 ));
                 return false;
             }
@@ -386,11 +381,13 @@ impl Core {
                 }) => {
                     if delay_s > 0.0 {
                         // A slow cycle on simulated time: it arrives later.
-                        self.sup.replies.delayed(i, self.plant.t + delay_s, torque);
+                        self.sup
+                            .replies
+                            .delayed(i, self.plant.t() + delay_s, torque);
                         continue;
                     }
-                    let j = &self.plant.joints[i];
-                    let for_t = self.sup.replies.replied(i, seq, j.period, j.seq);
+                    let j = &self.plant.joints()[i];
+                    let for_t = self.sup.replies.replied(i, seq, j.period(), j.seq());
                     self.plant.command(i, torque, for_t);
                     self.sup.replied(&mut self.plant, i);
                 }
@@ -402,7 +399,7 @@ impl Core {
                 }
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => {
-                    if self.plant.joints[i].mode == DriveMode::Controller {
+                    if self.plant.joints()[i].mode() == DriveMode::Controller {
                         self.sup.fault(
                             &mut self.plant,
                             i,
@@ -439,7 +436,7 @@ impl Core {
         while self
             .schedule
             .front()
-            .is_some_and(|(t, _)| *t <= self.plant.t + 1e-9)
+            .is_some_and(|(t, _)| *t <= self.plant.t() + 1e-9)
         {
             if let Some((_, c)) = self.schedule.pop_front() {
                 due.push(c);
@@ -468,7 +465,7 @@ impl Core {
                     _,
                 ) if self.buses.is_none() => {
                     // No buses here: a real servo lives on the wall clock.
-                    let i = self.plant.joints.iter().position(|j| j.name == joint);
+                    let i = self.plant.joints().iter().position(|j| j.name() == joint);
                     self.plant.event(
                         i.unwrap_or(usize::MAX),
                         "swap_refused",

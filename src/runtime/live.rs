@@ -154,24 +154,24 @@ impl Publisher {
         self.last = Some(now);
         self.version += 1;
         snap.version = self.version;
-        snap.t = plant.t;
+        snap.t = plant.t();
         snap.duration_s = self.duration_s;
-        snap.steps = plant.steps;
+        snap.steps = plant.steps();
         snap.executor = self.executor;
         snap.paused = pace.is_some_and(|p| p.paused());
         snap.speed = pace.and_then(|p| p.speed());
         snap.estop = sup.estop().map(|(_, why)| why.clone());
         snap.dropped = self.tap.sink.dropped();
         snap.joints.clear();
-        for (i, j) in plant.joints.iter().enumerate() {
+        for (i, j) in plant.joints().iter().enumerate() {
             let ((sp, _), (pos, vel)) = plant.observed(i);
-            let stall = j.servo.spec.stall_torque_nm;
+            let stall = j.servo().spec.stall_torque_nm;
             snap.joints.push(LiveJoint {
-                name: j.name.clone(),
-                kind: j.kind,
-                backend: j.hw.as_ref().map_or("sim".into(), |h| h.label.clone()),
+                name: j.name().to_string(),
+                kind: j.kind(),
+                backend: j.followed().map_or("sim".into(), |h| h.label.clone()),
                 state: sup.health(i),
-                mode: match j.mode {
+                mode: match j.mode() {
                     DriveMode::Controller => "controller",
                     DriveMode::Follow => "servo",
                     DriveMode::Hold { .. } => "hold",
@@ -181,28 +181,27 @@ impl Publisher {
                 measured: pos,
                 velocity: vel,
                 error: sp - pos,
-                torque: j.delivered,
-                load: match &j.hw {
+                torque: j.delivered(),
+                load: match j.followed() {
                     Some(h) if h.trace.is_none() => h.load,
-                    _ => j.delivered / stall,
+                    _ => j.delivered() / stall,
                 },
-                temperature_c: match &j.hw {
+                temperature_c: match j.followed() {
                     Some(h) if h.trace.is_none() => None,
-                    _ => Some(j.thermal.temp_c),
+                    _ => Some(j.thermal().temp_c),
                 },
-                deadline_misses: j.stats.deadline_misses,
+                deadline_misses: j.stats().deadline_misses,
                 restarts: sup.restarts(i),
                 link_latency_us: j
-                    .hw
-                    .as_ref()
+                    .followed()
                     .and_then(|h| h.latencies_us.last())
                     .map(|&us| us as f64),
                 gains: factory.gains(i),
-                lower: j.limits.0,
-                upper: j.limits.1,
+                lower: j.limits().0,
+                upper: j.limits().1,
             });
         }
-        snap.links = plant.world.link_poses();
+        snap.links = plant.world().link_poses();
     }
 
     /// Marks the run finished with its report.

@@ -107,11 +107,11 @@ impl Lockstep {
 
     /// Simulated time, s, and physics steps so far.
     pub fn t(&self) -> f64 {
-        self.core.plant.t
+        self.core.plant.t()
     }
 
     pub fn steps(&self) -> u64 {
-        self.core.plant.steps
+        self.core.plant.steps()
     }
 
     /// Why the run ended early, if it did.
@@ -142,7 +142,7 @@ pub(super) fn run(
 ) -> Result<Report, RunError> {
     let mut sim = Lockstep::new(scene, opts)?;
     let duration = opts.duration_s.unwrap_or(scene.duration_s);
-    let total = (duration / sim.core.plant.dt).round() as u64;
+    let total = (duration / sim.core.plant.dt()).round() as u64;
     let every = (total / 200).max(1);
     while sim.steps() < total {
         if super::stop_asked(opts) {

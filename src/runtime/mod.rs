@@ -269,7 +269,11 @@ pub(crate) fn start_recorder(
         return Ok(None);
     };
     let text = std::fs::read_to_string(&scene.source).unwrap_or_default();
-    let joints: Vec<String> = plant.joints.iter().map(|j| j.name.clone()).collect();
+    let joints: Vec<String> = plant
+        .joints()
+        .iter()
+        .map(|j| j.name().to_string())
+        .collect();
     let sink = factory
         .start(&tap::RunInfo {
             scene_name: &scene.name,
@@ -290,13 +294,13 @@ pub(crate) fn finish_recorder(
     recorder: Option<Box<dyn tap::Sink>>,
     report: &mut Report,
 ) {
-    observers.events(&plant.events);
+    observers.events(&plant.events());
     observers.close_recorder();
     if let Some(r) = recorder {
         match r.finish() {
             Ok(rec) => report.recording = Some(rec),
             Err(e) => report.events.push(crate::report::Event {
-                t: plant.t,
+                t: plant.t(),
                 joint: String::new(),
                 kind: "recording_error".into(),
                 detail: e.to_string(),

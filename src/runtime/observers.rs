@@ -56,13 +56,13 @@ impl Observers {
         if self.recorder.is_none() && self.live.is_none() {
             return;
         }
-        let t = plant.t;
+        let t = plant.t();
         for (i, next) in self.next_sample.iter_mut().enumerate() {
             if t + 1e-9 < *next {
                 continue;
             }
-            let j = &plant.joints[i];
-            *next += j.period;
+            let j = &plant.joints()[i];
+            *next += j.period();
             let ((sp_pos, sp_vel), (pos, vel)) = plant.observed(i);
             // One record per sample, nothing allocated: freeing on the writer
             // thread what this thread allocated would cost the loop more.
@@ -74,8 +74,8 @@ impl Observers {
                     setpoint_vel: sp_vel,
                     measured: pos,
                     measured_vel: vel,
-                    command: j.command,
-                    torque: j.delivered,
+                    command: j.command(),
+                    torque: j.delivered(),
                     error: sp_pos - pos,
                     state: sup.health(i),
                 },

@@ -99,7 +99,7 @@ impl Realtime {
             unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
         }
         core.start_buses(opts.rt_priority)?;
-        let dt = Duration::from_secs_f64(core.plant.dt);
+        let dt = Duration::from_secs_f64(core.plant.dt());
         let start = core.clock.now();
         Ok(Self {
             core,
@@ -181,18 +181,18 @@ pub(super) fn run(
 ) -> Result<Report, RunError> {
     let mut rt = Realtime::new(scene, opts)?;
     let duration = opts.duration_s.unwrap_or(scene.duration_s);
-    let total = (duration / rt.core.plant.dt).round() as u64;
+    let total = (duration / rt.core.plant.dt()).round() as u64;
     let every = (total / 200).max(1);
     for step in 0..total {
         if super::stop_asked(opts) || !rt.step()? {
             break;
         }
         if step % every == 0 {
-            progress(rt.core.plant.t, duration);
+            progress(rt.core.plant.t(), duration);
         }
         rt.core.publish(false);
     }
-    progress(rt.core.plant.t, duration);
+    progress(rt.core.plant.t(), duration);
     Ok(rt.finish(scene))
 }
 

@@ -19,33 +19,32 @@ pub(crate) fn facts(
     aborted: Option<String>,
 ) -> Report {
     let joints: Vec<JointReport> = plant
-        .joints
+        .joints()
         .iter()
         .enumerate()
         .map(|(i, j)| JointReport {
-            name: j.name.clone(),
+            name: j.name().to_string(),
             backend: j
-                .hw
-                .as_ref()
+                .followed()
                 .map_or_else(|| "sim".to_string(), |h| h.label.clone()),
-            controller: j.controller_kind.into(),
-            rate_hz: 1.0 / j.period,
+            controller: j.controller_kind().into(),
+            rate_hz: 1.0 / j.period(),
             state: sup.health(i),
-            rms_error_rad: j.stats.rms_error(),
-            max_error_rad: j.stats.max_error,
-            peak_torque_nm: j.stats.peak_torque,
-            saturated_fraction: j.stats.saturated_fraction(),
-            deadline_misses: j.stats.deadline_misses,
+            rms_error_rad: j.stats().rms_error(),
+            max_error_rad: j.stats().max_error,
+            peak_torque_nm: j.stats().peak_torque,
+            saturated_fraction: j.stats().saturated_fraction(),
+            deadline_misses: j.stats().deadline_misses,
             restarts: sup.restarts(i),
-            max_command_age_s: j.stats.max_command_age_s,
-            at_limit_fraction: if j.stats.steps == 0 {
+            max_command_age_s: j.stats().max_command_age_s,
+            at_limit_fraction: if j.stats().steps == 0 {
                 0.0
             } else {
-                j.stats.limit_steps as f64 / j.stats.steps as f64
+                j.stats().limit_steps as f64 / j.stats().steps as f64
             },
-            min_pos_rad: j.stats.min_pos,
-            max_pos_rad: j.stats.max_pos,
-            link: j.hw.as_ref().map(|h| {
+            min_pos_rad: j.stats().min_pos,
+            max_pos_rad: j.stats().max_pos,
+            link: j.followed().map(|h| {
                 crate::report::LinkReport::new(
                     h.transactions,
                     h.errors,
@@ -61,11 +60,11 @@ pub(crate) fn facts(
         scene_file: scene.source.display().to_string(),
         executor: executor.into(),
         seed: scene.seed,
-        steps: plant.steps,
-        sim_time_s: plant.t,
+        steps: plant.steps(),
+        sim_time_s: plant.t(),
         wall_time_s,
         real_time_factor: if wall_time_s > 0.0 {
-            plant.t / wall_time_s
+            plant.t() / wall_time_s
         } else {
             0.0
         },
@@ -77,13 +76,13 @@ pub(crate) fn facts(
         estop: sup.estop().map(|(t, why)| format!("at {t:.4} s: {why}")),
         expectations: Vec::new(),
         recording: None,
-        events: plant.events.clone(),
+        events: plant.events().to_vec(),
     };
     report.faults = plant
-        .faults
+        .faults()
         .iter()
         .map(|f| {
-            let j = &plant.joints[f.joint];
+            let j = &plant.joints()[f.joint];
             let latency = f.detected_at.map(|d| (d - f.spec.at).max(0.0));
             let ended_at = if f.spec.one_shot() {
                 f.ended_at
@@ -91,13 +90,13 @@ pub(crate) fn facts(
                 f.cleared_at
             };
             FaultRecord {
-                joint: j.name.clone(),
+                joint: j.name().to_string(),
                 kind: f.spec.kind.name().into(),
                 detail: f.spec.kind.describe(),
                 at: f.spec.at,
                 until: f.spec.until,
                 detection_latency_s: latency,
-                detection_latency_periods: latency.map(|l| l / j.period),
+                detection_latency_periods: latency.map(|l| l / j.period()),
                 ended_at,
                 effective: f.effective,
                 recovery_s: None,

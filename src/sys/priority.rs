@@ -2,9 +2,19 @@
 //! ask for `SCHED_FIFO` at a priority (needs root or CAP_SYS_NICE); when refused, the
 //! run continues at normal priority and the report says so.
 
+/// Why a thread could not have real-time scheduling.
+#[derive(Debug, thiserror::Error)]
+pub enum PriorityError {
+    /// The OS refused (typically: neither root nor CAP_SYS_NICE).
+    #[error("{0}")]
+    Refused(#[source] std::io::Error),
+    #[error("real-time scheduling is only supported on Linux")]
+    Unsupported,
+}
+
 /// Puts the calling thread under `SCHED_FIFO` at `priority` (1..=99).
 #[cfg(target_os = "linux")]
-pub fn set_fifo(priority: i32) -> Result<(), String> {
+pub fn set_fifo(priority: i32) -> Result<(), PriorityError> {
     let param = libc::sched_param {
         sched_priority: priority,
     };
@@ -14,12 +24,12 @@ pub fn set_fifo(priority: i32) -> Result<(), String> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(std::io::Error::last_os_error().to_string())
+        Err(PriorityError::Refused(std::io::Error::last_os_error()))
     }
 }
 
 /// Not supported off Linux.
 #[cfg(not(target_os = "linux"))]
-pub fn set_fifo(_priority: i32) -> Result<(), String> {
-    Err("real-time scheduling is only supported on Linux".into())
+pub fn set_fifo(_priority: i32) -> Result<(), PriorityError> {
+    Err(PriorityError::Unsupported)
 }

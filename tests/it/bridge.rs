@@ -184,14 +184,14 @@ fn link_supervision_timing_is_three_periods() {
     let mut plant = Plant::new(&scene, Default::default());
     let mut sup = Supervisor::new(&scene, 1, None);
     let pan = plant
-        .joints
+        .joints()
         .iter()
-        .position(|j| j.name == "shoulder_pan")
+        .position(|j| j.name() == "shoulder_pan")
         .expect("pan");
     let roll = plant
-        .joints
+        .joints()
         .iter()
-        .position(|j| j.name == "wrist_roll")
+        .position(|j| j.name() == "wrist_roll")
         .expect("roll");
     let js = [pan, roll];
     let ok = |slot| Sample {
@@ -207,9 +207,9 @@ fn link_supervision_timing_is_three_periods() {
         errors,
     };
     let mut last_ok = 0.0;
-    while plant.t < 0.5 {
+    while plant.t() < 0.5 {
         sup.on_bus_tick(&mut plant, &js, &tick(vec![ok(0), ok(1)], vec![]));
-        last_ok = plant.t;
+        last_ok = plant.t();
         sup.hw_timeouts(&mut plant);
         plant.step();
     }
@@ -225,7 +225,7 @@ fn link_supervision_timing_is_three_periods() {
             vec![(1, LinkError::Timeout)],
         ),
     );
-    while plant.t < 0.6 {
+    while plant.t() < 0.6 {
         sup.on_bus_tick(
             &mut plant,
             &js,
@@ -235,26 +235,26 @@ fn link_supervision_timing_is_three_periods() {
         plant.step();
     }
     let off = plant
-        .events
+        .events()
         .iter()
         .find(|e| e.joint == "wrist_roll" && e.detail.contains("-> OFFLINE"))
         .expect("offline");
     let period = 1.0 / 500.0;
     assert!(
-        off.t - last_ok <= 3.0 * period + plant.dt + 1e-9,
+        off.t - last_ok <= 3.0 * period + plant.dt() + 1e-9,
         "OFFLINE {} s after the last valid reply",
         off.t - last_ok
     );
     assert!(off.t - last_ok > 3.0 * period - 1e-9);
     assert!(
         plant
-            .events
+            .events()
             .iter()
             .any(|e| e.joint == "shoulder_pan" && e.kind == "servo_error")
     );
     assert!(
         plant
-            .events
+            .events()
             .iter()
             .any(|e| e.joint == "shoulder_pan" && e.detail.contains("DEGRADED -> OK"))
     );
@@ -262,7 +262,7 @@ fn link_supervision_timing_is_three_periods() {
     assert_eq!(sup.health(roll), JointHealth::Offline);
     sup.on_bus_tick(&mut plant, &js, &tick(vec![ok(0), ok(1)], vec![]));
     assert_eq!(sup.health(roll), JointHealth::Ok);
-    let h = plant.joints[roll].hw.as_ref().expect("hw");
+    let h = plant.joints()[roll].followed().expect("hw");
     assert!(h.timeouts >= 40, "{}", h.timeouts);
 }
 
@@ -579,11 +579,11 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     let mut plant = Plant::new(&scene, Default::default());
     let mut sup = Supervisor::new(&scene, 1, None);
     let i = plant
-        .joints
+        .joints()
         .iter()
-        .position(|j| j.name == "shoulder_pan")
+        .position(|j| j.name() == "shoulder_pan")
         .expect("pan");
-    assert_eq!(plant.joints[i].mode, DriveMode::Follow);
+    assert_eq!(plant.joints()[i].mode(), DriveMode::Follow);
     let link = |up, downs, reason: &str| armhil::hardware::bridge::Link {
         up,
         downs,
@@ -597,7 +597,7 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
         &mut downs_seen,
     );
     assert_eq!(downs_seen, 1);
-    assert_eq!(plant.joints[i].mode, DriveMode::Limp);
+    assert_eq!(plant.joints()[i].mode(), DriveMode::Limp);
     assert_eq!(sup.health(i), JointHealth::Offline);
     let s = Sample {
         slot: 0,
@@ -615,7 +615,7 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
             errors: vec![],
         },
     );
-    assert_eq!(plant.joints[i].mode, DriveMode::Follow);
+    assert_eq!(plant.joints()[i].mode(), DriveMode::Follow);
     assert_eq!(sup.health(i), JointHealth::Ok);
     // The link went down and came back between two looks: the state says it is up,
     // and its outage count says it was down. The outage is applied all the same.
@@ -627,9 +627,9 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     );
     assert_eq!(downs_seen, 2);
     assert_eq!(sup.health(i), JointHealth::Offline);
-    assert_eq!(plant.joints[i].mode, DriveMode::Limp);
+    assert_eq!(plant.joints()[i].mode(), DriveMode::Limp);
     let last: Vec<&str> = plant
-        .events
+        .events()
         .iter()
         .rev()
         .take(3)
@@ -645,7 +645,7 @@ fn link_loss_policy_limp_drops_the_twin_and_recovers() {
     );
     assert_eq!(
         plant
-            .events
+            .events()
             .iter()
             .filter(|e| e.kind == "state" && e.detail.contains("port vanished"))
             .count(),

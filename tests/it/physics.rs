@@ -41,7 +41,7 @@ fn final_state(s: &armhil::scene::Scene, seconds: f64) -> (f64, f64) {
         .iter()
         .map(|j| armhil::control::build(&j.controller, &j.servo))
         .collect();
-    while plant.t < seconds {
+    while plant.t() < seconds {
         for (i, c) in ctl.iter_mut().enumerate() {
             if plant.due(i) {
                 let inp = plant.sample(i);
@@ -51,7 +51,7 @@ fn final_state(s: &armhil::scene::Scene, seconds: f64) -> (f64, f64) {
         }
         plant.step();
     }
-    (plant.t, plant.world.joint_state(0).pos)
+    (plant.t(), plant.world().joint_state(0).pos)
 }
 
 #[test]

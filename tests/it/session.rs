@@ -359,5 +359,5 @@ fn a_replay_session_scrubs_and_plays_a_recording() {
     assert!(!s.snapshot.paused);
     // Nothing to steer in a recording.
     let e = s.send(ControlCommand::EStop).expect_err("refused");
-    assert!(e.contains("replay"), "{e}");
+    assert_eq!(e, armhil::app::session::SendError::Replay, "{e}");
 }

@@ -165,7 +165,7 @@ pub(super) fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, s
             };
             match crate::faults::parse_cli_fault(&format!("{}:{kind}{arg}@0{until}", j.name)) {
                 Ok(f) => send(s, st, ControlCommand::Fault(f)),
-                Err(e) => st.status = Some((e, true)),
+                Err(e) => st.status = Some((e.to_string(), true)),
             }
         }
     });
@@ -228,7 +228,7 @@ pub(super) fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, s
                         backend,
                     },
                 ),
-                Err(e) => st.status = Some((e, true)),
+                Err(e) => st.status = Some((e.to_string(), true)),
             }
         }
         if ui

@@ -173,7 +173,7 @@ pub(super) fn send(s: &mut crate::app::session::Session, st: &mut UiState, c: Co
     let what = format!("{c:?}");
     match s.send(c) {
         Ok(()) => st.status = Some((format!("sent: {}", short(&what)), false)),
-        Err(e) => st.status = Some((e, true)),
+        Err(e) => st.status = Some((e.to_string(), true)),
     }
 }
 

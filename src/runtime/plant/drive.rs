@@ -91,4 +91,14 @@ impl Plant {
             h.goal = Some(h.pos);
         }
     }
+
+    /// Joint `i` goes limp (a followed joint whose link is lost, policy Limp).
+    pub fn go_limp(&mut self, i: usize) {
+        self.joints[i].mode = DriveMode::Limp;
+    }
+
+    /// Joint `i`'s twin follows its servo again.
+    pub fn follow_servo(&mut self, i: usize) {
+        self.joints[i].mode = DriveMode::Follow;
+    }
 }

@@ -137,6 +137,15 @@ impl Plant {
         }
     }
 
+    /// Joint `i`'s servo is on bus `bus` (buses in order of first appearance), in
+    /// slot `slot`.
+    pub fn assign_slot(&mut self, i: usize, bus: usize, slot: usize) {
+        if let Some(h) = self.joints[i].hw.as_mut() {
+            h.bus = bus;
+            h.slot = slot;
+        }
+    }
+
     /// The serial port joint `i`'s servo is on, as the scene names it.
     pub fn port_of(&self, i: usize) -> Option<&str> {
         match &self.joints.get(i)?.hw.as_ref()?.spec {

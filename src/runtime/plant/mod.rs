@@ -38,45 +38,115 @@ pub enum DriveMode {
 
 /// One joint as the plant sees it.
 pub struct PlantJoint {
-    pub name: String,
+    name: String,
     /// Revolute (rad) or prismatic (m).
-    pub kind: crate::scene::JointKind,
-    pub servo: ServoModel,
-    pub rng: ChaCha8Rng,
-    pub limits: (f64, f64),
-    pub wants_gravity: bool,
-    pub period: f64,
-    pub next_tick: f64,
-    pub seq: u64,
-    pub safe_state: SafeState,
-    pub mode: DriveMode,
+    kind: crate::scene::JointKind,
+    servo: ServoModel,
+    rng: ChaCha8Rng,
+    limits: (f64, f64),
+    wants_gravity: bool,
+    period: f64,
+    next_tick: f64,
+    seq: u64,
+    safe_state: SafeState,
+    mode: DriveMode,
     /// Last command from the controller, N·m, and the sim time it was produced for.
-    pub command: f64,
-    pub command_t: f64,
-    pub delivered: f64,
+    command: f64,
+    command_t: f64,
+    delivered: f64,
     /// The torque the servo would have delivered this step without the faults
     /// acting on it, N·m.
-    pub expected: f64,
-    pub stats: JointStats,
-    pub controller_kind: &'static str,
+    expected: f64,
+    stats: JointStats,
+    controller_kind: &'static str,
     /// Set for joints on a serial bus.
-    pub hw: Option<FollowedJoint>,
+    hw: Option<FollowedJoint>,
     /// The controller must start afresh with its next sample.
-    pub reset_controller: bool,
+    reset_controller: bool,
     /// The last encoder reading sent to the controller.
-    pub last_measured: Measured,
+    last_measured: Measured,
     /// The last setpoint sent: (time, position, velocity).
     last_setpoint: (f64, f64, f64),
     /// Blending back onto the trajectory: (start time, start position, start
     /// velocity, duration).
-    pub resume: Option<(f64, f64, f64, f64)>,
+    resume: Option<(f64, f64, f64, f64)>,
     /// Torque the acting faults took away this step, N·m (ground truth).
-    pub clipped: f64,
+    clipped: f64,
     /// Winding temperature of the simulated servo.
-    pub thermal: crate::servo::Thermal,
+    thermal: crate::servo::Thermal,
 }
 
+/// What the rest of the runtime may read of a joint; the plant alone changes it.
 impl PlantJoint {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Revolute (rad) or prismatic (m).
+    pub fn kind(&self) -> crate::scene::JointKind {
+        self.kind
+    }
+
+    pub fn servo(&self) -> &ServoModel {
+        &self.servo
+    }
+
+    /// Position limits (rad or m).
+    pub fn limits(&self) -> (f64, f64) {
+        self.limits
+    }
+
+    /// Control period, s.
+    pub fn period(&self) -> f64 {
+        self.period
+    }
+
+    /// Samples sent to its service so far (the newest one's number).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn safe_state(&self) -> SafeState {
+        self.safe_state
+    }
+
+    pub fn mode(&self) -> DriveMode {
+        self.mode
+    }
+
+    /// Last command from the controller, N·m.
+    pub fn command(&self) -> f64 {
+        self.command
+    }
+
+    /// Torque delivered this step, N·m.
+    pub fn delivered(&self) -> f64 {
+        self.delivered
+    }
+
+    /// Torque the servo would have delivered this step without the acting faults.
+    pub fn expected(&self) -> f64 {
+        self.expected
+    }
+
+    pub fn stats(&self) -> &JointStats {
+        &self.stats
+    }
+
+    pub fn controller_kind(&self) -> &'static str {
+        self.controller_kind
+    }
+
+    /// The servo or recording it follows, if any.
+    pub fn followed(&self) -> Option<&FollowedJoint> {
+        self.hw.as_ref()
+    }
+
+    /// Winding temperature of the simulated servo.
+    pub fn thermal(&self) -> &crate::servo::Thermal {
+        &self.thermal
+    }
+
     /// Whether the joint is being blended back onto its trajectory.
     pub fn resuming(&self) -> bool {
         self.resume.is_some()
@@ -93,15 +163,15 @@ pub const SWAP_CONNECT_GRACE_S: f64 = 0.25;
 
 /// Physics + servos + bookkeeping.
 pub struct Plant {
-    pub world: ArmWorld,
-    pub joints: Vec<PlantJoint>,
-    pub traj: Trajectory,
-    pub dt: f64,
-    pub t: f64,
-    pub steps: u64,
-    pub events: Vec<Event>,
+    world: ArmWorld,
+    joints: Vec<PlantJoint>,
+    traj: Trajectory,
+    dt: f64,
+    t: f64,
+    steps: u64,
+    events: Vec<Event>,
     /// The scene's faults, with their onset/clear bookkeeping.
-    pub faults: Vec<PlantFault>,
+    faults: Vec<PlantFault>,
 }
 
 impl Plant {
@@ -185,6 +255,67 @@ impl Plant {
             } else {
                 Vec::new()
             },
+        }
+    }
+
+    /// Simulated time, s.
+    pub fn t(&self) -> f64 {
+        self.t
+    }
+
+    /// Physics step, s.
+    pub fn dt(&self) -> f64 {
+        self.dt
+    }
+
+    /// Physics steps so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    pub fn world(&self) -> &ArmWorld {
+        &self.world
+    }
+
+    pub fn joints(&self) -> &[PlantJoint] {
+        &self.joints
+    }
+
+    /// The event log so far.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The injected faults, with their onset, detection and end.
+    pub fn faults(&self) -> &[PlantFault] {
+        &self.faults
+    }
+
+    /// Joint `i`'s service missed a deadline.
+    pub fn missed_deadline(&mut self, i: usize) {
+        self.joints[i].stats.deadline_misses += 1;
+    }
+
+    /// Whether joint `i`'s controller must start afresh with this sample (cleared).
+    pub fn take_reset(&mut self, i: usize) -> bool {
+        std::mem::take(&mut self.joints[i].reset_controller)
+    }
+
+    /// How old each controlled joint's last command is now: the oldest is kept.
+    pub fn note_command_ages(&mut self) {
+        for j in self.joints.iter_mut() {
+            if j.mode == DriveMode::Controller {
+                let age = self.t - j.command_t;
+                j.stats.max_command_age_s = j.stats.max_command_age_s.max(age);
+            }
+        }
+    }
+
+    /// Records an event that changed joint `i`'s health to `state`.
+    pub fn state_event(&mut self, i: usize, detail: String, state: crate::report::JointHealth) {
+        self.event(i, "state", detail);
+        if let Some(e) = self.events.last_mut() {
+            e.state = Some(state);
         }
     }
 

@@ -17,7 +17,7 @@ impl Supervisor {
     /// that the symptom reveals detected (faults that cleared within the silence
     /// grace still count).
     pub(crate) fn symptom(&self, plant: &mut Plant, i: usize, s: Symptom, detail: &str) {
-        let grace = self.watch[i].spec.silent_periods as f64 * plant.joints[i].period + 1e-9;
+        let grace = self.watch[i].spec.silent_periods as f64 * plant.joints()[i].period() + 1e-9;
         plant.symptom(i, s, detail, grace);
     }
 
@@ -53,11 +53,11 @@ impl Supervisor {
         if w.health == JointHealth::Faulted || w.restart_at.is_some() {
             return;
         }
-        if plant.joints[i].safe_state == SafeState::StopAll {
+        if plant.joints()[i].safe_state() == SafeState::StopAll {
             return self.fault(plant, i, kind, detail);
         }
         let sup = w.spec;
-        match self.watch[i].failed(plant.t) {
+        match self.watch[i].failed(plant.t()) {
             Failure::BudgetExhausted => {
                 let why = format!(
                     "{detail}; restart budget exhausted ({} restarts within {} s)",
@@ -108,8 +108,8 @@ impl Supervisor {
     }
 
     fn stop_all_policy(&mut self, plant: &mut Plant, i: usize) {
-        if plant.joints[i].safe_state == SafeState::StopAll {
-            let name = plant.joints[i].name.clone();
+        if plant.joints()[i].safe_state() == SafeState::StopAll {
+            let name = plant.joints()[i].name().to_string();
             self.latch_estop(plant, format!("joint '{name}' failed (policy StopAll)"));
         }
     }
@@ -122,7 +122,7 @@ impl Supervisor {
         }
         plant.hold_all();
         plant.event(usize::MAX, "estop", format!("latched: {why}"));
-        self.estop = Some((plant.t, why));
+        self.estop = Some((plant.t(), why));
     }
 
     /// Releases the e-stop: every joint that is not FAULTED (or awaiting a restart)
@@ -146,9 +146,9 @@ impl Supervisor {
     /// service and budget.
     pub(crate) fn reset_joint(&mut self, plant: &mut Plant, i: usize) -> Result<(), Refusal> {
         if self.watch[i].health != JointHealth::Faulted {
-            return Err(Refusal::NotFaulted(plant.joints[i].name.clone()));
+            return Err(Refusal::NotFaulted(plant.joints()[i].name().to_string()));
         }
-        self.watch[i].reset(plant.t);
+        self.watch[i].reset(plant.t());
         push_state(
             plant,
             i,
@@ -176,12 +176,12 @@ impl Supervisor {
         if from == to || from == JointHealth::Faulted {
             return;
         }
-        if from == JointHealth::Restarting && plant.joints[i].hw.is_none() {
+        if from == JointHealth::Restarting && plant.joints()[i].followed().is_none() {
             return;
         }
         self.watch[i].health = to;
         push_state(plant, i, from, to, why);
-        if plant.joints[i].hw.is_some() {
+        if plant.joints()[i].followed().is_some() {
             self.apply_link_policy(plant, i, from, to);
         }
     }
@@ -189,12 +189,6 @@ impl Supervisor {
 
 /// Logs a health change as a `state` event.
 fn push_state(plant: &mut Plant, i: usize, from: JointHealth, to: JointHealth, why: &str) {
-    plant.event(
-        i,
-        "state",
-        format!("{} -> {} ({why})", from.as_str(), to.as_str()),
-    );
-    if let Some(e) = plant.events.last_mut() {
-        e.state = Some(to);
-    }
+    let detail = format!("{} -> {} ({why})", from.as_str(), to.as_str());
+    plant.state_event(i, detail, to);
 }

@@ -7,7 +7,7 @@
 use super::Supervisor;
 use crate::hardware::bridge::{BusTick, Link, LinkError};
 use crate::report::JointHealth;
-use crate::runtime::plant::{DriveMode, Plant};
+use crate::runtime::plant::Plant;
 use crate::runtime::refusal::Refusal;
 use crate::scene::{BackendSpec, LinkLossPolicy as P};
 use crate::supervision::Symptom;
@@ -43,7 +43,11 @@ impl Supervisor {
                 );
                 self.set_health(plant, i, JointHealth::Degraded, "servo error bits");
             } else if !tick.errors.iter().any(|(slot, _)| *slot == s.slot) {
-                if plant.joints[i].hw.as_ref().is_some_and(|h| h.slow >= 3) {
+                if plant.joints()[i]
+                    .followed()
+                    .as_ref()
+                    .is_some_and(|h| h.slow >= 3)
+                {
                     let why = format!("slow link: transaction took {:.2} ms", latency * 1e3);
                     self.set_health(plant, i, JointHealth::Degraded, &why);
                 } else {
@@ -112,7 +116,10 @@ impl Supervisor {
         to: JointHealth,
     ) {
         let policy = self.watch[i].on_link_loss;
-        let handing_over = plant.joints[i].hw.as_ref().is_some_and(|h| h.handover);
+        let handing_over = plant.joints()[i]
+            .followed()
+            .as_ref()
+            .is_some_and(|h| h.handover);
         if to == JointHealth::Offline {
             match policy {
                 P::HoldInSim => {}
@@ -125,7 +132,7 @@ impl Supervisor {
                     );
                 }
                 P::Limp => {
-                    plant.joints[i].mode = DriveMode::Limp;
+                    plant.go_limp(i);
                     plant.event(
                         i,
                         "link_policy",
@@ -133,7 +140,7 @@ impl Supervisor {
                     );
                 }
                 P::StopAll => {
-                    let name = plant.joints[i].name.clone();
+                    let name = plant.joints()[i].name().to_string();
                     let why = format!("link lost on joint '{name}' (policy StopAll)");
                     self.stop_requested = Some(why.clone());
                     plant.event(i, "link_policy", "link lost: stopping the run".into());
@@ -151,7 +158,7 @@ impl Supervisor {
                         "link back: walking the servo to the simulated twin".into(),
                     );
                 }
-                P::Limp => plant.joints[i].mode = DriveMode::Follow,
+                P::Limp => plant.follow_servo(i),
                 P::HoldInSim | P::StopAll => {}
             }
         }
@@ -187,7 +194,7 @@ impl Supervisor {
         backend: &BackendSpec,
     ) -> Result<(), Refusal> {
         if self.watch[i].health == JointHealth::Faulted {
-            return Err(Refusal::Faulted(plant.joints[i].name.clone()));
+            return Err(Refusal::Faulted(plant.joints()[i].name().to_string()));
         }
         plant.swap(i, backend)?;
         if *backend == BackendSpec::Sim {

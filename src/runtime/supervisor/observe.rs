@@ -17,8 +17,8 @@ impl Supervisor {
     /// not flagged.
     pub(crate) fn late(&mut self, plant: &mut Plant, i: usize) {
         self.symptom(plant, i, Symptom::Late, "reply after its deadline");
-        let t = plant.t;
-        let period = plant.joints[i].period;
+        let t = plant.t();
+        let period = plant.joints()[i].period();
         let m = &mut self.watch[i].monitors;
         let recent = m.late_t.is_some_and(|l| t - l <= 10.0 * period + 1e-9);
         m.late_t = Some(t);
@@ -29,7 +29,7 @@ impl Supervisor {
 
     /// A DEGRADING condition seen on joint `i` now.
     pub(crate) fn condition(&mut self, plant: &mut Plant, i: usize, c: Condition) {
-        self.watch[i].seen(c, plant.t);
+        self.watch[i].seen(c, plant.t());
         self.refresh_health(plant, i);
     }
 
@@ -46,12 +46,12 @@ impl Supervisor {
     /// neither restarting nor faulted).
     pub(super) fn refresh_health(&mut self, plant: &mut Plant, i: usize) {
         let w = &mut self.watch[i];
-        if plant.joints[i].hw.is_some()
+        if plant.joints()[i].followed().is_some()
             || !matches!(w.health, JointHealth::Ok | JointHealth::Degraded)
         {
             return;
         }
-        let active = w.active(plant.t);
+        let active = w.active(plant.t());
         if active.is_empty() {
             self.set_health(plant, i, JointHealth::Ok, "conditions cleared");
         } else {
@@ -71,11 +71,11 @@ impl Supervisor {
         sp_pos: f64,
         sp_vel: f64,
     ) {
-        let j = &plant.joints[i];
-        if j.mode != DriveMode::Controller || j.hw.is_some() {
+        let j = &plant.joints()[i];
+        if j.mode() != DriveMode::Controller || j.followed().is_some() {
             return;
         }
-        let t = plant.t;
+        let t = plant.t();
         if let Some(why) = plant.servo_status(i) {
             // The servo has shut its torque off and says why: the supervisor waits
             // for it (no following-error trip, no restart) and starts the controller
@@ -92,10 +92,10 @@ impl Supervisor {
             plant.resume_control(i);
             return;
         }
-        let j = &plant.joints[i];
+        let j = &plant.joints()[i];
         let w = &mut self.watch[i];
-        let tick = j.servo.resolution;
-        let spec = &j.servo.spec;
+        let tick = j.servo().resolution;
+        let spec = &j.servo().spec;
         let enc = w.monitors.encoder(
             t,
             m.pos,
@@ -105,7 +105,7 @@ impl Supervisor {
             spec.noise_ticks,
             spec.velocity_resolution_rad_s,
             spec.backlash_rad,
-            j.period,
+            j.period(),
         );
         // While blending back onto its trajectory the joint follows a path the
         // supervisor made up for it: the following-error limit applies again (to the
@@ -141,14 +141,14 @@ impl Supervisor {
     /// its controller whose servo delivers persistently less than it should has a
     /// torque deficit.
     pub(crate) fn on_torques(&mut self, plant: &mut Plant) {
-        let (t, dt) = (plant.t, plant.dt);
+        let (t, dt) = (plant.t(), plant.dt());
         for i in 0..self.watch.len() {
-            let j = &plant.joints[i];
-            if j.mode != DriveMode::Controller {
+            let j = &plant.joints()[i];
+            if j.mode() != DriveMode::Controller {
                 continue;
             }
-            let (expected, delivered) = (j.expected, j.delivered);
-            let stall = j.servo.spec.stall_torque_nm;
+            let (expected, delivered) = (j.expected(), j.delivered());
+            let stall = j.servo().spec.stall_torque_nm;
             let Some(s) = self.watch[i]
                 .monitors
                 .torque(t, expected, delivered, stall, dt)
