@@ -22,6 +22,15 @@ pub fn is_virtual(port: &str) -> bool {
     port.starts_with(PREFIX)
 }
 
+/// Why an emulated bus could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum VirtualPortError {
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(#[from] super::transport::TransportError),
+    #[error("cannot start its thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
 /// An emulated bus serving a pty.
 pub struct VirtualPort {
     /// The name in the scene, e.g. `virtual:bus0`.
@@ -43,8 +52,8 @@ impl VirtualPort {
         baud: u32,
         clock: Arc<dyn Clock>,
         rt_priority: Option<i32>,
-    ) -> std::io::Result<Self> {
-        let mut pty = PtyTransport::open().map_err(std::io::Error::other)?;
+    ) -> Result<Self, VirtualPortError> {
+        let mut pty = PtyTransport::open()?;
         let path = pty.slave_path().to_string();
         let p = match protocol {
             BusProtocol::Sts => Protocol::Sts,
@@ -62,7 +71,8 @@ impl VirtualPort {
                 }
                 // A transport error ends the emulation (the host side closed).
                 let _ = serve(&mut bus, &mut pty, &stop2, clock.as_ref());
-            })?;
+            })
+            .map_err(VirtualPortError::Thread)?;
         Ok(Self {
             name: name.to_string(),
             path,

@@ -48,8 +48,7 @@ impl Buses {
             &mut self.vports,
             &self.clock,
             self.rt_priority,
-        )
-        .map_err(super::RunError::Bus)?;
+        )?;
         self.impair(plant);
         Ok(())
     }
@@ -167,7 +166,7 @@ fn sync_buses(
     vports: &mut Vec<VirtualPort>,
     clock: &Arc<dyn Clock>,
     rt_priority: Option<i32>,
-) -> std::io::Result<()> {
+) -> Result<(), super::RunError> {
     let mut want = desired_buses(plant);
     for (spec, _) in want.iter_mut() {
         // Bus threads run one below physics, with the services.
@@ -195,14 +194,20 @@ fn sync_buses(
                     )
                 })
                 .collect();
-            vports.push(VirtualPort::start(
-                &spec.port,
-                spec.protocol,
-                &servos,
-                spec.baud,
-                clock.clone(),
-                rt_priority.map(|p| (p - 1).max(1)),
-            )?);
+            vports.push(
+                VirtualPort::start(
+                    &spec.port,
+                    spec.protocol,
+                    &servos,
+                    spec.baud,
+                    clock.clone(),
+                    rt_priority.map(|p| (p - 1).max(1)),
+                )
+                .map_err(|source| super::RunError::VirtualPort {
+                    port: spec.port.clone(),
+                    source,
+                })?,
+            );
             plant.event(
                 usize::MAX,
                 "virtual_port",
@@ -227,7 +232,10 @@ fn sync_buses(
     });
     for (spec, js) in want {
         if !buses.iter().any(|(h, _, _)| h.spec.port == spec.port) {
-            buses.push((bridge::spawn(spec, clock.clone())?, js, 0));
+            let port = spec.port.clone();
+            let bus = bridge::spawn(spec, clock.clone())
+                .map_err(|source| super::RunError::BusThread { port, source })?;
+            buses.push((bus, js, 0));
         }
     }
     for (k, (_, js, _)) in buses.iter().enumerate() {

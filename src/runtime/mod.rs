@@ -48,8 +48,18 @@ pub enum RunError {
     Record(#[source] tap::SinkError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
-    #[error("serial bus: {0}")]
-    Bus(#[source] std::io::Error),
+    #[error("serial bus {port}: cannot start its thread: {source}")]
+    BusThread {
+        port: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("virtual port {port}: {source}")]
+    VirtualPort {
+        port: String,
+        #[source]
+        source: crate::hardware::virtual_port::VirtualPortError,
+    },
 }
 
 /// Which executor runs the services.
