@@ -281,6 +281,7 @@ fn realtime_hang_is_contained_to_its_joint_and_restarted() {
         .expect("fault record");
     assert!(f.detection_latency_s.is_some(), "the hang was detected");
     for j in r.joints.iter().filter(|j| j.name != "wrist_roll") {
-        assert_ne!(j.state, JointHealth::Faulted, "{}", j.name);
+        let seen: Vec<_> = r.events.iter().filter(|e| e.joint == j.name).collect();
+        assert_ne!(j.state, JointHealth::Faulted, "{}: {seen:#?}", j.name);
     }
 }
