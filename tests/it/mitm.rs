@@ -39,6 +39,8 @@ fn read_all(t: &mut dyn Transport, wait: Duration) -> Vec<u8> {
 
 #[test]
 fn drop_and_corruption_act_on_bytes_in_both_directions() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let data: Vec<u8> = (0..=255).cycle().take(4000).collect();
     // Half the bytes lost, host to servo.
     let (mut m, mut far) = pair(Impairments::from_kinds(&[FaultKind::LinkDrop { p: 0.5 }]));
@@ -73,6 +75,8 @@ fn drop_and_corruption_act_on_bytes_in_both_directions() {
 
 #[test]
 fn latency_holds_replies_back_and_unplug_disconnects() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let (mut m, mut far) = pair(Impairments::from_kinds(&[FaultKind::LinkLatency {
         ms: 20.0,
         jitter_ms: 5.0,
@@ -105,6 +109,8 @@ fn latency_holds_replies_back_and_unplug_disconnects() {
 
 #[test]
 fn wrong_id_rewrites_a_real_servo_reply_with_a_valid_checksum() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     // A virtual STS servo with ID 1 answers a ping; through the layer it is ID 9.
     let mut bus = VirtualBus::new(Protocol::Sts, &[1], 1_000_000);
     let ping = sts::Instruction::Ping.encode(1).expect("ping");

@@ -1,6 +1,8 @@
 //! Transports: memory pair, pty master <-> serial (the slave opened with the
 //! `serialport` crate, as a USB adapter would be), timeouts and pulled cables.
 
+use crate::common::shared;
+
 use std::time::{Duration, Instant};
 
 use armhil::hardware::transport::memory::MemoryTransport;
@@ -28,6 +30,8 @@ fn all_bytes() -> Vec<u8> {
 
 #[test]
 fn memory_pair_carries_bytes_times_out_and_disconnects() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let (mut a, mut b) = MemoryTransport::pair();
     a.write_all(&all_bytes(), Duration::from_millis(10))
         .expect("write");
@@ -48,6 +52,8 @@ fn memory_pair_carries_bytes_times_out_and_disconnects() {
 
 #[test]
 fn pty_and_serial_carry_every_byte_value_both_ways() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut master = PtyTransport::open().expect("pty");
     let mut client = SerialTransport::open(master.slave_path(), 1_000_000).expect("open slave");
     client
@@ -69,6 +75,8 @@ fn pty_and_serial_carry_every_byte_value_both_ways() {
 
 #[test]
 fn pty_reads_time_out_without_data() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut master = PtyTransport::open().expect("pty");
     let mut client = SerialTransport::open(master.slave_path(), 1_000_000).expect("open slave");
     let mut buf = [0u8; 16];
@@ -88,6 +96,8 @@ fn pty_reads_time_out_without_data() {
 
 #[test]
 fn closing_the_pty_is_a_pulled_cable_for_the_client() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let master = PtyTransport::open().expect("pty");
     let mut client = SerialTransport::open(master.slave_path(), 1_000_000).expect("open slave");
     drop(master);
@@ -100,6 +110,8 @@ fn closing_the_pty_is_a_pulled_cable_for_the_client() {
 
 #[test]
 fn opening_a_missing_device_is_an_error_not_a_panic() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let r = SerialTransport::open("/dev/armhil-no-such-port", 1_000_000);
     assert!(r.is_err());
 }

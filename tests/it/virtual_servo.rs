@@ -26,6 +26,8 @@ fn dxl_status(bytes: &[u8]) -> dxl::Status {
 
 #[test]
 fn sts_bus_answers_ping_read_and_sync_read_in_id_order_with_wire_timing() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut bus = VirtualBus::new(Protocol::Sts, &[1, 2, 3], 1_000_000);
     let r = bus.receive(&sts::Instruction::Ping.encode(2).expect("enc"));
     assert_eq!(r.len(), 1);
@@ -64,6 +66,8 @@ fn sts_bus_answers_ping_read_and_sync_read_in_id_order_with_wire_timing() {
 
 #[test]
 fn sts_sync_write_moves_the_motors_and_eeprom_needs_unlock() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut bus = VirtualBus::new(Protocol::Sts, &[1, 2], 1_000_000);
     for id in [1, 2] {
         bus.receive(
@@ -139,6 +143,8 @@ fn sts_sync_write_moves_the_motors_and_eeprom_needs_unlock() {
 
 #[test]
 fn dxl_bus_reports_errors_honours_status_return_level_and_return_delay() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut bus = VirtualBus::new(Protocol::Dxl, &[1], 1_000_000);
     // Default return delay 250 units = 500 µs: 10 request + 14 reply bytes at 10 µs.
     let r = bus.receive(&dxl::Instruction::Ping.encode(1).expect("enc"));
@@ -187,6 +193,8 @@ fn dxl_bus_reports_errors_honours_status_return_level_and_return_delay() {
 
 #[test]
 fn dxl_fast_sync_read_answers_in_one_packet() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut bus = VirtualBus::new(Protocol::Dxl, &[3, 4, 7], 4_000_000);
     let fsr = dxl::Instruction::FastSyncRead {
         addr: table::dxl::PRESENT_POSITION,
@@ -205,6 +213,8 @@ fn dxl_fast_sync_read_answers_in_one_packet() {
 
 #[test]
 fn garbage_and_corrupt_requests_are_counted_and_survived() {
+    // Threads on the wall clock: never beside a test that has the machine to itself.
+    let _g = shared();
     let mut bus = VirtualBus::new(Protocol::Sts, &[1], 1_000_000);
     let mut bad = sts::Instruction::Ping.encode(1).expect("enc");
     bad[5] ^= 0xFF;
