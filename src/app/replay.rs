@@ -31,23 +31,42 @@ pub struct Replay {
     version: u64,
 }
 
+/// Why a recording's scene could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaySceneError {
+    /// The scene given with `--scene` does not load.
+    #[error(transparent)]
+    Given(#[from] crate::scene::SceneError),
+    #[error("{}: the recording has no /scene channel: pass --scene SCENE", .file.display())]
+    NotRecorded { file: std::path::PathBuf },
+    #[error(
+        "{}: the recorded scene does not load here ({source}); pass --scene with the scene file it was recorded from",
+        .file.display()
+    )]
+    Recorded {
+        file: std::path::PathBuf,
+        source: crate::scene::SceneError,
+    },
+}
+
 /// Loads the scene a recording was made of: `scene` if given, else the scene text
 /// stored in the recording (relative paths in it resolve beside the recording).
-pub fn scene_of(rec: &Recording, file: &Path, scene: Option<&Path>) -> Result<Scene, String> {
+pub fn scene_of(
+    rec: &Recording,
+    file: &Path,
+    scene: Option<&Path>,
+) -> Result<Scene, ReplaySceneError> {
     if let Some(p) = scene {
-        return Scene::load(p).map_err(|e| e.to_string());
+        return Ok(Scene::load(p)?);
     }
     let Some((_, text)) = &rec.scene else {
-        return Err(format!(
-            "{}: the recording has no /scene channel: pass --scene SCENE",
-            file.display()
-        ));
+        return Err(ReplaySceneError::NotRecorded {
+            file: file.to_path_buf(),
+        });
     };
-    Scene::from_ron_str(file, text).map_err(|e| {
-        format!(
-            "{}: the recorded scene does not load here ({e}); pass --scene with the scene file it was recorded from",
-            file.display()
-        )
+    Scene::from_ron_str(file, text).map_err(|source| ReplaySceneError::Recorded {
+        file: file.to_path_buf(),
+        source,
     })
 }
 

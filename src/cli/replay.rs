@@ -35,8 +35,8 @@ pub(super) fn cmd_replay(_a: ReplayArgs) -> anyhow::Result<ExitCode> {
 #[cfg(feature = "gui")]
 pub(super) fn cmd_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let rec = armhil::recording::read(&a.file).map_err(|e| BadInput(e.to_string()))?;
-    let scene =
-        armhil::app::replay::scene_of(&rec, &a.file, a.scene.as_deref()).map_err(BadInput)?;
+    let scene = armhil::app::replay::scene_of(&rec, &a.file, a.scene.as_deref())
+        .map_err(|e| BadInput(e.to_string()))?;
     let matched = scene
         .joints
         .iter()

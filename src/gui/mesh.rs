@@ -10,11 +10,33 @@ use bevy::prelude::*;
 
 use crate::scene::ShapeSpec;
 
+/// An STL file that could not be used, named.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("{}: {source}", .path.display())]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a readable STL file: {source}", .path.display())]
+    Parse {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no triangles", .path.display())]
+    Empty { path: std::path::PathBuf },
+}
+
 /// Reads a binary or ASCII STL file into a flat-shaded triangle mesh, scaled.
-pub fn load_stl(path: &Path, scale: [f64; 3]) -> Result<Mesh, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let m = stl_io::read_stl(&mut f)
-        .map_err(|e| format!("{}: not a readable STL file: {e}", path.display()))?;
+pub fn load_stl(path: &Path, scale: [f64; 3]) -> Result<Mesh, MeshError> {
+    let mut f = std::fs::File::open(path).map_err(|source| MeshError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let m = stl_io::read_stl(&mut f).map_err(|source| MeshError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let s = [scale[0] as f32, scale[1] as f32, scale[2] as f32];
     let mut positions: Vec<[f32; 3]> = Vec::with_capacity(m.faces.len() * 3);
     let mut normals: Vec<[f32; 3]> = Vec::with_capacity(m.faces.len() * 3);
@@ -39,7 +61,9 @@ pub fn load_stl(path: &Path, scale: [f64; 3]) -> Result<Mesh, String> {
         }
     }
     if positions.is_empty() {
-        return Err(format!("{}: no triangles", path.display()));
+        return Err(MeshError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     let count = positions.len() as u32;
     Ok(Mesh::new(
@@ -84,9 +108,11 @@ mod tests {
         let tmp = std::env::temp_dir().join(format!("armhil-bad-{}.stl", std::process::id()));
         std::fs::write(&tmp, b"solid x\nfacet garbage\n").expect("write");
         let e = load_stl(&tmp, [1.0; 3]).expect_err("garbage");
-        assert!(e.contains("armhil-bad-"), "{e}");
+        assert!(matches!(e, MeshError::Parse { .. }), "{e}");
+        assert!(e.to_string().contains("armhil-bad-"), "{e}");
         let _ = std::fs::remove_file(&tmp);
         let e = load_stl(Path::new("/nonexistent/x.stl"), [1.0; 3]).expect_err("missing");
-        assert!(e.contains("/nonexistent/x.stl"), "{e}");
+        assert!(matches!(e, MeshError::Open { .. }), "{e}");
+        assert!(e.to_string().contains("/nonexistent/x.stl"), "{e}");
     }
 }
