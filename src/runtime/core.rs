@@ -161,6 +161,14 @@ impl Core {
         Ok(())
     }
 
+    /// The run's length for `run`: (simulated seconds, physics steps, steps between
+    /// progress reports: about 200 reports a run).
+    pub(crate) fn length(&self, scene: &Scene, opts: &RunOptions) -> (f64, u64, u64) {
+        let duration = opts.duration_s.unwrap_or(scene.duration_s);
+        let total = (duration / self.plant.dt()).round() as u64;
+        (duration, total, (total / 200).max(1))
+    }
+
     /// Releases any service stuck in a hang (the run is being torn down).
     pub(crate) fn cancel_services(&self) {
         use std::sync::atomic::Ordering;

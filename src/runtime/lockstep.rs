@@ -141,9 +141,7 @@ pub(super) fn run(
     progress: Progress,
 ) -> Result<Report, RunError> {
     let mut sim = Lockstep::new(scene, opts)?;
-    let duration = opts.duration_s.unwrap_or(scene.duration_s);
-    let total = (duration / sim.core.plant.dt()).round() as u64;
-    let every = (total / 200).max(1);
+    let (duration, total, every) = sim.core.length(scene, opts);
     while sim.steps() < total {
         if super::stop_asked(opts) {
             break;

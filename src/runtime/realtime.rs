@@ -180,9 +180,7 @@ pub(super) fn run(
     progress: Progress,
 ) -> Result<Report, RunError> {
     let mut rt = Realtime::new(scene, opts)?;
-    let duration = opts.duration_s.unwrap_or(scene.duration_s);
-    let total = (duration / rt.core.plant.dt()).round() as u64;
-    let every = (total / 200).max(1);
+    let (duration, total, every) = rt.core.length(scene, opts);
     for step in 0..total {
         if super::stop_asked(opts) || !rt.step()? {
             break;
