@@ -203,7 +203,7 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
                 Protocol::Dxl => armhil::hardware::virtual_servo::table::dxl::RETURN_DELAY as usize,
                 Protocol::Sts => armhil::hardware::virtual_servo::table::sts::RETURN_DELAY as usize,
             };
-            s.table.regs[addr] = 0;
+            s.table.force(addr, &[0]);
         }
         let _ = serve(&mut bus, &mut pty, &stop2, &WallClock::new());
     });

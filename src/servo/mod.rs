@@ -9,6 +9,7 @@
 //! into joint armature; backlash and viscous/Coulomb friction are applied by the
 //! physics (see `physics`), from the same [`ServoSpec`].
 
+pub mod firmware;
 pub mod spec;
 mod thermal;
 pub use thermal::Thermal;

@@ -65,7 +65,7 @@ fn sts_bus_answers_ping_read_and_sync_read_in_id_order_with_wire_timing() {
 }
 
 #[test]
-fn sts_sync_write_moves_the_motors_and_eeprom_needs_unlock() {
+fn sts_sync_write_moves_the_motors_and_eeprom_is_kept_only_unlocked() {
     // Threads on the wall clock: never beside a test that has the machine to itself.
     let _g = shared();
     let mut bus = VirtualBus::new(Protocol::Sts, &[1, 2], 1_000_000);
@@ -105,27 +105,8 @@ fn sts_sync_write_moves_the_motors_and_eeprom_needs_unlock() {
     let p = sts_status(&r[0].bytes).params;
     let pos = u16::from_le_bytes([p[0], p[1]]);
     assert!((2990..=3010).contains(&pos), "{pos}");
-    // ID is EEPROM: ignored while locked, taken after Lock = 0.
-    bus.receive(
-        &sts::Instruction::Write {
-            addr: table::sts::ID,
-            data: vec![9],
-        }
-        .encode(1)
-        .expect("enc"),
-    );
-    assert!(
-        bus.receive(&sts::Instruction::Ping.encode(9).expect("enc"))
-            .is_empty()
-    );
-    bus.receive(
-        &sts::Instruction::Write {
-            addr: table::sts::LOCK,
-            data: vec![0],
-        }
-        .encode(1)
-        .expect("enc"),
-    );
+    // ID is EEPROM: with Lock = 1 (the factory state) a write still takes effect in
+    // RAM (Feetech's Lock only stops it being kept), so the servo answers to 9 now...
     bus.receive(
         &sts::Instruction::Write {
             addr: table::sts::ID,
@@ -136,6 +117,34 @@ fn sts_sync_write_moves_the_motors_and_eeprom_needs_unlock() {
     );
     assert_eq!(
         bus.receive(&sts::Instruction::Ping.encode(9).expect("enc"))
+            .len(),
+        1
+    );
+    assert!(
+        bus.receive(&sts::Instruction::Ping.encode(1).expect("enc"))
+            .is_empty()
+    );
+    // ...but its EEPROM still holds 1; after Lock = 0 a write is kept.
+    assert_eq!(bus.servos[0].table.eeprom()[table::sts::ID as usize], 1);
+    bus.receive(
+        &sts::Instruction::Write {
+            addr: table::sts::LOCK,
+            data: vec![0],
+        }
+        .encode(9)
+        .expect("enc"),
+    );
+    bus.receive(
+        &sts::Instruction::Write {
+            addr: table::sts::ID,
+            data: vec![11],
+        }
+        .encode(9)
+        .expect("enc"),
+    );
+    assert_eq!(bus.servos[0].table.eeprom()[table::sts::ID as usize], 11);
+    assert_eq!(
+        bus.receive(&sts::Instruction::Ping.encode(11).expect("enc"))
             .len(),
         1
     );

@@ -17,17 +17,99 @@ use std::time::Duration;
 
 use crate::hardware::protocol::{dxl as pdxl, sts as psts};
 use crate::hardware::transport::{Transport, TransportError};
+use crate::servo::firmware::{Drive, Present};
 use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::latest::Latest;
 use motor::{Motor, MotorParams};
 use table::{Protocol, Table, WriteError};
+
+/// What stands behind a servo's control table.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// An emulated motor with nothing attached (`armhil virtual-servo`).
+    Motor(Motor),
+    /// A simulated joint of a served run (`armhil serve`): the registers' drive goes
+    /// to the plant, which reports back what the servo reads.
+    Served(ServedLink),
+}
+
+/// The two latest-value cells between a served servo's table (on the bus thread) and
+/// its joint in the plant (on the physics thread): neither side ever waits for the
+/// other.
+#[derive(Debug, Clone)]
+pub struct ServedLink {
+    /// What the host's registers ask; written by the bus, read by the plant.
+    pub drive: Latest<Drive>,
+    /// What the servo reads now; written by the plant, read by the bus.
+    pub present: Latest<Present>,
+}
+
+impl ServedLink {
+    /// A link for a servo powered on at `pos` ticks (actual), torque off.
+    pub fn new(pos: f64) -> Self {
+        Self {
+            drive: Latest::new(Drive::off(pos)),
+            present: Latest::new(Present::at(pos)),
+        }
+    }
+}
 
 /// One emulated servo.
 #[derive(Debug, Clone)]
 pub struct VirtualServo {
     pub table: Table,
-    pub motor: Motor,
+    pub body: Body,
     /// A Reg Write waiting for Action: (address, data).
     pending: Option<(usize, Vec<u8>)>,
+    /// Powered (a servo without power answers nothing), as of the last publish.
+    powered: bool,
+}
+
+impl VirtualServo {
+    /// A servo with `table` in front of `body`; the body takes the table's settings.
+    pub fn new(table: Table, body: Body) -> Self {
+        let mut s = Self {
+            table,
+            body,
+            pending: None,
+            powered: true,
+        };
+        s.push_drive();
+        s
+    }
+
+    /// The emulated motor, if this servo has one.
+    pub fn motor(&self) -> Option<&Motor> {
+        match &self.body {
+            Body::Motor(m) => Some(m),
+            Body::Served(_) => None,
+        }
+    }
+
+    /// Hands the registers' settings to the body.
+    fn push_drive(&mut self) {
+        let d = self.table.drive();
+        match &mut self.body {
+            Body::Motor(m) => m.set(d),
+            Body::Served(l) => l.drive.set(d),
+        }
+    }
+
+    /// Publishes the body's state into the registers; returns the status error byte.
+    fn publish(&mut self) -> u8 {
+        let p = match &self.body {
+            Body::Motor(m) => m.present(),
+            Body::Served(l) => l.present.get(),
+        };
+        self.powered = p.powered;
+        let before = self.table.drive().torque_on;
+        let err = self.table.publish(&p);
+        // A protection may have turned torque off in the registers.
+        if before && !self.table.drive().torque_on {
+            self.push_drive();
+        }
+        err
+    }
 }
 
 /// A reply to send `delay` after the end of the request.
@@ -84,18 +166,30 @@ pub struct VirtualBus {
 impl VirtualBus {
     /// Servos with the given IDs, shafts at mid-range (2048 ticks), torque off.
     pub fn new(protocol: Protocol, ids: &[u8], baud: u32) -> Self {
+        let servos: Vec<(u8, f64)> = ids.iter().map(|&id| (id, 2048.0)).collect();
+        Self::with_positions(protocol, &servos, baud)
+    }
+
+    /// Servos with the given IDs, shafts at the given positions (ticks), torque off.
+    pub fn with_positions(protocol: Protocol, servos: &[(u8, f64)], baud: u32) -> Self {
         let params = match protocol {
             Protocol::Sts => MotorParams::sts3215(),
             Protocol::Dxl => MotorParams::xm430(),
         };
-        let servos = ids
+        let servos = servos
             .iter()
-            .map(|&id| VirtualServo {
-                table: Table::new(protocol, id, 2048.0),
-                motor: Motor::new(params, 2048.0),
-                pending: None,
+            .map(|&(id, pos)| {
+                VirtualServo::new(
+                    Table::new(protocol, id, pos),
+                    Body::Motor(Motor::new(params, pos)),
+                )
             })
             .collect();
+        Self::with_servos(protocol, servos, baud)
+    }
+
+    /// A bus of the given servos (their tables of `protocol`).
+    pub fn with_servos(protocol: Protocol, servos: Vec<VirtualServo>, baud: u32) -> Self {
         let decoder = match protocol {
             Protocol::Sts => Decoder::Sts(psts::Decoder::new()),
             Protocol::Dxl => Decoder::Dxl(pdxl::Decoder::new()),
@@ -112,21 +206,6 @@ impl VirtualBus {
         }
     }
 
-    /// Servos with the given IDs, shafts at the given positions (ticks), torque off.
-    pub fn with_positions(protocol: Protocol, servos: &[(u8, f64)], baud: u32) -> Self {
-        let ids: Vec<u8> = servos.iter().map(|(id, _)| *id).collect();
-        let mut bus = Self::new(protocol, &ids, baud);
-        let params = match protocol {
-            Protocol::Sts => MotorParams::sts3215(),
-            Protocol::Dxl => MotorParams::xm430(),
-        };
-        for (s, (id, ticks)) in bus.servos.iter_mut().zip(servos) {
-            s.table = Table::new(protocol, *id, *ticks);
-            s.motor = Motor::new(params, *ticks);
-        }
-        bus
-    }
-
     /// Sets the faults to inject (and reseeds their random draws).
     pub fn impair(&mut self, imp: Impairments) {
         self.impairments = imp;
@@ -139,7 +218,9 @@ impl VirtualBus {
         while left > 0.0 {
             let h = left.min(0.001);
             for s in &mut self.servos {
-                s.motor.step(h);
+                if let Body::Motor(m) = &mut s.body {
+                    m.step(h);
+                }
             }
             left -= h;
         }
@@ -149,8 +230,11 @@ impl VirtualBus {
         Duration::from_nanos(bytes as u64 * 10 * 1_000_000_000 / self.baud as u64)
     }
 
+    /// The servo answering to `id` (one without power is not there).
     fn index_of(&self, id: u8) -> Option<usize> {
-        self.servos.iter().position(|s| s.table.id() == id)
+        self.servos
+            .iter()
+            .position(|s| s.powered && s.table.id() == id)
     }
 
     /// Feeds received bytes; returns the replies for every complete request, timed
@@ -223,16 +307,13 @@ impl VirtualBus {
     }
 
     fn publish_all(&mut self) -> Vec<u8> {
-        self.servos
-            .iter_mut()
-            .map(|s| s.table.publish(&s.motor))
-            .collect()
+        self.servos.iter_mut().map(|s| s.publish()).collect()
     }
 
     fn apply_write(&mut self, i: usize, addr: usize, data: &[u8]) -> Result<(), WriteError> {
         let s = &mut self.servos[i];
         s.table.write(addr, data)?;
-        s.table.drive(&mut s.motor);
+        s.push_drive();
         Ok(())
     }
 
@@ -244,7 +325,9 @@ impl VirtualBus {
         let errs = self.publish_all();
         let bcast = f.id == psts::BROADCAST;
         let targets: Vec<usize> = if bcast {
-            (0..self.servos.len()).collect()
+            (0..self.servos.len())
+                .filter(|&i| self.servos[i].powered)
+                .collect()
         } else {
             self.index_of(f.id).into_iter().collect()
         };
@@ -325,7 +408,9 @@ impl VirtualBus {
         let alerts = self.publish_all();
         let bcast = f.id == pdxl::BROADCAST;
         let targets: Vec<usize> = if bcast {
-            (0..self.servos.len()).collect()
+            (0..self.servos.len())
+                .filter(|&i| self.servos[i].powered)
+                .collect()
         } else {
             self.index_of(f.id).into_iter().collect()
         };
@@ -347,9 +432,7 @@ impl VirtualBus {
         match ins {
             I::Ping => {
                 for &i in &targets {
-                    let t = &self.servos[i].table;
-                    let mut p = t.regs[0..2].to_vec();
-                    p.push(t.regs[table::dxl::FIRMWARE as usize]);
+                    let p = self.servos[i].table.ping_params();
                     replies.push(status(self, i, 0, p));
                 }
             }
@@ -394,9 +477,8 @@ impl VirtualBus {
             I::Reboot => {
                 for &i in &targets {
                     let s = &mut self.servos[i];
-                    s.table.regs[table::dxl::HARDWARE_ERROR as usize] = 0;
-                    s.table.regs[table::dxl::TORQUE_ENABLE as usize] = 0;
-                    s.table.drive(&mut s.motor);
+                    s.table.reboot();
+                    s.push_drive();
                     if !bcast && s.table.status_level() >= 2 {
                         replies.push(status(self, i, 0, Vec::new()));
                     }

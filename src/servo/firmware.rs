@@ -1,0 +1,469 @@
+//! A serial bus servo's own firmware, as its registers configure it: a motion profile
+//! toward the goal (speed and acceleration caps), a position PID whose output is a
+//! fraction of the motor's maximum torque (clamped to the torque limit), and the
+//! protections that watch the torque the motor really delivers and the winding
+//! temperature. Positions are in encoder ticks of the servo's raw ("actual") scale.
+//!
+//! It is what stands behind a served joint (`armhil serve`: the plant runs it against
+//! the simulated joint) and behind each emulated servo of `armhil virtual-servo`
+//! (against the servo's own motor model). Which registers fill a [`Drive`], and how a
+//! [`Present`] is published into registers, is the control table's business
+//! (`hardware::virtual_servo::table`), per protocol.
+//!
+//! Units of the gains: Feetech and ROBOTIS publish none for their P/I/D registers. The
+//! scale here makes P = 16 (the SO-101's setting in LeRobot) the stiffness of the
+//! SO-101 MJCF model's position actuator (kp 17.8 N·m/rad at a 3.35 N·m torque range,
+//! `../shared/models/so101/joints_properties.xml`), i.e. about 0.0081 of full torque per
+//! tick of error; D = 32 adds about 0.1 N·m·s/rad on the same servo. An assumption
+//! stated once, here.
+
+/// Fraction of maximum torque per tick of position error, per unit of P.
+pub const KP_PER_UNIT: f64 = 17.8 * (std::f64::consts::TAU / 4096.0) / 3.35 / 16.0;
+/// Fraction of maximum torque per tick/s of velocity error, per unit of D.
+pub const KD_PER_UNIT: f64 = 0.1 * (std::f64::consts::TAU / 4096.0) / 3.35 / 32.0;
+/// Fraction of maximum torque per tick·s of integrated error, per unit of I.
+pub const KI_PER_UNIT: f64 = KP_PER_UNIT * 0.1;
+
+/// Protection conditions, with the bit layout of the Feetech status byte (the
+/// Dynamixel table maps them onto its Hardware Error Status).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const VOLTAGE: u8 = 1 << 0;
+    pub const ENCODER: u8 = 1 << 1;
+    pub const OVERHEAT: u8 = 1 << 2;
+    pub const OVERCURRENT: u8 = 1 << 3;
+    pub const OVERLOAD: u8 = 1 << 5;
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Operating mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpMode {
+    /// Track the goal position.
+    Position,
+    /// Track the goal speed (wheel mode).
+    Velocity,
+    /// Open loop: the output is the goal PWM.
+    Pwm,
+}
+
+/// What the protections are set to (from the servo's EEPROM).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Protection {
+    /// Delivered torque (fraction of maximum) at or above which the overload timer runs.
+    pub overload_fraction: f64,
+    /// How long the overload must last before the protection trips, s.
+    pub overload_time_s: f64,
+    /// The output cap after an overload that does not cut torque (fraction).
+    pub protective_fraction: f64,
+    /// Winding temperature limit, °C.
+    pub temp_limit_c: f64,
+    /// Conditions that cut torque when they trip (the rest only raise their bit).
+    pub cut: Flags,
+}
+
+impl Default for Protection {
+    /// The STS3215's factory settings: overload at 80 % for 2 s, protective torque
+    /// 20 %, 70 °C, and overheat, overcurrent and overload cut torque (Unloading
+    /// Condition 44).
+    fn default() -> Self {
+        Self {
+            overload_fraction: 0.8,
+            overload_time_s: 2.0,
+            protective_fraction: 0.2,
+            temp_limit_c: 70.0,
+            cut: Flags(44),
+        }
+    }
+}
+
+/// What the host asked of the servo through its registers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drive {
+    pub torque_on: bool,
+    /// Counts the host's writes turning torque on: a new one clears latched faults.
+    pub enables: u32,
+    pub mode: OpMode,
+    /// Goal position, actual ticks (offset applied, clamped to the position limits).
+    pub goal: f64,
+    /// Position mode: profile speed cap, ticks/s (0 = none). Velocity mode: the
+    /// signed target speed.
+    pub speed: f64,
+    /// Profile acceleration cap, ticks/s² (0 = none).
+    pub accel: f64,
+    /// PWM mode: the signed output, fraction of maximum.
+    pub pwm: f64,
+    /// Output cap, fraction of maximum torque, in [0, 1].
+    pub torque_limit: f64,
+    /// Position loop gains, register units.
+    pub p: f64,
+    pub i: f64,
+    pub d: f64,
+    pub protection: Protection,
+}
+
+impl Drive {
+    /// Torque off, holding nothing, at `pos`: a servo just powered on.
+    pub fn off(pos: f64) -> Self {
+        Self {
+            torque_on: false,
+            enables: 0,
+            mode: OpMode::Position,
+            goal: pos,
+            speed: 0.0,
+            accel: 0.0,
+            pwm: 0.0,
+            torque_limit: 1.0,
+            p: 32.0,
+            i: 0.0,
+            d: 32.0,
+            protection: Protection::default(),
+        }
+    }
+}
+
+/// What the servo reports, in its own units before any register encoding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Present {
+    /// Actual position, ticks (the table subtracts or adds the homing offset).
+    pub pos: f64,
+    /// ticks/s.
+    pub vel: f64,
+    /// Delivered torque, signed fraction of maximum.
+    pub load: f64,
+    /// Motor current, A.
+    pub current_a: f64,
+    pub voltage_v: f64,
+    pub temp_c: f64,
+    pub moving: bool,
+    pub flags: Flags,
+    /// Torque is on (false after the host turned it off or a protection cut it).
+    pub torque_on: bool,
+    /// The servo has power: without it, it answers nothing.
+    pub powered: bool,
+    /// The [`Drive::enables`] this report follows (so a report made before the
+    /// host's latest torque-on cannot undo it).
+    pub enables: u32,
+}
+
+impl Present {
+    /// A powered servo at rest at `pos`, cold.
+    pub fn at(pos: f64) -> Self {
+        Self {
+            pos,
+            vel: 0.0,
+            load: 0.0,
+            current_a: 0.0,
+            voltage_v: 12.0,
+            temp_c: super::thermal::AMBIENT_C,
+            moving: false,
+            flags: Flags::default(),
+            torque_on: false,
+            powered: true,
+            enables: 0,
+        }
+    }
+}
+
+/// Stall current of an STS3215 at 12 V, A (the current reported at full torque).
+pub const STALL_CURRENT_A: f64 = 2.7;
+
+/// Speed above which a servo reports itself moving, ticks/s.
+const MOVING_TICKS_S: f64 = 20.0;
+
+/// The firmware's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firmware {
+    drive: Drive,
+    /// Where the profile is now: position (ticks) and velocity (ticks/s).
+    ref_pos: f64,
+    ref_vel: f64,
+    integral: f64,
+    /// Time the delivered torque has stayed at or above the overload threshold, s.
+    overload_s: f64,
+    /// Conditions that tripped and stay until the host turns torque on again.
+    latched: Flags,
+    /// Conditions present now (overheat while hot).
+    now: Flags,
+    was_on: bool,
+}
+
+impl Firmware {
+    /// A servo powered on at `pos` ticks, torque off.
+    pub fn new(pos: f64) -> Self {
+        Self {
+            drive: Drive::off(pos),
+            ref_pos: pos,
+            ref_vel: 0.0,
+            integral: 0.0,
+            overload_s: 0.0,
+            latched: Flags::default(),
+            now: Flags::default(),
+            was_on: false,
+        }
+    }
+
+    pub fn drive(&self) -> &Drive {
+        &self.drive
+    }
+
+    /// Takes new register settings; the servo is at `pos`. Turning torque on (a new
+    /// enable) clears the latched faults and starts the profile from where the shaft is.
+    pub fn set(&mut self, d: Drive, pos: f64) {
+        if d.enables != self.drive.enables {
+            self.latched = Flags::default();
+            self.overload_s = 0.0;
+        }
+        self.drive = d;
+        if !self.torque_on() {
+            self.ref_pos = pos;
+            self.ref_vel = 0.0;
+            self.integral = 0.0;
+        }
+    }
+
+    /// Whether the motor is driven: the host turned torque on and no protection cut it.
+    pub fn torque_on(&self) -> bool {
+        self.drive.torque_on && self.latched.0 & self.drive.protection.cut.0 == 0
+    }
+
+    /// The conditions to report (latched ones and those present now).
+    pub fn flags(&self) -> Flags {
+        Flags(self.latched.0 | self.now.0)
+    }
+
+    /// One firmware cycle of `dt` s with the shaft at `pos` ticks moving at `vel`
+    /// ticks/s: the output, a signed fraction of the maximum torque.
+    pub fn output(&mut self, dt: f64, pos: f64, vel: f64) -> f64 {
+        let on = self.torque_on();
+        if !on {
+            self.was_on = false;
+            self.ref_pos = pos;
+            self.ref_vel = 0.0;
+            self.integral = 0.0;
+            return 0.0;
+        }
+        if !self.was_on {
+            self.was_on = true;
+            self.ref_pos = pos;
+            self.ref_vel = 0.0;
+        }
+        let d = self.drive;
+        let cap = if self.latched.has(Flags::OVERLOAD) {
+            d.torque_limit.min(d.protection.protective_fraction)
+        } else {
+            d.torque_limit
+        };
+        let u = match d.mode {
+            OpMode::Pwm => d.pwm,
+            OpMode::Velocity => {
+                self.ref_vel = approach(self.ref_vel, d.speed, d.accel, dt);
+                d.p.max(1.0) * KP_PER_UNIT * 0.05 * (self.ref_vel - vel)
+            }
+            OpMode::Position => {
+                self.profile(dt);
+                let e = self.ref_pos - pos;
+                self.integral = (self.integral + e * dt).clamp(-1e4, 1e4);
+                d.p * KP_PER_UNIT * e
+                    + d.i * KI_PER_UNIT * self.integral
+                    + d.d * KD_PER_UNIT * (self.ref_vel - vel)
+            }
+        };
+        if u.is_finite() {
+            u.clamp(-cap, cap)
+        } else {
+            0.0
+        }
+    }
+
+    /// Moves the profile's reference toward the goal within the speed and
+    /// acceleration caps (straight to it when neither is set).
+    fn profile(&mut self, dt: f64) {
+        let d = self.drive;
+        if d.speed <= 0.0 && d.accel <= 0.0 {
+            self.ref_pos = d.goal;
+            self.ref_vel = 0.0;
+            return;
+        }
+        let vmax = if d.speed > 0.0 { d.speed } else { f64::INFINITY };
+        let amax = if d.accel > 0.0 { d.accel } else { f64::INFINITY };
+        let dist = d.goal - self.ref_pos;
+        // The fastest speed from which the profile can still stop on the goal, braking
+        // by `amax · dt` each cycle (so it arrives at no more than that speed).
+        let a = amax.min(1e12);
+        let h = 0.5 * a * dt;
+        let v_stop = -h + (h * h + 2.0 * a * dist.abs()).sqrt();
+        let want = dist.signum() * vmax.min(v_stop);
+        self.ref_vel = approach(self.ref_vel, want, d.accel, dt);
+        let next = self.ref_pos + self.ref_vel * dt;
+        if (d.goal - next) * dist <= 0.0 {
+            self.ref_pos = d.goal;
+            self.ref_vel = 0.0;
+        } else {
+            self.ref_pos = next;
+        }
+    }
+
+    /// The protections, after a cycle: `delivered` is the torque the motor really
+    /// gave (signed fraction of maximum), `temp_c` the winding temperature. Overload
+    /// comes from sustained real torque (a stall against a limit or an obstacle, a
+    /// held payload), never from position error alone.
+    pub fn protect(&mut self, dt: f64, delivered: f64, temp_c: f64) {
+        let p = self.drive.protection;
+        if self.torque_on() && delivered.abs() >= p.overload_fraction {
+            self.overload_s += dt;
+        } else {
+            self.overload_s = 0.0;
+        }
+        // (With a little slack for the sum of many small steps.)
+        if self.overload_s + 1e-9 >= p.overload_time_s {
+            self.latched.0 |= Flags::OVERLOAD;
+        }
+        self.now = Flags::default();
+        if temp_c >= p.temp_limit_c {
+            self.now.0 |= Flags::OVERHEAT;
+            if p.cut.has(Flags::OVERHEAT) {
+                self.latched.0 |= Flags::OVERHEAT;
+            }
+        }
+    }
+
+    /// What the servo reports now.
+    pub fn present(&self, pos: f64, vel: f64, delivered: f64, temp_c: f64) -> Present {
+        Present {
+            pos,
+            vel,
+            load: delivered,
+            current_a: delivered.abs() * STALL_CURRENT_A,
+            voltage_v: 12.0,
+            temp_c,
+            moving: vel.abs() > MOVING_TICKS_S,
+            flags: self.flags(),
+            torque_on: self.torque_on(),
+            powered: true,
+            enables: self.drive.enables,
+        }
+    }
+}
+
+/// `v` moved toward `target` by at most `accel · dt` (at once when `accel` is 0).
+fn approach(v: f64, target: f64, accel: f64, dt: f64) -> f64 {
+    if accel <= 0.0 {
+        return target;
+    }
+    let step = accel * dt;
+    v + (target - v).clamp(-step, step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(goal: f64) -> Drive {
+        Drive {
+            torque_on: true,
+            enables: 1,
+            goal,
+            ..Drive::off(0.0)
+        }
+    }
+
+    #[test]
+    fn p16_gives_the_so101_model_stiffness() {
+        // 17.8 N·m/rad at 3.35 N·m: 100 ticks of error ask for 0.815 of full torque.
+        let mut f = Firmware::new(0.0);
+        f.set(Drive { p: 16.0, d: 0.0, ..on(100.0) }, 0.0);
+        let u = f.output(0.001, 0.0, 0.0);
+        assert!((u - 0.815).abs() < 0.001, "{u}");
+    }
+
+    #[test]
+    fn output_is_capped_by_the_torque_limit_and_zero_with_torque_off() {
+        let mut f = Firmware::new(0.0);
+        f.set(Drive { torque_limit: 0.5, ..on(3000.0) }, 0.0);
+        assert_eq!(f.output(0.001, 0.0, 0.0), 0.5);
+        f.set(Drive { torque_on: false, ..on(3000.0) }, 0.0);
+        assert_eq!(f.output(0.001, 0.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn the_profile_respects_speed_and_acceleration_and_ends_on_the_goal() {
+        let mut f = Firmware::new(0.0);
+        f.set(Drive { speed: 1000.0, accel: 5000.0, ..on(1500.0) }, 0.0);
+        let (mut last_v, mut max_v, mut max_a) = (0.0f64, 0.0f64, 0.0f64);
+        let mut arrival = None;
+        for _ in 0..3000 {
+            f.output(0.001, f.ref_pos, f.ref_vel);
+            max_v = max_v.max(f.ref_vel.abs());
+            if f.ref_pos == 1500.0 {
+                // The cycle it arrives: from its last speed to rest.
+                arrival.get_or_insert(last_v);
+            } else {
+                max_a = max_a.max((f.ref_vel - last_v).abs() / 0.001);
+            }
+            last_v = f.ref_vel;
+        }
+        assert!(max_v <= 1000.0 + 1e-9 && max_v > 999.0, "{max_v}");
+        assert!(max_a <= 5000.0 + 1e-6, "{max_a}");
+        assert_eq!(f.ref_pos, 1500.0);
+        // Braking ends within two cycles' worth of deceleration of rest.
+        let v = arrival.expect("arrived");
+        assert!(v.abs() <= 2.0 * 5000.0 * 0.001 + 1e-9, "{v}");
+    }
+
+    #[test]
+    fn a_free_move_never_trips_overload_but_a_held_stall_does_and_cuts_torque() {
+        let mut f = Firmware::new(0.0);
+        f.set(on(1600.0), 0.0);
+        // A free move: full torque only while accelerating (50 ms), then the motor's
+        // speed takes the torque away; three in a row.
+        for _ in 0..3 {
+            for k in 0..600 {
+                let delivered = if k < 50 { 1.0 } else { 0.1 };
+                f.output(0.001, 0.0, 0.0);
+                f.protect(0.001, delivered, 30.0);
+            }
+        }
+        assert!(!f.flags().has(Flags::OVERLOAD) && f.torque_on());
+        // A stall: full torque held for the protection time.
+        for _ in 0..1999 {
+            f.protect(0.001, 1.0, 30.0);
+        }
+        assert!(!f.flags().has(Flags::OVERLOAD));
+        f.protect(0.001, 1.0, 30.0);
+        assert!(f.flags().has(Flags::OVERLOAD));
+        assert!(!f.torque_on(), "overload is in the factory unloading condition");
+        assert_eq!(f.output(0.001, 0.0, 0.0), 0.0);
+        // The host turns torque on again: the fault is cleared.
+        f.set(Drive { enables: 2, ..on(1600.0) }, 0.0);
+        assert!(f.torque_on() && f.flags() == Flags::default());
+    }
+
+    #[test]
+    fn overload_outside_the_unloading_condition_caps_the_output_at_the_protective_torque() {
+        let mut f = Firmware::new(0.0);
+        let mut d = on(3000.0);
+        d.protection.cut = Flags(Flags::OVERHEAT);
+        f.set(d, 0.0);
+        for _ in 0..2000 {
+            f.protect(0.001, 1.0, 30.0);
+        }
+        assert!(f.flags().has(Flags::OVERLOAD) && f.torque_on());
+        assert_eq!(f.output(0.001, 0.0, 0.0), 0.2);
+    }
+
+    #[test]
+    fn overheat_is_reported_while_hot_and_cuts_torque() {
+        let mut f = Firmware::new(0.0);
+        f.set(on(10.0), 0.0);
+        f.protect(0.001, 0.0, 69.9);
+        assert!(f.torque_on() && !f.flags().has(Flags::OVERHEAT));
+        f.protect(0.001, 0.0, 70.0);
+        assert!(f.flags().has(Flags::OVERHEAT) && !f.torque_on());
+    }
+}
