@@ -41,6 +41,8 @@ pub struct SessionOptions {
     pub history_s: f64,
     /// Commands to apply at given simulated times (e.g. `--swap`).
     pub schedule: Vec<(f64, ControlCommand)>,
+    /// Joints a host drives over the served bus (`armhil serve`).
+    pub served: Vec<crate::hardware::served::ServedJoint>,
 }
 
 impl Default for SessionOptions {
@@ -53,6 +55,7 @@ impl Default for SessionOptions {
             record: None,
             history_s: 120.0,
             schedule: Vec::new(),
+            served: Vec::new(),
         }
     }
 }
@@ -157,6 +160,7 @@ impl Session {
             pace: paced.then_some(options.speed),
             live: Some(tap.clone()),
             schedule: options.schedule.clone(),
+            served: options.served.clone(),
             ..RunOptions::default()
         };
         let s = scene.clone();

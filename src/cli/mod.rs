@@ -17,6 +17,7 @@ mod ports;
 mod recording;
 mod replay;
 mod run;
+mod serve;
 mod suite;
 mod virtual_servo;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Measure the closed-loop bus rate (sync write + sync read per tick) against
     /// virtual servos on a pty, with wire time modelled at the given baud.
     BenchBus(bench::BenchBusArgs),
+    /// Serve the simulated arm's joints as servos (STS3215 or XM430) on a
+    /// pseudo-terminal, so unmodified host software drives it (prints the device path).
+    Serve(serve::ServeArgs),
     /// Emulated servos on a pseudo-terminal (prints its device path).
     VirtualServo(virtual_servo::VirtualServoArgs),
     /// Run scenes (files or directories, in parallel), check their expectations,
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Ports => ports::cmd_ports(),
         Command::BenchBus(a) => bench::run_bus(a),
+        Command::Serve(a) => serve::cmd_serve(a),
         Command::VirtualServo(a) => virtual_servo::cmd_virtual_servo(a),
         Command::Test(a) => suite::test(a),
         Command::FuzzFaults(a) => suite::fuzz(a),

@@ -105,20 +105,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     if let Some(d) = a.duration {
         scene.duration_s = d;
     }
-    let names: Vec<&str> = scene.joints.iter().map(|j| j.name.as_str()).collect();
-    let mut extra = Vec::new();
-    for f in &a.fault {
-        let spec = armhil::faults::parse_cli_fault(f).map_err(|e| BadInput(e.to_string()))?;
-        let mut problems = Vec::new();
-        spec.validate("--fault", &names, scene.duration_s, &mut |field, m| {
-            problems.push(format!("{field}: {m}"))
-        });
-        if !problems.is_empty() {
-            return Err(BadInput(format!("--fault {f:?}: {}", problems.join("; "))).into());
-        }
-        extra.push(spec);
-    }
-    scene.faults.extend(extra);
+    add_faults(&mut scene, &a.fault)?;
     // Refuse an unwritable output path before anything runs.
     if let Some(r) = &a.record {
         writable(r, "--record")?;
@@ -246,8 +233,27 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Adds `--fault` specs to the scene, each checked against its joints and duration.
+pub(super) fn add_faults(scene: &mut Scene, faults: &[String]) -> Result<(), BadInput> {
+    let names: Vec<&str> = scene.joints.iter().map(|j| j.name.as_str()).collect();
+    let mut extra = Vec::new();
+    for f in faults {
+        let spec = armhil::faults::parse_cli_fault(f).map_err(|e| BadInput(e.to_string()))?;
+        let mut problems = Vec::new();
+        spec.validate("--fault", &names, scene.duration_s, &mut |field, m| {
+            problems.push(format!("{field}: {m}"))
+        });
+        if !problems.is_empty() {
+            return Err(BadInput(format!("--fault {f:?}: {}", problems.join("; "))));
+        }
+        extra.push(spec);
+    }
+    scene.faults.extend(extra);
+    Ok(())
+}
+
 /// Whether this build has the GUI and a display to show it on.
-fn gui_available() -> bool {
+pub(super) fn gui_available() -> bool {
     #[cfg(feature = "gui")]
     {
         armhil::gui::display_available()
@@ -361,7 +367,7 @@ pub(super) fn gui_window(
 
 /// Commands typed on stdin (`swap JOINT BACKEND`), parsed on their own thread and sent
 /// on the run's control channel; bad lines are reported and skipped.
-fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand> {
+pub(super) fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand> {
     let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
     let _ = std::thread::Builder::new()
         .name("armhil-stdin".into())

@@ -10,7 +10,8 @@ use super::{Event, JointHealth};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JointReport {
     pub name: String,
-    /// `sim` for simulated joints (serial backends come later).
+    /// `sim`, a serial servo (`serial:PORT:sts:1`), a recording, or a served servo
+    /// (`served:sts:1`).
     pub backend: String,
     pub controller: String,
     pub rate_hz: f64,
@@ -231,17 +232,25 @@ impl Report {
 
     /// The per-joint table printed at the end of a run.
     pub fn table(&self) -> String {
+        // The backend column fits its longest label (`serial:/dev/ttyUSB0:sts:1`).
+        let w = self
+            .joints
+            .iter()
+            .map(|j| j.backend.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(8);
         let mut s = format!(
-            "{:<16} {:<8} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}\n",
+            "{:<16} {:<w$} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}\n",
             "joint", "backend", "state", "rms err", "max err", "peak τ", "sat %", "misses"
         );
         s.push_str(&format!(
-            "{:<16} {:<8} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}\n",
+            "{:<16} {:<w$} {:<10} {:>10} {:>10} {:>10} {:>8} {:>8}\n",
             "", "", "", "(rad)", "(rad)", "(N·m)", "", ""
         ));
         for j in &self.joints {
             s.push_str(&format!(
-                "{:<16} {:<8} {:<10} {:>10.5} {:>10.5} {:>10.3} {:>8.2} {:>8}\n",
+                "{:<16} {:<w$} {:<10} {:>10.5} {:>10.5} {:>10.3} {:>8.2} {:>8}\n",
                 j.name,
                 j.backend,
                 j.state.as_str(),

@@ -104,7 +104,10 @@ impl Core {
         executor: &'static str,
     ) -> Result<(Self, Vec<JointService>), RunError> {
         let clock = opts.clock();
-        let plant = Plant::new(scene, opts.build);
+        let mut plant = Plant::new(scene, opts.build);
+        for s in &opts.served {
+            plant.serve(s.clone());
+        }
         let mut observers = Observers::new(plant.joints().len(), scene.serial_ports());
         let recorder = super::start_recorder(scene, &plant, &mut observers, opts)?;
         let publisher = opts.live.clone().map(|tap| {

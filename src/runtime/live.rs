@@ -169,13 +169,14 @@ impl Publisher {
             snap.joints.push(LiveJoint {
                 name: j.name().to_string(),
                 kind: j.kind(),
-                backend: j.followed().map_or("sim".into(), |h| h.label.clone()),
+                backend: j.backend_label(),
                 state: sup.health(i),
                 mode: match j.mode() {
                     DriveMode::Controller => "controller",
                     DriveMode::Follow => "servo",
                     DriveMode::Hold { .. } => "hold",
                     DriveMode::Limp => "limp",
+                    DriveMode::Served => "served",
                 },
                 setpoint: sp,
                 measured: pos,

@@ -118,6 +118,9 @@ pub struct RunOptions {
     /// The wall clock the run reads (real time's pacing, the lockstep watchdog and
     /// pacer, the buses); `None`: the machine's. Tests pass a `ManualClock`.
     pub clock: Option<Arc<dyn Clock>>,
+    /// Joints a host drives over the served bus (`armhil serve`): their servos'
+    /// firmware drives them, from the registers the bus thread keeps.
+    pub served: Vec<crate::hardware::served::ServedJoint>,
 }
 
 impl RunOptions {
@@ -146,6 +149,7 @@ impl Default for RunOptions {
             pace: None,
             live: None,
             clock: None,
+            served: Vec::new(),
         }
     }
 }

@@ -24,9 +24,7 @@ pub(crate) fn facts(
         .enumerate()
         .map(|(i, j)| JointReport {
             name: j.name().to_string(),
-            backend: j
-                .followed()
-                .map_or_else(|| "sim".to_string(), |h| h.label.clone()),
+            backend: j.backend_label(),
             controller: j.controller_kind().into(),
             rate_hz: 1.0 / j.period(),
             state: sup.health(i),

@@ -25,6 +25,8 @@ pub struct Scene {
     pub faults: Vec<FaultSpec>,
     /// Checked at the end of a run; empty: the run passes when every joint ends OK.
     pub expect: Vec<crate::expect::spec::Expectation>,
+    /// How `armhil serve` presents the joints to a host (`None`: its defaults).
+    pub serve: Option<crate::servo::spec::ServeSpec>,
 }
 
 /// Physics settings.

@@ -46,6 +46,9 @@ pub struct SceneFile {
     /// What must hold at the end of the run for it to pass (see `crate::expect`).
     #[serde(default)]
     pub expect: Vec<crate::expect::spec::Expectation>,
+    /// How `armhil serve` presents the joints to a host as servos on one bus.
+    #[serde(default)]
+    pub serve: Option<crate::servo::spec::ServeSpec>,
 }
 
 /// Physics settings.

@@ -47,3 +47,99 @@ fn default_hold_kp() -> f64 {
 fn default_hold_kd() -> f64 {
     0.5
 }
+
+/// Which servo family a served bus emulates.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Default)]
+pub enum ServedFamily {
+    /// Feetech STS3215 (the SO-101's servos).
+    #[default]
+    Sts,
+    /// Dynamixel XM430-W350, Protocol 2.0.
+    Dxl,
+}
+
+/// Baud rates a served bus may model (each family's standard rates).
+pub const SERVED_BAUDS: [u32; 11] = [
+    9_600, 19_200, 38_400, 57_600, 115_200, 128_000, 250_000, 500_000, 1_000_000, 2_000_000,
+    4_000_000,
+];
+
+/// The scene's `serve: (...)` section: how `armhil serve` presents the arm's joints
+/// to a host as servos on one bus. Every field has a default; the command line
+/// overrides each.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSpec {
+    /// Servo family, `Sts` (default) or `Dxl`.
+    #[serde(default)]
+    pub protocol: ServedFamily,
+    /// Modelled line rate, bit/s, one of [`SERVED_BAUDS`]; default 1 Mbps.
+    #[serde(default)]
+    pub baud: Option<u32>,
+    /// Servo ID per joint name, 0..=252; default 1..N in the scene's joint order. A
+    /// joint not named is not served when any is named.
+    #[serde(default)]
+    pub ids: std::collections::BTreeMap<String, u8>,
+    /// Make this path a symlink to the pseudo-terminal.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Homing offset per joint as shipped, ticks, -2047..=2047 (STS: Present =
+    /// Actual − Offset; joint position 0 reads 2048 either way).
+    #[serde(default)]
+    pub homing_offsets: std::collections::BTreeMap<String, i32>,
+    /// EEPROM file (kept between runs), relative to the scene file.
+    #[serde(default)]
+    pub eeprom: Option<String>,
+}
+
+impl ServeSpec {
+    /// Range checks against the scene's joint names, reporting `(field, message)`.
+    pub fn validate(&self, field: &str, joints: &[&str], problem: &mut dyn FnMut(String, String)) {
+        if let Some(b) = self.baud
+            && !SERVED_BAUDS.contains(&b)
+        {
+            problem(
+                format!("{field}.baud"),
+                format!("{b} is not a servo baud rate; expected one of {SERVED_BAUDS:?}"),
+            );
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for (name, &id) in &self.ids {
+            if !joints.contains(&name.as_str()) {
+                problem(
+                    format!("{field}.ids.{name}"),
+                    format!("no actuated joint named {name:?}; expected one of {joints:?}"),
+                );
+            }
+            if id > 252 {
+                problem(
+                    format!("{field}.ids.{name}"),
+                    format!("ID {id} out of range; expected 0..=252"),
+                );
+            }
+            if let Some(other) = seen.insert(id, name) {
+                problem(
+                    format!("{field}.ids.{name}"),
+                    format!("ID {id} is also {other:?}'s; each servo needs its own"),
+                );
+            }
+        }
+        for (name, &o) in &self.homing_offsets {
+            if !joints.contains(&name.as_str()) {
+                problem(
+                    format!("{field}.homing_offsets.{name}"),
+                    format!("no actuated joint named {name:?}; expected one of {joints:?}"),
+                );
+            }
+            if !(-2047..=2047).contains(&o) {
+                problem(
+                    format!("{field}.homing_offsets.{name}"),
+                    format!("{o} out of range; expected -2047..=2047 ticks"),
+                );
+            }
+        }
+        if self.link.as_deref() == Some("") {
+            problem(format!("{field}.link"), "must name a path".into());
+        }
+    }
+}

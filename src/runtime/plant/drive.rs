@@ -65,10 +65,14 @@ impl Plant {
         }
     }
 
-    /// The e-stop is released for joint `i`: it follows its servo again, or its
-    /// controller starts afresh.
+    /// The e-stop is released for joint `i`: it follows its servo again, its served
+    /// servo's firmware drives it again, or its controller starts afresh.
     pub fn release(&mut self, i: usize) {
         let j = &mut self.joints[i];
+        if j.served.is_some() {
+            j.mode = DriveMode::Served;
+            return;
+        }
         match &j.hw {
             Some(h) if !h.handover && j.mode != DriveMode::Controller => j.mode = DriveMode::Follow,
             _ => self.resume_control(i),

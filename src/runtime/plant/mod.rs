@@ -9,6 +9,7 @@
 mod drive;
 mod fault_log;
 mod followed;
+mod served;
 
 pub use fault_log::PlantFault;
 pub use followed::FollowedJoint;
@@ -34,6 +35,8 @@ pub enum DriveMode {
     Limp,
     /// A hardware joint: the simulated twin follows the real servo's measurement.
     Follow,
+    /// A served joint: its servo's firmware, driven by a host over the served bus.
+    Served,
 }
 
 /// One joint as the plant sees it.
@@ -74,6 +77,8 @@ pub struct PlantJoint {
     clipped: f64,
     /// Winding temperature of the simulated servo.
     thermal: crate::servo::Thermal,
+    /// Set for joints a host drives over the served bus.
+    served: Option<served::Served>,
 }
 
 /// What the rest of the runtime may read of a joint; the plant alone changes it.
@@ -147,6 +152,16 @@ impl PlantJoint {
         &self.thermal
     }
 
+    /// What drives it, as reports name it: `sim`, a followed servo's or recording's
+    /// label, or a served servo's (`served:sts:1`).
+    pub fn backend_label(&self) -> String {
+        match (&self.hw, &self.served) {
+            (Some(h), _) => h.label.clone(),
+            (None, Some(s)) => s.label().to_string(),
+            (None, None) => "sim".into(),
+        }
+    }
+
     /// Whether the joint is being blended back onto its trajectory.
     pub fn resuming(&self) -> bool {
         self.resume.is_some()
@@ -215,6 +230,7 @@ impl Plant {
                     last_setpoint: (f64::NAN, 0.0, 0.0),
                     clipped: 0.0,
                     thermal: crate::servo::Thermal::default(),
+                    served: None,
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
@@ -446,7 +462,9 @@ impl Plant {
     pub fn observed(&self, i: usize) -> ((f64, f64), (f64, f64)) {
         let j = &self.joints[i];
         // This step's control sample already has the setpoint, usually.
-        let sp = if j.last_setpoint.0 == self.t {
+        let sp = if let Some(goal) = self.served_goal(i) {
+            (goal, 0.0)
+        } else if j.last_setpoint.0 == self.t {
             (j.last_setpoint.1, j.last_setpoint.2)
         } else {
             let sp = self.traj.sample(i, self.t);
@@ -484,8 +502,11 @@ impl Plant {
         self.world.clear_torques();
         for i in 0..self.joints.len() {
             let state = self.world.joint_state(i);
+            let served = self.joints[i].mode == DriveMode::Served;
+            let firmware = if served { self.served_command(i) } else { 0.0 };
             let j = &mut self.joints[i];
             let cmd = match j.mode {
+                DriveMode::Served => firmware,
                 DriveMode::Follow => {
                     // The twin tracks the measured joint stiffly (see FOLLOW_STIFFNESS),
                     // critically damped on the servo's armature, gravity compensated.
@@ -539,15 +560,23 @@ impl Plant {
             j.clipped = (expected - d.torque).abs();
             j.thermal
                 .step(d.torque / j.servo.spec.stall_torque_nm, self.dt);
-            let sp = self.traj.sample(i, self.t);
+            let sp = match &j.served {
+                // A served joint's target is the host's goal.
+                Some(_) if served => self.served_goal(i).unwrap_or(state.pos),
+                _ => self.traj.sample(i, self.t).pos,
+            };
+            let j = &mut self.joints[i];
             j.stats.record(
-                sp.pos - state.pos,
+                sp - state.pos,
                 d.torque,
                 d.saturated,
                 state.pos,
                 j.limits,
             );
             self.world.set_torque(i, d.torque);
+            if served {
+                self.served_report(i);
+            }
         }
         self.track_effect();
     }

@@ -107,6 +107,7 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
         trajectory: Vec::new(),
         faults: Vec::new(),
         expect: Vec::new(),
+        serve: None,
     };
     let mut p = Problems::default();
     let arm = urdf_arm(&robot, path, "urdf", &mut p);
@@ -355,6 +356,9 @@ fn finish(
             &mut |fl, m| p.push(fl, m),
         );
     }
+    if let Some(s) = &file.serve {
+        s.validate("serve", &names, &mut |fl, m| p.push(fl, m));
+    }
     if !p.0.is_empty() {
         return Err(SceneError::Invalid {
             file: path.to_path_buf(),
@@ -376,6 +380,7 @@ fn finish(
         trajectory: file.trajectory,
         faults: file.faults,
         expect: file.expect,
+        serve: file.serve,
     })
 }
 

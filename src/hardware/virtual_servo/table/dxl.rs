@@ -201,3 +201,17 @@ pub(super) fn publish(t: &mut Table, p: &Present, enables: u32) -> u8 {
         0
     }
 }
+
+pub(super) fn calibrate(t: &mut Table, homing_offset: i32, min: i32, max: i32) {
+    t.put(HOMING_OFFSET as usize, &homing_offset.to_le_bytes());
+    t.put(MIN_POSITION as usize, &min.to_le_bytes());
+    t.put(MAX_POSITION as usize, &max.to_le_bytes());
+}
+
+pub(super) fn calibration(t: &Table) -> (i32, i32, i32) {
+    (
+        t.i32_at(HOMING_OFFSET as usize),
+        t.i32_at(MIN_POSITION as usize),
+        t.i32_at(MAX_POSITION as usize),
+    )
+}

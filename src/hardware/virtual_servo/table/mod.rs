@@ -250,6 +250,53 @@ impl Table {
         }
     }
 
+    /// Calibrates the servo as shipped (kept in EEPROM): homing offset and position
+    /// limits, in the family's present-position units.
+    pub fn calibrate(&mut self, homing_offset: i32, min: i32, max: i32) {
+        match self.protocol {
+            Protocol::Sts => sts::calibrate(self, homing_offset, min, max),
+            Protocol::Dxl => dxl::calibrate(self, homing_offset, min, max),
+        }
+        let end = self.eeprom_end();
+        self.flash = self.regs[..end].to_vec();
+    }
+
+    /// (homing offset, min position limit, max position limit) as the registers say
+    /// now, in the family's units.
+    pub fn calibration(&self) -> (i32, i32, i32) {
+        match self.protocol {
+            Protocol::Sts => sts::calibration(self),
+            Protocol::Dxl => dxl::calibration(self),
+        }
+    }
+
+    /// Where the shaft (actual ticks) must be for the present position to read
+    /// `present`, under the homing offset now in the registers.
+    pub fn actual_for(&self, present: f64) -> f64 {
+        let (offset, _, _) = self.calibration();
+        match self.protocol {
+            Protocol::Sts => present + offset as f64,
+            Protocol::Dxl => present - offset as f64,
+        }
+    }
+
+    /// Sets the goal position register to where the shaft is (`actual` ticks), as a
+    /// servo powering on does.
+    pub fn hold_goal_at(&mut self, actual: f64) {
+        let (offset, _, _) = self.calibration();
+        match self.protocol {
+            Protocol::Sts => {
+                let present = (actual - offset as f64).round() as i32;
+                let raw = crate::hardware::protocol::sign_magnitude_encode(present, 15) as u16;
+                self.put(sts::GOAL_POSITION as usize, &raw.to_le_bytes());
+            }
+            Protocol::Dxl => {
+                let present = (actual + offset as f64).round() as i32;
+                self.put(dxl::GOAL_POSITION as usize, &present.to_le_bytes());
+            }
+        }
+    }
+
     /// Sets a register without access rules, for tests and benches (e.g. a return
     /// delay of 0 on every servo of a benchmark bus).
     pub fn force(&mut self, addr: usize, data: &[u8]) {

@@ -171,3 +171,18 @@ pub(super) fn publish(t: &mut Table, p: &Present, enables: u32) -> u8 {
     }
     err
 }
+
+pub(super) fn calibrate(t: &mut Table, homing_offset: i32, min: i32, max: i32) {
+    let off = sign_magnitude_encode(homing_offset, 11) as u16;
+    t.put(HOMING_OFFSET as usize, &off.to_le_bytes());
+    t.put(MIN_ANGLE as usize, &(min.clamp(0, 4095) as u16).to_le_bytes());
+    t.put(MAX_ANGLE as usize, &(max.clamp(0, 4095) as u16).to_le_bytes());
+}
+
+pub(super) fn calibration(t: &Table) -> (i32, i32, i32) {
+    (
+        offset(t) as i32,
+        t.u16_at(MIN_ANGLE as usize) as i32,
+        t.u16_at(MAX_ANGLE as usize) as i32,
+    )
+}

@@ -1,0 +1,301 @@
+//! The served bus (`armhil serve`): the simulated arm's joints answer a host on a
+//! pseudo-terminal as servos of one bus (STS3215s or XM430s), so unmodified host
+//! software (LeRobot, the official SDKs, a user's own driver) drives them. Each served
+//! joint gets a control table (`virtual_servo::table`, shared with `armhil
+//! virtual-servo`) whose body is a [`ServedLink`] to the plant: the bus thread writes
+//! what the host's registers ask and reads what the plant last reported, through
+//! latest-value cells, so it never waits on physics (and physics never on it).
+//!
+//! The bus runs on its own thread with the emulator's wire timing (request bytes at
+//! the baud, then the servo's Return Delay, then its reply bytes); a host that closes
+//! the port and opens it again finds the same servos. EEPROM contents are loaded from
+//! a file at the start and saved there at the end, as a servo's flash keeps them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use super::transport::pty::PtyTransport;
+use super::virtual_servo::table::{Protocol, Table};
+use super::virtual_servo::{Body, BusStats, ServedLink, VirtualBus, VirtualServo, serve};
+use crate::sys::clock::Clock;
+
+/// One joint served as a servo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedServo {
+    /// Index of the joint in the plant.
+    pub joint: usize,
+    /// Its name (the key of its EEPROM in the file).
+    pub name: String,
+    pub id: u8,
+    /// Calibration as shipped: homing offset and position limits, in the family's
+    /// present-position units. Joint position 0 reads 2048.
+    pub homing_offset: i32,
+    pub limits: (i32, i32),
+    /// Ticks per unit of joint position (4096 / 2π for a revolute joint).
+    pub ticks_per_unit: f64,
+    /// Joint position at the start.
+    pub start: f64,
+}
+
+/// The served bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedBusSpec {
+    pub protocol: Protocol,
+    /// Modelled line rate, bit/s.
+    pub baud: u32,
+    pub servos: Vec<ServedServo>,
+    /// A symlink made to point at the pty.
+    pub link: Option<PathBuf>,
+    /// Where EEPROM contents persist between runs.
+    pub eeprom: Option<PathBuf>,
+    /// SCHED_FIFO priority of the bus thread.
+    pub rt_priority: Option<i32>,
+}
+
+/// The present position a served joint reads at joint position 0.
+pub const CENTRE: f64 = 2048.0;
+
+/// A served joint as the plant drives it: its link and where its shaft's actual
+/// ticks are at joint position 0.
+#[derive(Debug, Clone)]
+pub struct ServedJoint {
+    pub joint: usize,
+    /// How reports name its backend, e.g. `served:sts:1`.
+    pub label: String,
+    pub link: ServedLink,
+    pub zero_actual: f64,
+    pub ticks_per_unit: f64,
+}
+
+/// A served servo as the host finds it at the start (after the kept EEPROM was
+/// loaded): what a calibration file for the host must say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedInfo {
+    pub name: String,
+    pub id: u8,
+    pub homing_offset: i32,
+    pub min: i32,
+    pub max: i32,
+}
+
+/// Why the served bus could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open a pseudo-terminal: {0}")]
+    Pty(#[from] super::transport::TransportError),
+    #[error("--link {path}: {detail}")]
+    Link { path: PathBuf, detail: String },
+    #[error("EEPROM file {path}: {detail}")]
+    Eeprom { path: PathBuf, detail: String },
+    #[error("cannot start the served bus thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// The EEPROM file: per joint name, its servo's EEPROM bytes.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct EepromFile {
+    protocol: String,
+    servos: BTreeMap<String, Vec<u8>>,
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Sts => "sts",
+        Protocol::Dxl => "dxl",
+    }
+}
+
+/// The running served bus.
+pub struct ServedPort {
+    /// The pty device the host opens.
+    pub path: String,
+    spec: ServedBusSpec,
+    joints: Vec<ServedJoint>,
+    info: Vec<ServedInfo>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<VirtualBus>>,
+}
+
+impl ServedPort {
+    /// Opens the pty, loads the EEPROM file (when there is one), links `spec.link` to
+    /// the pty and starts serving.
+    pub fn start(spec: ServedBusSpec, clock: Arc<dyn Clock>) -> Result<Self, ServeError> {
+        let kept = match &spec.eeprom {
+            Some(p) => load_eeprom(p, spec.protocol)?,
+            None => BTreeMap::new(),
+        };
+        let mut servos = Vec::new();
+        let mut joints = Vec::new();
+        let mut info = Vec::new();
+        for s in &spec.servos {
+            let mut table = Table::new(spec.protocol, s.id, 0.0);
+            table.calibrate(s.homing_offset, s.limits.0, s.limits.1);
+            // The shaft's mounting is physical: fixed by the shipped calibration.
+            let zero_actual = table.actual_for(CENTRE);
+            if let Some(bytes) = kept.get(&s.name)
+                && !table.restore_eeprom(bytes)
+            {
+                return Err(ServeError::Eeprom {
+                    path: spec.eeprom.clone().unwrap_or_default(),
+                    detail: format!(
+                        "field servos.{}: {} bytes; expected this family's EEPROM size",
+                        s.name,
+                        bytes.len()
+                    ),
+                });
+            }
+            let (homing_offset, min, max) = table.calibration();
+            info.push(ServedInfo {
+                name: s.name.clone(),
+                id: table.id(),
+                homing_offset,
+                min,
+                max,
+            });
+            let start = zero_actual + s.start * s.ticks_per_unit;
+            table.hold_goal_at(start);
+            let link = ServedLink::new(start);
+            joints.push(ServedJoint {
+                joint: s.joint,
+                label: format!("served:{}:{}", protocol_name(spec.protocol), table.id()),
+                link: link.clone(),
+                zero_actual,
+                ticks_per_unit: s.ticks_per_unit,
+            });
+            servos.push(VirtualServo::new(table, Body::Served(link)));
+        }
+        let mut bus = VirtualBus::with_servos(spec.protocol, servos, spec.baud);
+        let mut pty = PtyTransport::open()?;
+        let path = pty.slave_path().to_string();
+        if let Some(link) = &spec.link {
+            make_link(link, &path)?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let prio = spec.rt_priority;
+        let thread = std::thread::Builder::new()
+            .name("served-bus".into())
+            .spawn(move || {
+                // It stands in for hardware, which host load does not slow down.
+                if let Some(p) = prio {
+                    let _ = crate::sys::priority::set_fifo(p);
+                }
+                // The pty keeps its own slave end open, so a host closing the port
+                // is no error; only the run's end stops the bus.
+                let _ = serve(&mut bus, &mut pty, &stop2, clock.as_ref());
+                bus
+            })
+            .map_err(ServeError::Thread)?;
+        Ok(Self {
+            path,
+            spec,
+            joints,
+            info,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The served joints, for the plant.
+    pub fn joints(&self) -> &[ServedJoint] {
+        &self.joints
+    }
+
+    /// The servos as the host finds them at the start.
+    pub fn info(&self) -> &[ServedInfo] {
+        &self.info
+    }
+
+    /// Stops serving, saves the EEPROM file and removes the link. Returns what the
+    /// bus counted.
+    pub fn finish(mut self) -> Result<BusStats, ServeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let bus = self.thread.take().and_then(|t| t.join().ok());
+        if let Some(link) = &self.spec.link {
+            // Only our own link: a path someone replaced meanwhile is left alone.
+            if std::fs::read_link(link).is_ok_and(|t| t == Path::new(&self.path)) {
+                let _ = std::fs::remove_file(link);
+            }
+        }
+        let Some(bus) = bus else {
+            return Ok(BusStats::default());
+        };
+        if let Some(p) = &self.spec.eeprom {
+            let file = EepromFile {
+                protocol: protocol_name(self.spec.protocol).into(),
+                servos: self
+                    .spec
+                    .servos
+                    .iter()
+                    .zip(&bus.servos)
+                    .map(|(s, v)| (s.name.clone(), v.table.eeprom().to_vec()))
+                    .collect(),
+            };
+            save_eeprom(p, &file)?;
+        }
+        Ok(bus.stats.clone())
+    }
+}
+
+impl Drop for ServedPort {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn make_link(link: &Path, target: &str) -> Result<(), ServeError> {
+    let err = |detail: String| ServeError::Link {
+        path: link.to_path_buf(),
+        detail,
+    };
+    match std::fs::symlink_metadata(link) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::remove_file(link).map_err(|e| err(format!("cannot replace it: {e}")))?
+        }
+        Ok(_) => return Err(err("exists and is not a symlink; not replaced".into())),
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(target, link).map_err(|e| err(format!("cannot create it: {e}")))
+}
+
+fn load_eeprom(path: &Path, protocol: Protocol) -> Result<BTreeMap<String, Vec<u8>>, ServeError> {
+    let err = |detail: String| ServeError::Eeprom {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let f: EepromFile = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    if f.protocol != protocol_name(protocol) {
+        return Err(err(format!(
+            "field protocol: holds {} servos, this bus serves {}",
+            f.protocol,
+            protocol_name(protocol)
+        )));
+    }
+    Ok(f.servos)
+}
+
+fn save_eeprom(path: &Path, f: &EepromFile) -> Result<(), ServeError> {
+    let err = |detail: String| ServeError::Eeprom {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    }
+    let text = serde_json::to_string_pretty(f).map_err(|e| err(e.to_string()))?;
+    // Written beside, then renamed: a crash never leaves half a file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+}

@@ -1,0 +1,102 @@
+//! Served joints on the plant (`armhil serve`): a joint whose servo a host drives over
+//! the served bus. The plant runs that servo's firmware (`servo::firmware`) each
+//! physics step against the simulated joint: the registers' drive (latest value from
+//! the bus thread) gives its goal, gains, torque limit and protections; its output
+//! goes through the servo's torque-speed envelope and the faults acting on it; and
+//! what the servo reads (encoder, as the sensor faults make it, speed, load,
+//! temperature, error bits, power) goes back to the bus as the latest value.
+
+use super::*;
+use crate::hardware::served::ServedJoint;
+use crate::servo::firmware::{Firmware, Flags};
+
+/// The plant's side of a served joint.
+#[derive(Debug, Clone)]
+pub(super) struct Served {
+    link: ServedJoint,
+    firmware: Firmware,
+    /// Version of the drive cell last taken.
+    seen: u64,
+}
+
+impl Served {
+    pub(super) fn label(&self) -> &str {
+        &self.link.label
+    }
+}
+
+impl Plant {
+    /// Joint `link.joint` is served from now on: its servo's firmware drives it.
+    pub fn serve(&mut self, link: ServedJoint) {
+        let i = link.joint;
+        let Some(j) = self.joints.get_mut(i) else {
+            return;
+        };
+        let pos = self.world.joint_state(i).pos;
+        let actual = link.zero_actual + pos * link.ticks_per_unit;
+        j.mode = DriveMode::Served;
+        j.controller_kind = "served";
+        j.served = Some(Served {
+            link,
+            firmware: Firmware::new(actual),
+            seen: 0,
+        });
+    }
+
+    /// The goal of served joint `i` in joint units, if it is served.
+    pub fn served_goal(&self, i: usize) -> Option<f64> {
+        let s = self.joints[i].served.as_ref()?;
+        Some((s.firmware.drive().goal - s.link.zero_actual) / s.link.ticks_per_unit)
+    }
+
+    /// What served joint `i`'s firmware asks of the motor this step, N·m.
+    pub(super) fn served_command(&mut self, i: usize) -> f64 {
+        let st = self.world.joint_state(i);
+        let (pos, vel) = self.sensed(i, st.pos, st.vel);
+        let dt = self.dt;
+        let j = &mut self.joints[i];
+        let m = j.servo.measure(pos, vel, 0.0, &mut j.rng);
+        let stall = j.servo.spec.stall_torque_nm;
+        let Some(s) = j.served.as_mut() else {
+            return 0.0;
+        };
+        let k = s.link.ticks_per_unit;
+        let (ticks, ticks_s) = (s.link.zero_actual + m.pos * k, m.vel * k);
+        if let Some(d) = s.link.link.drive.changed(&mut s.seen) {
+            s.firmware.set(d, ticks);
+        }
+        s.firmware.output(dt, ticks, ticks_s) * stall
+    }
+
+    /// After delivery: served joint `i`'s protections see the real torque, and the bus
+    /// is told what the servo reads now.
+    pub(super) fn served_report(&mut self, i: usize) {
+        let st = self.world.joint_state(i);
+        let (pos, vel) = self.sensed(i, st.pos, st.vel);
+        let dt = self.dt;
+        let mut powered = true;
+        let mut bits = 0u8;
+        for f in self.faults.iter().filter(|f| f.acting(i)) {
+            match f.spec.kind {
+                FaultKind::PowerLoss => powered = false,
+                FaultKind::ServoError { bit } => bits |= bit.mask(),
+                _ => {}
+            }
+        }
+        let j = &mut self.joints[i];
+        let m = j.servo.measure(pos, vel, 0.0, &mut j.rng);
+        let load = j.delivered / j.servo.spec.stall_torque_nm;
+        let temp = j.thermal.temp_c;
+        let Some(s) = j.served.as_mut() else {
+            return;
+        };
+        s.firmware.protect(dt, load, temp);
+        let k = s.link.ticks_per_unit;
+        let mut p = s
+            .firmware
+            .present(s.link.zero_actual + m.pos * k, m.vel * k, load, temp);
+        p.flags = Flags(p.flags.0 | bits);
+        p.powered = powered;
+        s.link.link.present.set(p);
+    }
+}
