@@ -100,6 +100,9 @@ pub struct Drive {
     pub pwm: f64,
     /// Output cap, fraction of maximum torque, in [0, 1].
     pub torque_limit: f64,
+    /// Dead zone around the goal, ticks: (below, above). Within it the motor is not
+    /// driven (a zero duty, which brakes it).
+    pub dead_zone: (f64, f64),
     /// Position loop gains, register units.
     pub p: f64,
     pub i: f64,
@@ -119,6 +122,7 @@ impl Drive {
             accel: 0.0,
             pwm: 0.0,
             torque_limit: 1.0,
+            dead_zone: (0.0, 0.0),
             p: 32.0,
             i: 0.0,
             d: 32.0,
@@ -268,6 +272,11 @@ impl Firmware {
             OpMode::Position => {
                 self.profile(dt);
                 let e = self.ref_pos - pos;
+                let settled = self.ref_pos == d.goal && self.ref_vel == 0.0;
+                if settled && (-d.dead_zone.0..=d.dead_zone.1).contains(&e) {
+                    self.integral = 0.0;
+                    return 0.0;
+                }
                 self.integral = (self.integral + e * dt).clamp(-1e4, 1e4);
                 d.p * KP_PER_UNIT * e
                     + d.i * KI_PER_UNIT * self.integral
@@ -380,6 +389,15 @@ mod tests {
         f.set(Drive { p: 16.0, d: 0.0, ..on(100.0) }, 0.0);
         let u = f.output(0.001, 0.0, 0.0);
         assert!((u - 0.815).abs() < 0.001, "{u}");
+    }
+
+    #[test]
+    fn within_the_dead_zone_at_rest_the_motor_is_not_driven() {
+        let mut f = Firmware::new(0.0);
+        f.set(Drive { dead_zone: (2.0, 3.0), ..on(100.0) }, 0.0);
+        assert_eq!(f.output(0.001, 98.5, 0.0), 0.0, "1.5 ticks short: inside");
+        assert!(f.output(0.001, 96.0, 0.0) > 0.0, "4 ticks short: outside");
+        assert!(f.output(0.001, 102.5, 0.0) < 0.0, "2.5 ticks over: outside");
     }
 
     #[test]

@@ -113,27 +113,114 @@ pub fn armhil() -> std::process::Command {
 /// Python packages from PyPI, installed once into the build directory (`dir` under
 /// it) unless `import` already works there; returns the directory for PYTHONPATH.
 pub fn python_packages(dir: &str, import: &str, packages: &[&str]) -> PathBuf {
+    python_packages_for(Path::new("python3"), dir, import, &[packages])
+}
+
+/// Like [`python_packages`] for interpreter `python`, installing each group of
+/// `groups` in turn (a group starting with `--no-deps` without its dependencies).
+pub fn python_packages_for(python: &Path, dir: &str, import: &str, groups: &[&[&str]]) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
-    let have = std::process::Command::new("python3")
+    let have = std::process::Command::new(python)
         .args(["-c", &format!("import {import}")])
-        .env("PYTHONPATH", &dir)
+        .env("PYTHONPATH", python_path(&[&dir, &torch_stub(python)]))
         .status()
         .is_ok_and(|s| s.success());
     if !have {
-        let st = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .args(packages)
-            .status()
-            .expect("python3 -m pip");
-        assert!(st.success(), "installing {packages:?} from PyPI failed");
+        for packages in groups {
+            let st = std::process::Command::new(python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--upgrade",
+                    "--target",
+                ])
+                .arg(&dir)
+                .args(*packages)
+                .status()
+                .expect("python -m pip");
+            assert!(st.success(), "installing {packages:?} from PyPI failed");
+        }
     }
     dir
+}
+
+/// A PYTHONPATH of these directories.
+pub fn python_path(dirs: &[&Path]) -> std::ffi::OsString {
+    std::env::join_paths(dirs.iter().filter(|d| !d.as_os_str().is_empty()))
+        .unwrap_or_default()
+}
+
+/// The stand-in for torch's type names (tests/it/python/torch_stub) when `python`
+/// has no torch; empty when it has.
+pub fn torch_stub(python: &Path) -> PathBuf {
+    let has = std::process::Command::new(python)
+        .args(["-c", "import torch"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if has {
+        PathBuf::new()
+    } else {
+        root().join("tests/it/python/torch_stub")
+    }
+}
+
+/// A Python >= 3.12 (LeRobot 0.6 needs it): `python3.12` on PATH, else pyenv's.
+pub fn python312() -> PathBuf {
+    let works = |p: &Path| {
+        std::process::Command::new(p)
+            .args(["-c", "import sys; assert sys.version_info >= (3, 12)"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut candidates = vec![PathBuf::from("python3.12"), PathBuf::from("python3")];
+    if let Some(home) = std::env::var_os("HOME")
+        && let Ok(rd) = std::fs::read_dir(Path::new(&home).join(".pyenv/versions"))
+    {
+        let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+        // 3.12 first (the version LeRobot 0.6 is tested with), then newer ones.
+        v.sort_by_key(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.12")));
+        candidates.extend(v.into_iter().map(|p| p.join("bin/python3")));
+    }
+    candidates
+        .into_iter()
+        .find(|p| works(p))
+        .expect("LeRobot 0.6 needs Python >= 3.12: install python3.12")
+}
+
+/// Where the official servo SDKs are installed for the tests (from PyPI, once).
+pub fn python_sdks() -> PathBuf {
+    python_packages(
+        "pydeps",
+        "scservo_sdk, dynamixel_sdk",
+        &[
+            "dynamixel-sdk==4.1.0",
+            "feetech-servo-sdk==1.0.0",
+            "pyserial==3.5",
+        ],
+    )
+}
+
+/// Runs tests/it/python/SCRIPT with the official SDKs; asserts it printed PASS.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(root().join("tests/it/python").join(script))
+        .args(args)
+        .env("PYTHONPATH", python_sdks())
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("PASS"),
+        "{script} failed:\n{text}"
+    );
+    text
 }

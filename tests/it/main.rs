@@ -16,6 +16,7 @@ mod realtime_exact;
 mod recording;
 mod runtime;
 mod scenes;
+mod serve;
 mod session;
 mod supervision;
 mod tracking;

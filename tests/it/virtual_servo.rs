@@ -3,7 +3,7 @@
 //! official Python SDKs of ROBOTIS and Feetech (installed from PyPI when missing).
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -276,38 +276,6 @@ impl Drop for VirtualServoProcess {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
-}
-
-/// Where the official SDKs are installed for the tests (from PyPI, once).
-fn python_sdks() -> PathBuf {
-    python_packages(
-        "pydeps",
-        "scservo_sdk, dynamixel_sdk",
-        &[
-            "dynamixel-sdk==4.1.0",
-            "feetech-servo-sdk==1.0.0",
-            "pyserial==3.5",
-        ],
-    )
-}
-
-fn run_python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg(root().join("tests/it/python").join(script))
-        .args(args)
-        .env("PYTHONPATH", python_sdks())
-        .output()
-        .expect("python3");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("PASS"),
-        "{script} failed:\n{text}"
-    );
-    text
 }
 
 #[test]

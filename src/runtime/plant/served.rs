@@ -54,9 +54,11 @@ impl Plant {
         let st = self.world.joint_state(i);
         let (pos, vel) = self.sensed(i, st.pos, st.vel);
         let dt = self.dt;
+        let motor_vel = st.motor_vel;
         let j = &mut self.joints[i];
         let m = j.servo.measure(pos, vel, 0.0, &mut j.rng);
         let stall = j.servo.spec.stall_torque_nm;
+        let no_load = j.servo.spec.no_load_speed_rad_s;
         let Some(s) = j.served.as_mut() else {
             return 0.0;
         };
@@ -65,7 +67,14 @@ impl Plant {
         if let Some(d) = s.link.link.drive.changed(&mut s.seen) {
             s.firmware.set(d, ticks);
         }
-        s.firmware.output(dt, ticks, ticks_s) * stall
+        // The output is a PWM duty, i.e. a voltage: the motor's torque is what that
+        // voltage drives against the back-EMF of its own speed (a DC motor), which
+        // also damps the motor side within the gears' backlash.
+        let duty = s.firmware.output(dt, ticks, ticks_s);
+        if duty == 0.0 && !s.firmware.torque_on() {
+            return 0.0;
+        }
+        (stall * (duty - motor_vel / no_load)).clamp(-stall, stall)
     }
 
     /// After delivery: served joint `i`'s protections see the real torque, and the bus

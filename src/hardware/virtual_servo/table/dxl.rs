@@ -155,6 +155,7 @@ pub(super) fn drive(t: &Table, enables: u32) -> Drive {
             as f64
             / 885.0,
         torque_limit: 1.0,
+        dead_zone: (0.0, 0.0),
         p: t.u16_at(POSITION_P as usize) as f64 * GAIN_SCALE,
         i: t.u16_at(POSITION_I as usize) as f64 * GAIN_SCALE,
         d: t.u16_at(POSITION_D as usize) as f64 * GAIN_SCALE,

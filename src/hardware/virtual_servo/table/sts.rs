@@ -28,6 +28,8 @@ pub const LED_ALARM: u8 = 20;
 pub const P_GAIN: u8 = 21;
 pub const D_GAIN: u8 = 22;
 pub const I_GAIN: u8 = 23;
+pub const CW_DEAD_ZONE: u8 = 26;
+pub const CCW_DEAD_ZONE: u8 = 27;
 pub const PROTECTION_CURRENT: u8 = 28;
 pub const HOMING_OFFSET: u8 = 31;
 pub const MODE: u8 = 33;
@@ -130,6 +132,10 @@ pub(super) fn drive(t: &Table, enables: u32) -> Drive {
         accel: t.u8_at(ACCELERATION as usize) as f64 * 100.0,
         pwm: signed(t, GOAL_TIME, 10) / 1000.0,
         torque_limit: (limit as f64 / 1000.0).min(1.0),
+        dead_zone: (
+            t.u8_at(CW_DEAD_ZONE as usize) as f64,
+            t.u8_at(CCW_DEAD_ZONE as usize) as f64,
+        ),
         p: t.u8_at(P_GAIN as usize) as f64,
         i: t.u8_at(I_GAIN as usize) as f64,
         d: t.u8_at(D_GAIN as usize) as f64,

@@ -1,0 +1,374 @@
+//! `armhil serve`: the simulated SO-101 as a servo bus for host software no one here
+//! wrote — Feetech's and ROBOTIS' official SDKs and LeRobot's SO-101 follower (from
+//! PyPI, unmodified) — plus the served joint's firmware against the plant on a run of
+//! its own (exact, no threads), EEPROM kept between runs, and bad input.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use armhil::hardware::protocol::sts;
+use armhil::hardware::served::ServedJoint;
+use armhil::hardware::transport::Transport;
+use armhil::hardware::transport::serial::SerialTransport;
+use armhil::hardware::virtual_servo::ServedLink;
+use armhil::hardware::virtual_servo::table;
+use armhil::runtime::{self, RunOptions};
+use armhil::servo::firmware::{Drive, Flags};
+
+/// `armhil serve scenes/so101.ron` in the background, on a link in a temp dir.
+struct Serve {
+    child: Child,
+    link: PathBuf,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Serve {
+    fn start(dir: &Path, extra: &[&str]) -> Self {
+        let link = dir.join("so101");
+        let mut child = armhil()
+            .args(["serve", "scenes/so101.ron", "--headless", "--link"])
+            .arg(&link)
+            .arg("--eeprom")
+            .arg(dir.join("eeprom.json"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn armhil serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut path = String::new();
+        stdout.read_line(&mut path).expect("device path");
+        let path = path.trim().to_string();
+        if !path.starts_with("/dev/pts/") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("armhil serve printed {path:?}; stderr: {err}");
+        }
+        assert_eq!(
+            std::fs::read_link(&link).expect("link").to_string_lossy(),
+            path
+        );
+        Self {
+            child,
+            link,
+            stdout,
+        }
+    }
+
+    fn link(&self) -> String {
+        self.link.display().to_string()
+    }
+
+    /// Ends the run (SIGTERM when it is still serving) and returns its stdout.
+    fn finish(mut self) -> (Option<i32>, String) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let mut out = String::new();
+        let _ = self.stdout.read_to_string(&mut out);
+        let status = self.child.wait().expect("wait");
+        (status.code(), out)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn official_feetech_sdk_drives_the_served_so101() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Serve::start(dir.path(), &["--duration", "60"]);
+    let out = run_python("served_sdk.py", &["sts", &s.link(), "1000000"]);
+    assert!(
+        out.contains("ping ok [1, 2, 3, 4, 5, 6] model 777"),
+        "{out}"
+    );
+    let (code, text) = s.finish();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("served:sts:1") && text.contains("served bus:"), "{text}");
+    assert!(!dir.path().join("so101").exists(), "the link is removed at the end");
+}
+
+#[test]
+fn official_dynamixel_sdk_drives_the_served_so101() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Serve::start(dir.path(), &["--duration", "60", "--protocol", "dxl"]);
+    let out = run_python("served_sdk.py", &["dxl", &s.link(), "1000000"]);
+    assert!(
+        out.contains("ping ok [1, 2, 3, 4, 5, 6] model 1020"),
+        "{out}"
+    );
+    let (code, text) = s.finish();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("served:dxl:6"), "{text}");
+}
+
+/// LeRobot 0.6 (PyPI, `--no-deps`, plus the packages its motors path imports) under
+/// Python >= 3.12; torch, imported for type names only, is stood in for when absent.
+fn lerobot() -> (PathBuf, std::ffi::OsString) {
+    let py = python312();
+    let deps = python_packages_for(
+        &py,
+        "pylerobot",
+        "lerobot.robots.so_follower, scservo_sdk, deepdiff",
+        &[
+            &["--no-deps", "lerobot==0.6.1"],
+            &[
+                "feetech-servo-sdk==1.0.0",
+                "pyserial==3.5",
+                "draccus==0.11.6",
+                "numpy==2.5.5",
+                "tqdm==4.70.1",
+                "huggingface_hub==2.4.0",
+                "deepdiff==9.1.0",
+            ],
+        ],
+    );
+    let path = python_path(&[&deps, &torch_stub(&py)]);
+    (py, path)
+}
+
+#[test]
+fn lerobot_so101_follower_connects_reaches_a_pose_and_reconnects_without_a_prompt() {
+    let _g = shared();
+    let (py, pythonpath) = lerobot();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calib = dir.path().join("calibration");
+    let file = calib.join("armhil_test.json");
+    let file_arg = file.display().to_string();
+    let s = Serve::start(
+        dir.path(),
+        &["--duration", "60", "--lerobot-calibration", &file_arg],
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("calibration file"))
+            .expect("json");
+    assert_eq!(written["gripper"]["id"], 6, "{written}");
+    // -1.91986 rad at 4096 ticks/rev below 2048.
+    assert_eq!(written["shoulder_pan"]["range_min"], 796, "{written}");
+    let out = Command::new(&py)
+        .arg(root().join("tests/it/python/lerobot_so101.py"))
+        .args([&s.link(), &calib.display().to_string(), "armhil_test"])
+        .env("PYTHONPATH", pythonpath)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("PASS"), "{text}");
+    let (code, report) = s.finish();
+    assert_eq!(code, Some(0), "{report}");
+    // LeRobot configured the servos with torque off (Lock 0): its P coefficient 16 is
+    // kept in EEPROM for the next run.
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("eeprom.json")).expect("eeprom"),
+    )
+    .expect("json");
+    assert_eq!(
+        kept["servos"]["shoulder_pan"][table::sts::P_GAIN as usize],
+        16
+    );
+    assert_eq!(
+        kept["servos"]["gripper"][table::sts::MAX_TORQUE as usize],
+        500 % 256
+    );
+}
+
+/// One STS instruction to servo `id` on `port`; the status reply, if any.
+fn sts_call(port: &mut SerialTransport, id: u8, ins: sts::Instruction) -> Option<sts::Status> {
+    port.write_all(&ins.encode(id).expect("encode"), Duration::from_millis(200))
+        .expect("write");
+    let mut d = sts::Decoder::new();
+    let mut buf = [0u8; 64];
+    for _ in 0..40 {
+        let n = port.read(&mut buf, Duration::from_millis(5)).expect("read");
+        d.push(&buf[..n]);
+        if let Some(Ok(f)) = d.next_frame() {
+            return sts::Status::from_frame(&f).ok();
+        }
+    }
+    None
+}
+
+fn sts_write(port: &mut SerialTransport, id: u8, addr: u8, data: &[u8]) {
+    let st = sts_call(
+        port,
+        id,
+        sts::Instruction::Write {
+            addr,
+            data: data.to_vec(),
+        },
+    )
+    .expect("write acknowledged");
+    assert_eq!(st.error, 0);
+}
+
+fn sts_read(port: &mut SerialTransport, id: u8, addr: u8, len: u8) -> Vec<u8> {
+    sts_call(port, id, sts::Instruction::Read { addr, len })
+        .expect("read answered")
+        .params
+}
+
+#[test]
+fn eeprom_writes_are_kept_between_serve_runs_only_while_unlocked() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Serve::start(dir.path(), &["--duration", "60"]);
+    let mut port = SerialTransport::open(&s.link(), 1_000_000).expect("open");
+    // Locked (the factory state): the return delay takes effect but is not kept.
+    sts_write(&mut port, 1, table::sts::RETURN_DELAY, &[100]);
+    assert_eq!(sts_read(&mut port, 1, table::sts::RETURN_DELAY, 1), [100]);
+    // Unlocked: a new ID and P coefficient are kept.
+    sts_write(&mut port, 2, table::sts::LOCK, &[0]);
+    sts_write(&mut port, 2, table::sts::P_GAIN, &[20]);
+    sts_write(&mut port, 2, table::sts::ID, &[12]);
+    assert!(sts_call(&mut port, 2, sts::Instruction::Ping).is_none());
+    assert!(sts_call(&mut port, 12, sts::Instruction::Ping).is_some());
+    drop(port);
+    let (code, text) = s.finish();
+    assert_eq!(code, Some(0), "{text}");
+
+    let s = Serve::start(dir.path(), &["--duration", "60"]);
+    let mut port = SerialTransport::open(&s.link(), 1_000_000).expect("open");
+    assert_eq!(
+        sts_read(&mut port, 1, table::sts::RETURN_DELAY, 1),
+        [0],
+        "a locked write is lost at power-off"
+    );
+    assert!(sts_call(&mut port, 2, sts::Instruction::Ping).is_none());
+    assert_eq!(sts_read(&mut port, 12, table::sts::P_GAIN, 1), [20]);
+    assert_eq!(sts_read(&mut port, 12, table::sts::MODEL, 2), 777u16.to_le_bytes());
+    drop(port);
+    let (code, text) = s.finish();
+    assert_eq!(code, Some(0), "{text}");
+}
+
+#[test]
+fn serve_without_a_duration_runs_until_sigterm_and_finishes_its_report() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("report.json");
+    let s = Serve::start(dir.path(), &["--report", &report.display().to_string()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let (code, text) = s.finish();
+    assert_eq!(code, Some(0), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(r["joints"][5]["backend"], "served:sts:6", "{r}");
+    let t = r["sim_time_s"].as_f64().expect("sim time");
+    assert!(t > 0.5 && t < 60.0, "ended by SIGTERM at {t} s");
+}
+
+#[test]
+fn serve_refuses_bad_input_with_exit_2_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_eeprom = dir.path().join("bad.json");
+    std::fs::write(&bad_eeprom, "{\"protocol\": \"dxl\", \"servos\": {}}").expect("write");
+    let bad = bad_eeprom.display().to_string();
+    for (args, says) in [
+        (vec!["--ids", "elbow=1"], "serve.ids.elbow"),
+        (vec!["--ids", "gripper=1,wrist_roll=1"], "also"),
+        (vec!["--ids", "gripper=300"], "0..=252"),
+        (vec!["--baud", "12345"], "expected one of"),
+        (vec!["--eeprom", &bad], "field protocol"),
+    ] {
+        let out = armhil()
+            .args(["serve", "scenes/so101.ron", "--headless", "--duration", "1"])
+            .args(&args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing started");
+    }
+}
+
+/// The served joint's firmware against the plant, on a lockstep run (simulated time,
+/// no bus thread): the registers' drive moves the joint, the servo reports the
+/// physics, torque off lets gravity take it, and faults reach the host's view.
+#[test]
+fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
+    let scene = scene("scenes/so101.ron");
+    let k = 4096.0 / std::f64::consts::TAU;
+    let links: Vec<ServedJoint> = (0..6)
+        .map(|i| ServedJoint {
+            joint: i,
+            label: format!("served:sts:{}", i + 1),
+            link: ServedLink::new(2048.0),
+            zero_actual: 2048.0,
+            ticks_per_unit: k,
+        })
+        .collect();
+    let on = |goal: f64, enables: u32| Drive {
+        torque_on: true,
+        enables,
+        goal,
+        p: 32.0,
+        ..Drive::off(2048.0)
+    };
+    // shoulder_pan (vertical axis, no gravity) to +300 ticks; shoulder_lift held at
+    // 2048; elbow torque off; the gripper's servo loses power half-way.
+    links[0].link.drive.set(on(2348.0, 1));
+    links[1].link.drive.set(on(2048.0, 1));
+    links[5].link.drive.set(on(2048.0, 1));
+    let mut s = scene.clone();
+    s.duration_s = 2.0;
+    s.faults.push(
+        armhil::faults::parse_cli_fault("gripper:power_loss@1.0..3.0").expect("fault"),
+    );
+    s.faults.push(
+        armhil::faults::parse_cli_fault("wrist_flex:servo_error(overheat)@1.0..3.0")
+            .expect("fault"),
+    );
+    let opts = RunOptions {
+        served: links.clone(),
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let p: Vec<_> = links.iter().map(|l| l.link.present.get()).collect();
+    // Within the gear's backlash (±0.5° = ±5.7 ticks) plus what friction holds.
+    assert!((p[0].pos - 2348.0).abs() <= 12.0, "pan at {}", p[0].pos);
+    assert!(p[0].torque_on, "{:?}", p[0]);
+    assert!((p[1].pos - 2048.0).abs() <= 40.0, "lift held at {}", p[1].pos);
+    assert!(p[1].load.abs() > 0.05, "holding the arm costs torque: {}", p[1].load);
+    assert!(!p[2].torque_on);
+    assert!((p[2].pos - 2048.0).abs() > 100.0, "limp elbow fell: {}", p[2].pos);
+    assert!(!p[5].powered, "no power: the gripper's servo is silent");
+    assert!(p[3].flags.has(Flags::OVERHEAT), "{:?}", p[3].flags);
+    assert_eq!(joint(&r, "shoulder_pan").backend, "served:sts:1");
+    // Deterministic: the same run gives the same readings.
+    let again: Vec<ServedJoint> = links
+        .iter()
+        .map(|l| ServedJoint {
+            link: ServedLink::new(2048.0),
+            ..l.clone()
+        })
+        .collect();
+    again[0].link.drive.set(on(2348.0, 1));
+    again[1].link.drive.set(on(2048.0, 1));
+    again[5].link.drive.set(on(2048.0, 1));
+    let opts = RunOptions {
+        served: again.clone(),
+        ..RunOptions::default()
+    };
+    runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    for (a, b) in links.iter().zip(&again) {
+        assert_eq!(a.link.present.get(), b.link.present.get());
+    }
+}
