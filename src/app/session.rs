@@ -43,6 +43,8 @@ pub struct SessionOptions {
     pub schedule: Vec<(f64, ControlCommand)>,
     /// Joints a host drives over the served bus (`armhil serve`).
     pub served: Vec<crate::hardware::served::ServedJoint>,
+    /// The served bus's transactions.
+    pub served_tap: Option<crate::hardware::served::ServedTap>,
 }
 
 impl Default for SessionOptions {
@@ -56,6 +58,7 @@ impl Default for SessionOptions {
             history_s: 120.0,
             schedule: Vec::new(),
             served: Vec::new(),
+            served_tap: None,
         }
     }
 }
@@ -161,6 +164,7 @@ impl Session {
             live: Some(tap.clone()),
             schedule: options.schedule.clone(),
             served: options.served.clone(),
+            served_tap: options.served_tap.clone(),
             ..RunOptions::default()
         };
         let s = scene.clone();
@@ -282,7 +286,7 @@ impl Session {
             match r {
                 Record::Joint(j, s) => self.history.push(j as usize, s),
                 Record::Event(e) => self.events.push(e),
-                Record::Bus(..) | Record::Port(..) => {}
+                Record::Bus(..) | Record::Port(..) | Record::Served(..) => {}
             }
         }
         if let Ok(snap) = feed.shared.try_lock()

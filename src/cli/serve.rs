@@ -231,7 +231,8 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let clock: Arc<dyn armhil::sys::clock::Clock> =
         Arc::new(armhil::sys::clock::WallClock::new());
-    let port = ServedPort::start(spec.clone(), clock.clone()).map_err(|e| BadInput(e.to_string()))?;
+    let mut port =
+        ServedPort::start(spec.clone(), clock.clone()).map_err(|e| BadInput(e.to_string()))?;
     if let Some(p) = &a.lerobot_calibration {
         write_lerobot_calibration(p, &port)?;
     }
@@ -261,8 +262,9 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let _ = std::io::stdout().flush();
     let served = port.joints().to_vec();
+    let tap = port.tap();
     let report = if !a.headless && super::run::gui_available() {
-        gui(scene, &a, served)?
+        gui(scene, &a, served, tap)?
     } else {
         let opts = RunOptions {
             executor: Executor::Realtime,
@@ -275,6 +277,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             stop: Some(ctrl_c()),
             clock: Some(clock),
             served,
+            served_tap: tap,
             ..RunOptions::default()
         };
         Some(runtime::run(&scene, &opts, &mut |_, _| {}).context("running the scene")?)
@@ -288,6 +291,24 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     super::run::print_summary(&report);
+    if let Some(s) = &report.served {
+        let by: Vec<String> = s
+            .by_instruction
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!(
+            "host: {} requests ({}), {} replies, {} lost to link faults{}",
+            s.requests,
+            by.join(", "),
+            s.replies,
+            s.lost_replies,
+            s.reply_latency_us
+                .as_ref()
+                .map(|l| format!(", reply latency p50 {:.0} µs, p99 {:.0} µs", l.p50, l.p99))
+                .unwrap_or_default()
+        );
+    }
     if let Some(p) = &a.report {
         std::fs::write(p, report.to_json())
             .with_context(|| format!("writing report {}", p.display()))?;
@@ -305,6 +326,7 @@ fn gui(
     _scene: Scene,
     _a: &ServeArgs,
     _served: Vec<armhil::hardware::served::ServedJoint>,
+    _tap: Option<armhil::hardware::served::ServedTap>,
 ) -> anyhow::Result<Option<armhil::report::Report>> {
     Err(BadInput("this armhil was built without the `gui` feature: use --headless".into()).into())
 }
@@ -315,6 +337,7 @@ fn gui(
     scene: Scene,
     a: &ServeArgs,
     served: Vec<armhil::hardware::served::ServedJoint>,
+    tap: Option<armhil::hardware::served::ServedTap>,
 ) -> anyhow::Result<Option<armhil::report::Report>> {
     let g = &a.gui;
     let opts = armhil::gui::GuiOptions {
@@ -323,6 +346,7 @@ fn gui(
             rt_priority: a.rt_priority,
             record: a.record.clone(),
             served,
+            served_tap: tap,
             ..Default::default()
         },
         screenshot: g.screenshot.clone(),

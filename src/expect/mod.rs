@@ -3,12 +3,17 @@
 //! Tracking(joints: Others, rms_below: 0.02), NoDeadlineMisses(joints: Others),
 //! Recovered(joint: "elbow", within_ms: 100)]`.
 //!
+//! Served runs (`armhil serve`) can also judge the host software's reactions:
+//! `HostTorqueOff(joint: "gripper", within_ms: 100)`,
+//! `HostStopsWriting(joint: "elbow_flex", within_ms: 200)`.
+//!
 //! They are checked against the run's [`Report`] only (its joints, event log and fault
 //! records), so a report saved as JSON can be re-judged later. "Others" means the
 //! joints that no fault was injected on: the ones that must not notice.
 
 use crate::report::{JointHealth, Report, Verdict};
 
+mod host;
 pub mod spec;
 
 pub use spec::{Expectation, Joints};
@@ -43,6 +48,12 @@ impl Expectation {
                 None => "FaultsDetected".into(),
             },
             Expectation::EStop { latched } => format!("EStop(latched: {latched})"),
+            Expectation::HostTorqueOff { joint, within_ms } => {
+                format!("HostTorqueOff({joint} within {within_ms} ms of an error bit)")
+            }
+            Expectation::HostStopsWriting { joint, within_ms } => {
+                format!("HostStopsWriting({joint} within {within_ms} ms of silence)")
+            }
         }
     }
 
@@ -118,6 +129,17 @@ impl Expectation {
                 }
             }
             Expectation::FaultsDetected { within_ms: Some(v) } => ms("within_ms", *v, push),
+            Expectation::HostTorqueOff {
+                joint: j,
+                within_ms,
+            }
+            | Expectation::HostStopsWriting {
+                joint: j,
+                within_ms,
+            } => {
+                joint(j, push);
+                ms("within_ms", *within_ms, push);
+            }
             _ => {}
         }
     }
@@ -201,6 +223,7 @@ impl Expectation {
                 let bad: Vec<String> = r
                     .faults
                     .iter()
+                    .filter(|f| !f.toward_host)
                     .filter(|f| match (f.detection_latency_s, within_ms) {
                         (None, _) => true,
                         (Some(l), Some(ms)) => l * 1e3 > *ms + 1e-6,
@@ -232,6 +255,12 @@ impl Expectation {
                     got == *latched,
                     r.estop.clone().unwrap_or_else(|| "no e-stop".into()),
                 )
+            }
+            Expectation::HostTorqueOff { joint, within_ms } => {
+                host::torque_off(r, joint, *within_ms)
+            }
+            Expectation::HostStopsWriting { joint, within_ms } => {
+                host::stops_writing(r, joint, *within_ms)
             }
         };
         Verdict {

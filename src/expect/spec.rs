@@ -43,4 +43,10 @@ pub enum Expectation {
     },
     /// The e-stop latched (`true`) or never did (`false`).
     EStop { latched: bool },
+    /// Served runs (`armhil serve`): each time `joint`'s servo raised an error bit,
+    /// the host wrote Torque Enable = 0 to it within `within_ms` ms.
+    HostTorqueOff { joint: String, within_ms: f64 },
+    /// Served runs: each time `joint`'s servo went silent (no power), the host
+    /// stopped writing to it within `within_ms` ms (until it answered again).
+    HostStopsWriting { joint: String, within_ms: f64 },
 }

@@ -232,7 +232,7 @@ fn frame_len(p: BusProtocol, b: &[u8]) -> Framed {
 }
 
 /// Gives a complete frame the ID `id`, with a valid checksum / CRC.
-fn rewrite_id(p: BusProtocol, f: &mut [u8], id: u8) {
+pub(crate) fn rewrite_id(p: BusProtocol, f: &mut [u8], id: u8) {
     match p {
         BusProtocol::Sts => {
             if f.len() < 5 {

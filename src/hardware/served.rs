@@ -14,13 +14,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use crossbeam::channel::{Receiver, Sender};
+
+use super::transport::Transport;
 use super::transport::pty::PtyTransport;
+use super::virtual_servo::log::Transaction;
 use super::virtual_servo::table::{Protocol, Table};
-use super::virtual_servo::{Body, BusStats, ServedLink, VirtualBus, VirtualServo, serve};
-use crate::sys::clock::Clock;
+use super::virtual_servo::{Body, BusStats, ServedLink, VirtualBus, VirtualServo};
+use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::latest::Latest;
 
 /// One joint served as a servo.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,11 +69,23 @@ pub const CENTRE: f64 = 2048.0;
 #[derive(Debug, Clone)]
 pub struct ServedJoint {
     pub joint: usize,
+    /// Its servo ID on the bus (as it started).
+    pub id: u8,
     /// How reports name its backend, e.g. `served:sts:1`.
     pub label: String,
     pub link: ServedLink,
     pub zero_actual: f64,
     pub ticks_per_unit: f64,
+}
+
+/// What a run takes of the served bus besides its joints: the host's transactions as
+/// they happen, and where Torque Enable is in this family's table.
+#[derive(Debug, Clone)]
+pub struct ServedTap {
+    pub log: Receiver<Transaction>,
+    pub torque_enable: u16,
+    /// Transactions the log channel had no room for.
+    pub dropped: Arc<AtomicU64>,
 }
 
 /// A served servo as the host finds it at the start (after the kept EEPROM was
@@ -117,6 +135,11 @@ pub struct ServedPort {
     info: Vec<ServedInfo>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<VirtualBus>>,
+    log: Option<Receiver<Transaction>>,
+    /// Transactions the log channel had no room for.
+    dropped: Arc<AtomicU64>,
+    /// The pty device now (a new one after each replug).
+    device: Latest<String>,
 }
 
 impl ServedPort {
@@ -160,6 +183,7 @@ impl ServedPort {
             let link = ServedLink::new(start);
             joints.push(ServedJoint {
                 joint: s.joint,
+                id: table.id(),
                 label: format!("served:{}:{}", protocol_name(spec.protocol), table.id()),
                 link: link.clone(),
                 zero_actual,
@@ -168,13 +192,28 @@ impl ServedPort {
             servos.push(VirtualServo::new(table, Body::Served(link)));
         }
         let mut bus = VirtualBus::with_servos(spec.protocol, servos, spec.baud);
-        let mut pty = PtyTransport::open()?;
+        bus.log_transactions();
+        let pty = PtyTransport::open()?;
         let path = pty.slave_path().to_string();
         if let Some(link) = &spec.link {
             make_link(link, &path)?;
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
+        // Transactions for the recording and the report: a host makes at most a few
+        // thousand requests a second and the run drains them every physics step, so
+        // 4096 is seconds of slack; if it is ever full, records are counted as
+        // dropped, and the bus itself never waits.
+        let (log_tx, log_rx) = crossbeam::channel::bounded(4096);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let device = Latest::new(path.clone());
+        let bus_loop = BusLoop {
+            stop: stop.clone(),
+            clock,
+            link: spec.link.clone(),
+            device: device.clone(),
+            log: log_tx,
+            dropped: dropped.clone(),
+        };
         let prio = spec.rt_priority;
         let thread = std::thread::Builder::new()
             .name("served-bus".into())
@@ -183,9 +222,7 @@ impl ServedPort {
                 if let Some(p) = prio {
                     let _ = crate::sys::priority::set_fifo(p);
                 }
-                // The pty keeps its own slave end open, so a host closing the port
-                // is no error; only the run's end stops the bus.
-                let _ = serve(&mut bus, &mut pty, &stop2, clock.as_ref());
+                bus_loop.run(&mut bus, Some(pty));
                 bus
             })
             .map_err(ServeError::Thread)?;
@@ -196,12 +233,37 @@ impl ServedPort {
             info,
             stop,
             thread: Some(thread),
+            log: Some(log_rx),
+            dropped,
+            device,
         })
     }
 
     /// The served joints, for the plant.
     pub fn joints(&self) -> &[ServedJoint] {
         &self.joints
+    }
+
+    /// The host's transactions, as they happen, for the run (once: it takes them).
+    pub fn tap(&mut self) -> Option<ServedTap> {
+        Some(ServedTap {
+            log: self.log.take()?,
+            torque_enable: match self.spec.protocol {
+                Protocol::Sts => super::virtual_servo::table::sts::TORQUE_ENABLE as u16,
+                Protocol::Dxl => super::virtual_servo::table::dxl::TORQUE_ENABLE,
+            },
+            dropped: self.dropped.clone(),
+        })
+    }
+
+    /// Transactions the log had no room for so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The pty device serving now (it changes after an unplug fault ends).
+    pub fn device(&self) -> String {
+        self.device.get()
     }
 
     /// The servos as the host finds them at the start.
@@ -216,7 +278,7 @@ impl ServedPort {
         let bus = self.thread.take().and_then(|t| t.join().ok());
         if let Some(link) = &self.spec.link {
             // Only our own link: a path someone replaced meanwhile is left alone.
-            if std::fs::read_link(link).is_ok_and(|t| t == Path::new(&self.path)) {
+            if std::fs::read_link(link).is_ok_and(|t| t == Path::new(&self.device.get())) {
                 let _ = std::fs::remove_file(link);
             }
         }
@@ -245,6 +307,78 @@ impl Drop for ServedPort {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// The served bus's thread: requests in, timed replies out, the host's transactions
+/// logged; an unplug fault hangs the pty up (the host's port fails as when a USB
+/// adapter is pulled, and the link disappears) until it clears, then a new pty is
+/// served under the same link.
+struct BusLoop {
+    stop: Arc<AtomicBool>,
+    clock: Arc<dyn Clock>,
+    link: Option<PathBuf>,
+    device: Latest<String>,
+    log: Sender<Transaction>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl BusLoop {
+    fn run(&self, bus: &mut VirtualBus, mut pty: Option<PtyTransport>) {
+        let mut buf = [0u8; 512];
+        let clock = self.clock.as_ref();
+        let mut last_rx = clock.now();
+        while !self.stop.load(Ordering::Relaxed) {
+            bus.refresh();
+            if bus.unplugged() {
+                if pty.take().is_some()
+                    && let Some(l) = &self.link
+                {
+                    let _ = std::fs::remove_file(l);
+                }
+                sleep_until(clock, clock.now() + Duration::from_millis(1));
+                continue;
+            }
+            let Some(p) = pty.as_mut() else {
+                // Plugged back in: a new device, under the same link.
+                match PtyTransport::open() {
+                    Ok(p) => {
+                        let path = p.slave_path().to_string();
+                        if let Some(l) = &self.link {
+                            let _ = make_link(l, &path);
+                        }
+                        self.device.set(path);
+                        pty = Some(p);
+                    }
+                    Err(_) => sleep_until(clock, clock.now() + Duration::from_millis(10)),
+                }
+                continue;
+            };
+            let n = match p.read(&mut buf, Duration::from_millis(1)) {
+                Ok(n) => n,
+                Err(_) => {
+                    pty = None;
+                    continue;
+                }
+            };
+            if n == 0 {
+                continue;
+            }
+            let now = clock.now();
+            let replies = bus.receive_after(now - last_rx, &buf[..n]);
+            last_rx = now;
+            for r in replies {
+                sleep_until(clock, now + r.delay);
+                if p.write_all(&r.bytes, Duration::from_millis(100)).is_err() {
+                    break;
+                }
+            }
+            for t in bus.take_log() {
+                if self.log.try_send(t).is_err() {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
     }
 }

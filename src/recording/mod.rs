@@ -44,6 +44,32 @@ pub struct BusSample {
     pub errors: u32,
 }
 
+/// One host request on the served bus (`armhil serve`) and what came of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedSample {
+    /// Simulated time the run took it, s.
+    pub t: f64,
+    /// `ping`, `read`, `write`, `sync_read`, `sync_write`, ...
+    pub instruction: String,
+    /// The ID addressed (254: broadcast).
+    pub id: u8,
+    /// Register address and length.
+    pub addr: u16,
+    pub len: u16,
+    /// Data written: (servo ID, address, bytes).
+    pub writes: Vec<(u8, u16, Vec<u8>)>,
+    /// Servos a sync/bulk read named.
+    pub reads: Vec<u8>,
+    /// Replies sent, and replies lost to link faults.
+    pub replies: u32,
+    pub lost: u32,
+    /// Request end to first reply start, µs (none: nothing answered).
+    pub latency_us: Option<f64>,
+}
+
+/// The port name under which the served bus is recorded (`/bus/served`).
+pub const SERVED_PORT: &str = "served";
+
 /// What the loop hands the recorder.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -56,4 +82,6 @@ pub enum Record {
     /// A port used for the first time while running (a swap to a new bus): its index
     /// and name. The recorder opens a `/bus/<name>` channel for it.
     Port(u16, String),
+    /// One host request on the served bus (port index of [`SERVED_PORT`], sample).
+    Served(u16, ServedSample),
 }

@@ -4,9 +4,11 @@
 //! telemetry sinks, the CLI and the GUI read it.
 
 mod run;
+pub mod served;
 mod stats;
 
 pub use run::{FaultRecord, JointReport, Lateness, LinkReport, RecordingReport, Report, Verdict};
+pub use served::{ServedJointReport, ServedReport};
 pub use stats::JointStats;
 
 use serde::{Deserialize, Serialize};

@@ -94,6 +94,9 @@ pub struct Report {
     pub expectations: Vec<Verdict>,
     /// The MCAP recording, when `--record` was given.
     pub recording: Option<RecordingReport>,
+    /// The served bus, for `armhil serve` runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<super::ServedReport>,
     pub events: Vec<Event>,
 }
 
@@ -140,6 +143,11 @@ pub struct FaultRecord {
     /// Ground truth: the fault changed what its joint did (a sag that never bit, a
     /// stuck encoder on a joint standing still, did not).
     pub effective: bool,
+    /// On a served joint (`armhil serve`): the fault acts toward the host software,
+    /// whose reaction is what is judged (`HostTorqueOff`, `HostStopsWriting`);
+    /// armhil's supervisor does not detect it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub toward_host: bool,
 }
 
 /// Step lateness distribution of the real-time executor, µs.
@@ -173,6 +181,7 @@ impl Report {
             estop: None,
             expectations: Vec::new(),
             recording: None,
+            served: None,
             events: Vec::new(),
         }
     }
@@ -202,6 +211,7 @@ impl Report {
             for f in &self.faults {
                 let det = match (f.detection_latency_s, f.detection_latency_periods) {
                     (Some(l), Some(p)) => format!("{:.1} ms ({p:.1} T)", l * 1e3),
+                    _ if f.toward_host => "host's to see".into(),
                     _ => "UNDETECTED".into(),
                 };
                 s.push_str(&format!(
@@ -211,8 +221,11 @@ impl Report {
                     f.at,
                     f.ended_at.map_or("-".into(), |e| format!("{e:.3}")),
                     det,
-                    f.recovery_s
-                        .map_or("not OK".into(), |r| format!("{:.1} ms", r * 1e3)),
+                    match f.recovery_s {
+                        Some(r) => format!("{:.1} ms", r * 1e3),
+                        None if f.toward_host => "-".into(),
+                        None => "not OK".into(),
+                    },
                 ));
             }
         }

@@ -79,6 +79,8 @@ pub(crate) struct Core {
     /// clock's pace and refuses pacing commands.
     pub(crate) pacer: Option<Pacer>,
     buses: Option<Buses>,
+    /// The served bus's transactions (`armhil serve`).
+    served: Option<super::served::ServedLog>,
     recorder: Option<Box<dyn Sink>>,
     publisher: Option<Publisher>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -128,6 +130,10 @@ impl Core {
         let mut schedule = opts.schedule.clone();
         schedule.sort_by(|a, b| a.0.total_cmp(&b.0));
         let start = clock.now().as_secs_f64();
+        let served = opts
+            .served_tap
+            .as_ref()
+            .map(|t| super::served::ServedLog::new(t, &opts.served, &plant));
         Ok((
             Self {
                 plant,
@@ -140,6 +146,7 @@ impl Core {
                 control: opts.control.clone(),
                 pacer: (time == TimeBase::Simulated).then(|| Pacer::new(opts.pace)),
                 buses: None,
+                served,
                 recorder,
                 publisher,
                 clock,
@@ -250,6 +257,9 @@ impl Core {
         }
         if self.sup.stop_requested().is_some() {
             return Ok(false);
+        }
+        if let Some(l) = &mut self.served {
+            l.drain(&self.plant, &mut self.observers);
         }
         self.plant.note_command_ages();
         self.plant.play_traces();
@@ -533,6 +543,10 @@ impl Core {
         let mut report =
             super::summary::facts(&self.plant, &self.sup, scene, executor, wall_s, aborted);
         report.step_lateness_us = lateness;
+        if let Some(l) = &mut self.served {
+            l.drain(&self.plant, &mut self.observers);
+            report.served = Some(l.report());
+        }
         super::verdict::judge(scene, &mut report);
         super::finish_recorder(
             &self.plant,

@@ -22,6 +22,7 @@ pub mod plant;
 mod realtime;
 pub mod refusal;
 pub mod service;
+mod served;
 mod summary;
 pub mod supervisor;
 pub mod tap;
@@ -121,6 +122,8 @@ pub struct RunOptions {
     /// Joints a host drives over the served bus (`armhil serve`): their servos'
     /// firmware drives them, from the registers the bus thread keeps.
     pub served: Vec<crate::hardware::served::ServedJoint>,
+    /// The served bus's transactions, recorded and counted in the report.
+    pub served_tap: Option<crate::hardware::served::ServedTap>,
 }
 
 impl RunOptions {
@@ -150,6 +153,7 @@ impl Default for RunOptions {
             live: None,
             clock: None,
             served: Vec::new(),
+            served_tap: None,
         }
     }
 }

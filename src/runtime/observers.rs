@@ -124,6 +124,22 @@ impl Observers {
         ));
     }
 
+    /// One host request on the served bus, recorded on `/bus/served`.
+    pub(crate) fn served(&mut self, sample: crate::recording::ServedSample) {
+        let Some(r) = &self.recorder else { return };
+        let port = crate::recording::SERVED_PORT;
+        let k = match self.ports.iter().position(|p| p == port) {
+            Some(k) => k,
+            None => {
+                self.ports.push(port.to_string());
+                let k = self.ports.len() - 1;
+                r.send(Record::Port(k as u16, port.to_string()));
+                k
+            }
+        };
+        r.send(Record::Served(k as u16, sample));
+    }
+
     /// Lets go of the recorder's tap (its sink is finishing).
     pub(crate) fn close_recorder(&mut self) {
         self.recorder = None;

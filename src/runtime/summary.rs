@@ -74,6 +74,7 @@ pub(crate) fn facts(
         estop: sup.estop().map(|(t, why)| format!("at {t:.4} s: {why}")),
         expectations: Vec::new(),
         recording: None,
+        served: None,
         events: plant.events().to_vec(),
     };
     report.faults = plant
@@ -98,6 +99,7 @@ pub(crate) fn facts(
                 ended_at,
                 effective: f.effective,
                 recovery_s: None,
+                toward_host: j.backend_label().starts_with("served:"),
             }
         })
         .collect();

@@ -4,7 +4,8 @@
 //! plugins: `/joints/<name>` one [`JointSample`] per control period (protobuf, see
 //! `crate::recording::proto`: the bulk of the data, compact and cheap to encode), `/events`
 //! every event of the log (JSON, as the rest), `/bus/<port>` one [`BusSample`] per bus
-//! transaction, `/scene` the scene file once. Log time is simulated time in ns; each
+//! transaction, `/bus/served` one `ServedSample` per host request on the served bus
+//! (`armhil serve`), `/scene` the scene file once. Log time is simulated time in ns; each
 //! channel numbers its messages from 0 (`sequence`), so gaps are visible.
 //!
 //! The control loop never waits for the disk: it hands records to a bounded channel
@@ -164,6 +165,7 @@ struct Writer<W: Write + Seek> {
     topics: Vec<String>,
     joints: usize,
     bus_schema: u16,
+    served_schema: u16,
     /// Slots with drop counters: the scene's topics plus `MORE_PORTS`.
     max_slots: usize,
     /// Encoding buffer, reused.
@@ -171,6 +173,7 @@ struct Writer<W: Write + Seek> {
 }
 
 const EVENT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"joint":{"type":"string"},"kind":{"type":"string"},"detail":{"type":"string"},"state":{"type":"string"},"latency_s":{"type":"number"}}}"#;
+const SERVED_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"instruction":{"type":"string"},"id":{"type":"integer"},"addr":{"type":"integer"},"len":{"type":"integer"},"writes":{"type":"array"},"reads":{"type":"array","items":{"type":"integer"}},"replies":{"type":"integer"},"lost":{"type":"integer"},"latency_us":{"type":["number","null"]}}}"#;
 const BUS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"latency_us":{"type":"number"},"replies":{"type":"integer"},"errors":{"type":"integer"}}}"#;
 const SCENE_SCHEMA: &str =
     r#"{"type":"object","properties":{"name":{"type":"string"},"text":{"type":"string"}}}"#;
@@ -212,6 +215,9 @@ impl<W: Write + Seek> Writer<W> {
         let ss = mcap
             .add_schema("armhil.Scene", "jsonschema", SCENE_SCHEMA.as_bytes())
             .map_err(err)?;
+        let sv = mcap
+            .add_schema("armhil.ServedSample", "jsonschema", SERVED_SCHEMA.as_bytes())
+            .map_err(err)?;
         let none = BTreeMap::new();
         let mut channels = Vec::new();
         for (k, topic) in topics.iter().enumerate() {
@@ -247,6 +253,7 @@ impl<W: Write + Seek> Writer<W> {
             topics: topics.to_vec(),
             joints,
             bus_schema: bs,
+            served_schema: sv,
             max_slots: topics.len() + MORE_PORTS,
             buf: Vec::with_capacity(128),
         })
@@ -267,15 +274,23 @@ impl<W: Write + Seek> Writer<W> {
             Record::Bus(b, s) => {
                 self.write_one(self.joints + 1 + b as usize, s.t, serde_json::to_vec(&s))
             }
+            Record::Served(b, s) => {
+                self.write_one(self.joints + 1 + b as usize, s.t, serde_json::to_vec(&s))
+            }
             Record::Port(b, name) => {
                 let slot = self.joints + 1 + b as usize;
                 // Ports are announced in index order; an index already known (or out
                 // of order, or beyond the drop counters) is ignored.
                 if slot == self.channels.len() && slot < self.max_slots {
                     let topic = format!("/bus/{name}");
-                    let id =
-                        self.mcap
-                            .add_channel(self.bus_schema, &topic, "json", &BTreeMap::new())?;
+                    let schema = if name == crate::recording::SERVED_PORT {
+                        self.served_schema
+                    } else {
+                        self.bus_schema
+                    };
+                    let id = self
+                        .mcap
+                        .add_channel(schema, &topic, "json", &BTreeMap::new())?;
                     self.channels.push((id, 0));
                     self.topics.push(topic);
                 }

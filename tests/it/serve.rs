@@ -309,6 +309,7 @@ fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
     let links: Vec<ServedJoint> = (0..6)
         .map(|i| ServedJoint {
             joint: i,
+            id: i as u8 + 1,
             label: format!("served:sts:{}", i + 1),
             link: ServedLink::new(2048.0),
             zero_actual: 2048.0,
@@ -371,4 +372,126 @@ fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
     for (a, b) in links.iter().zip(&again) {
         assert_eq!(a.link.present.get(), b.link.present.get());
     }
+}
+
+/// Runs a tests/it/python SCRIPT with the official SDKs; returns its output (it must
+/// print PASS).
+fn host(script: &str, args: &[&str]) -> String {
+    run_python(script, args)
+}
+
+#[test]
+fn faults_reach_the_host_and_its_reactions_are_judged() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The SO-101 with faults toward the host and expectations on its reactions.
+    let text = std::fs::read_to_string(root().join("scenes/so101.ron")).expect("scene");
+    let extra = r#"    faults: [
+        (joint: "gripper", kind: ServoError(bit: Overheat), at: 1.0, until: 1.5),
+        (joint: "wrist_roll", kind: PowerLoss, at: 1.0, until: 1.5),
+        (joint: "elbow_flex", kind: LinkCorrupt(p: 0.2), at: 1.0, until: 1.5),
+        (joint: "wrist_flex", kind: WrongId(id: 9), at: 1.0, until: 1.5),
+    ],
+    expect: [
+        HostTorqueOff(joint: "gripper", within_ms: 300),
+        HostStopsWriting(joint: "wrist_roll", within_ms: 1500),
+        HostTorqueOff(joint: "wrist_flex", within_ms: 300),
+        HostStopsWriting(joint: "wrist_roll", within_ms: 30),
+    ],
+    serve: ("#;
+    let scene = dir.path().join("so101_faults.ron");
+    std::fs::write(&scene, text.replacen("    serve: (", extra, 1)).expect("write scene");
+    let report = dir.path().join("report.json");
+    let link = dir.path().join("so101");
+    let mut child = armhil()
+        .arg("serve")
+        .arg(&scene)
+        .args(["--headless", "--duration", "5", "--link"])
+        .arg(&link)
+        .arg("--eeprom")
+        .arg(dir.path().join("eeprom.json"))
+        .arg("--report")
+        .arg(&report)
+        .arg("--record")
+        .arg(dir.path().join("run.mcap"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("path");
+    assert!(first.starts_with("/dev/pts/"), "{first}");
+    let out = host("served_host.py", &[&link.display().to_string(), "3.0"]);
+    let status = child.wait().expect("wait");
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    // Two expectations are meant to fail: wrist_flex never raised an error bit, and
+    // this host writes to a silent servo until three reads in a row have failed,
+    // each after the SDK's 34 ms timeout, so for longer than 30 ms.
+    assert_eq!(status.code(), Some(1), "{rest}");
+    // What the host saw: the overheat bit on the gripper (and turned its torque off),
+    // a silent wrist_roll, corrupted replies from the elbow, wrong-ID replies from
+    // the wrist_flex; nothing wrong with the shoulder.
+    let count = |line: &str, id: u32| -> u32 {
+        let l = out.lines().find(|l| l.starts_with(line)).expect("counts");
+        let key = format!("{id}: ");
+        let at = l.find(&key).expect("id") + key.len();
+        l[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("number")
+    };
+    assert!(count("errors", 6) > 0, "{out}");
+    assert!(out.contains("torque off [6]"), "{out}");
+    for id in [3, 4, 5] {
+        assert!(count("fails", id) > 0, "servo {id}: {out}");
+    }
+    assert_eq!(count("fails", 1) + count("fails", 2), 0, "{out}");
+    let r: armhil::report::Report =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let v: Vec<(bool, &str)> = r
+        .expectations
+        .iter()
+        .map(|v| (v.passed, v.detail.as_str()))
+        .collect();
+    assert!(v[0].0 && v[1].0, "{v:?}");
+    assert!(!v[2].0 && v[2].1.contains("never raised"), "{v:?}");
+    assert!(!v[3].0 && v[3].1.contains("still written"), "{v:?}");
+    assert!(r.faults.iter().all(|f| f.toward_host), "{:?}", r.faults);
+    let s = r.served.as_ref().expect("served figures");
+    assert!(s.by_instruction["read"] > 100 && s.by_instruction["write"] > 100, "{s:?}");
+    let gripper = s.joints.iter().find(|j| j.joint == "gripper").expect("gripper");
+    assert_eq!(gripper.torque_off_at.len(), 1, "{gripper:?}");
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.joint == "gripper" && e.detail.contains("error bits 0x04 (overheat)")),
+        "the servo's status is in the event log"
+    );
+    // Every host request is recorded, with its own schema.
+    let rec = armhil::recording::read(&dir.path().join("run.mcap")).expect("recording");
+    let ch = rec
+        .channels
+        .iter()
+        .find(|c| c.topic == "/bus/served")
+        .expect("/bus/served");
+    assert_eq!(ch.schema, "armhil.ServedSample");
+    assert_eq!(ch.messages, s.requests, "{ch:?}");
+    assert_eq!(ch.gaps, 0);
+}
+
+#[test]
+fn an_unplugged_served_bus_hangs_up_and_comes_back_under_the_same_link() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Serve::start(
+        dir.path(),
+        &["--duration", "4", "--fault", "shoulder_pan:unplug@1.5..2.1"],
+    );
+    let out = host("served_unplug.py", &[&s.link(), "3.5"]);
+    assert!(out.contains("port lost"), "{out}");
+    let (code, text) = s.finish();
+    assert_eq!(code, Some(0), "{text}");
 }

@@ -9,6 +9,7 @@
 //! runs it on any [`Transport`], e.g. the master side of a pty for
 //! `armhil virtual-servo`.
 
+pub mod log;
 pub mod motor;
 pub mod table;
 
@@ -42,6 +43,8 @@ pub struct ServedLink {
     pub drive: Latest<Drive>,
     /// What the servo reads now; written by the plant, read by the bus.
     pub present: Latest<Present>,
+    /// The link faults acting on this servo's wire; written by the plant on change.
+    pub faults: Latest<Vec<crate::faults::FaultKind>>,
 }
 
 impl ServedLink {
@@ -50,6 +53,7 @@ impl ServedLink {
         Self {
             drive: Latest::new(Drive::off(pos)),
             present: Latest::new(Present::at(pos)),
+            faults: Latest::new(Vec::new()),
         }
     }
 }
@@ -63,6 +67,9 @@ pub struct VirtualServo {
     pending: Option<(usize, Vec<u8>)>,
     /// Powered (a servo without power answers nothing), as of the last publish.
     powered: bool,
+    /// Link faults acting on its replies (a served joint's, from the plant).
+    link: crate::hardware::mitm::Impairments,
+    link_seen: u64,
 }
 
 impl VirtualServo {
@@ -73,6 +80,8 @@ impl VirtualServo {
             body,
             pending: None,
             powered: true,
+            link: Default::default(),
+            link_seen: 0,
         };
         s.push_drive();
         s
@@ -95,8 +104,19 @@ impl VirtualServo {
         }
     }
 
+    /// Takes the body's power and link faults as they are now.
+    fn refresh(&mut self) {
+        if let Body::Served(l) = &self.body {
+            self.powered = l.present.get().powered;
+            if let Some(kinds) = l.faults.changed(&mut self.link_seen) {
+                self.link = crate::hardware::mitm::Impairments::from_kinds(&kinds);
+            }
+        }
+    }
+
     /// Publishes the body's state into the registers; returns the status error byte.
     fn publish(&mut self) -> u8 {
+        self.refresh();
         let p = match &self.body {
             Body::Motor(m) => m.present(),
             Body::Served(l) => l.present.get(),
@@ -157,6 +177,9 @@ pub struct VirtualBus {
     pub baud: u32,
     pub stats: BusStats,
     pub impairments: Impairments,
+    /// Logged transactions not yet taken, when logging.
+    log: Vec<log::Transaction>,
+    logging: bool,
     /// How long the line stays busy after the last `receive_after` call.
     backlog: Duration,
     rng: rand_chacha::ChaCha8Rng,
@@ -200,6 +223,8 @@ impl VirtualBus {
             baud: baud.max(1),
             stats: BusStats::default(),
             impairments: Impairments::default(),
+            log: Vec::new(),
+            logging: false,
             backlog: Duration::ZERO,
             rng: rand::SeedableRng::seed_from_u64(0),
             decoder,
@@ -271,39 +296,116 @@ impl VirtualBus {
                 Some(Err(_)) => self.stats.garbage_bytes += 1,
                 Some(Ok(f)) => {
                     self.stats.frames += 1;
-                    let (req_len, replies) = match f {
-                        Frame::Sts(f) => (f.params.len() + 6, self.handle_sts(&f)),
-                        Frame::Dxl(f) => (f.params.len() + 10, self.handle_dxl(&f)),
+                    let (req_len, mut tx, replies) = match f {
+                        Frame::Sts(f) => (f.params.len() + 6, log::sts(&f), self.handle_sts(&f)),
+                        Frame::Dxl(f) => (f.params.len() + 10, log::dxl(&f), self.handle_dxl(&f)),
                     };
                     // Each reply starts after the request and the servo's return
                     // delay, and never before the previous reply has ended.
                     t += self.wire(req_len);
                     let req_end = t;
-                    for (delay_us, mut bytes) in replies {
-                        use rand::Rng;
-                        let imp = self.impairments;
-                        if imp.drop > 0.0 && self.rng.random::<f64>() < imp.drop {
-                            self.stats.dropped += 1;
+                    for (servo, delay_us, bytes) in replies {
+                        let Some((bytes, extra)) = self.impair_reply(servo, bytes) else {
+                            tx.lost += 1;
                             continue;
-                        }
-                        if imp.corrupt > 0.0
-                            && self.rng.random::<f64>() < imp.corrupt
-                            && !bytes.is_empty()
-                        {
-                            let k = self.rng.random_range(0..bytes.len());
-                            bytes[k] ^= 1 << self.rng.random_range(0..8);
-                            self.stats.corrupted += 1;
-                        }
-                        let start = t.max(req_end + Duration::from_micros(delay_us) + imp.latency);
+                        };
+                        let start = t.max(
+                            req_end
+                                + Duration::from_micros(delay_us)
+                                + self.impairments.latency
+                                + extra,
+                        );
                         t = start + self.wire(bytes.len());
                         self.stats.replies += 1;
+                        tx.replies += 1;
+                        tx.latency.get_or_insert(start - req_end);
                         out.push(Reply { delay: t, bytes });
+                    }
+                    if self.logging {
+                        self.log.push(tx);
                     }
                 }
             }
         }
         self.backlog = t;
         out
+    }
+
+    /// What the link faults make of servo `servo`'s reply: `None` when it is lost,
+    /// else its bytes (corrupted, or with another ID) and the extra delay.
+    fn impair_reply(&mut self, servo: Option<usize>, mut bytes: Vec<u8>) -> Option<(Vec<u8>, Duration)> {
+        use rand::Rng;
+        let imp = self.impairments;
+        if imp.drop > 0.0 && self.rng.random::<f64>() < imp.drop {
+            self.stats.dropped += 1;
+            return None;
+        }
+        if imp.corrupt > 0.0 && self.rng.random::<f64>() < imp.corrupt && !bytes.is_empty() {
+            let k = self.rng.random_range(0..bytes.len());
+            bytes[k] ^= 1 << self.rng.random_range(0..8);
+            self.stats.corrupted += 1;
+        }
+        let Some(link) = servo.map(|i| self.servos[i].link) else {
+            return Some((bytes, Duration::ZERO));
+        };
+        if let Some(id) = link.wrong_id {
+            let p = match self.protocol {
+                Protocol::Sts => crate::scene::BusProtocol::Sts,
+                Protocol::Dxl => crate::scene::BusProtocol::Dxl,
+            };
+            crate::hardware::mitm::rewrite_id(p, &mut bytes, id);
+        }
+        // Byte-level faults on this servo's reply, as a bad cable would make them.
+        let mut kept = Vec::with_capacity(bytes.len());
+        let mut hit = false;
+        for b in bytes {
+            if link.drop_p > 0.0 && self.rng.random_bool(link.drop_p.clamp(0.0, 1.0)) {
+                hit = true;
+                continue;
+            }
+            if link.corrupt_p > 0.0 && self.rng.random_bool(link.corrupt_p.clamp(0.0, 1.0)) {
+                hit = true;
+                kept.push(b ^ (1u8 << self.rng.random_range(0..8)));
+            } else {
+                kept.push(b);
+            }
+        }
+        if hit {
+            self.stats.corrupted += 1;
+        }
+        if kept.is_empty() {
+            self.stats.dropped += 1;
+            return None;
+        }
+        let jitter = if link.jitter > Duration::ZERO {
+            link.jitter.mul_f64(self.rng.random::<f64>())
+        } else {
+            Duration::ZERO
+        };
+        Some((kept, link.latency + jitter))
+    }
+
+    /// Takes the transactions logged since the last call (see [`Self::log_transactions`]).
+    pub fn take_log(&mut self) -> Vec<log::Transaction> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// Keeps a log of every request from now on (the served bus records them).
+    pub fn log_transactions(&mut self) {
+        self.logging = true;
+    }
+
+    /// Reads the servos' link faults and power from their bodies (a served bus
+    /// between requests).
+    pub fn refresh(&mut self) {
+        for s in &mut self.servos {
+            s.refresh();
+        }
+    }
+
+    /// A link fault has pulled the bus's cable.
+    pub fn unplugged(&self) -> bool {
+        self.servos.iter().any(|s| s.link.unplugged)
     }
 
     fn publish_all(&mut self) -> Vec<u8> {
@@ -317,7 +419,7 @@ impl VirtualBus {
         Ok(())
     }
 
-    fn handle_sts(&mut self, f: &psts::Frame) -> Vec<(u64, Vec<u8>)> {
+    fn handle_sts(&mut self, f: &psts::Frame) -> Vec<Out> {
         use psts::Instruction as I;
         let Ok(ins) = I::from_frame(f) else {
             return Vec::new();
@@ -331,14 +433,14 @@ impl VirtualBus {
         } else {
             self.index_of(f.id).into_iter().collect()
         };
-        let status = |bus: &Self, i: usize, params: Vec<u8>| -> (u64, Vec<u8>) {
+        let status = |bus: &Self, i: usize, params: Vec<u8>| -> Out {
             let s = &bus.servos[i];
             let st = psts::Status {
                 id: s.table.id(),
                 error: errs[i],
                 params,
             };
-            (s.table.return_delay_us(), st.encode().unwrap_or_default())
+            (Some(i), s.table.return_delay_us(), st.encode().unwrap_or_default())
         };
         let mut replies = Vec::new();
         match ins {
@@ -400,7 +502,7 @@ impl VirtualBus {
         replies
     }
 
-    fn handle_dxl(&mut self, f: &pdxl::Frame) -> Vec<(u64, Vec<u8>)> {
+    fn handle_dxl(&mut self, f: &pdxl::Frame) -> Vec<Out> {
         use pdxl::Instruction as I;
         let Ok(ins) = I::from_frame(f) else {
             return Vec::new();
@@ -414,14 +516,14 @@ impl VirtualBus {
         } else {
             self.index_of(f.id).into_iter().collect()
         };
-        let status = |bus: &Self, i: usize, error: u8, params: Vec<u8>| -> (u64, Vec<u8>) {
+        let status = |bus: &Self, i: usize, error: u8, params: Vec<u8>| -> Out {
             let s = &bus.servos[i];
             let st = pdxl::Status {
                 id: s.table.id(),
                 error: error | alerts[i],
                 params,
             };
-            (s.table.return_delay_us(), st.encode().unwrap_or_default())
+            (Some(i), s.table.return_delay_us(), st.encode().unwrap_or_default())
         };
         let code = |e: WriteError| match e {
             WriteError::Access => pdxl::err::ACCESS,
@@ -520,7 +622,7 @@ impl VirtualBus {
                 if !blocks.is_empty()
                     && let Ok(b) = pdxl::encode_fast_sync_reply(&blocks)
                 {
-                    replies.push((delay, b));
+                    replies.push((None, delay, b));
                 }
             }
             I::BulkRead { reads } => {
@@ -556,6 +658,10 @@ enum Frame {
     Sts(psts::Frame),
     Dxl(pdxl::Frame),
 }
+
+/// A reply a handler makes: the servo that sends it (none for a Fast Sync Read's
+/// shared packet), its return delay (µs) and its bytes.
+type Out = (Option<usize>, u64, Vec<u8>);
 
 /// Runs `bus` on `transport` until `stop` is set: reads requests, advances the motors
 /// on `clock`, and writes each reply when the modelled wire would have delivered it.

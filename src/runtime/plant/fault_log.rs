@@ -105,9 +105,10 @@ impl Plant {
                 self.faults[k].stuck = self.world.joint_state(joint).pos;
                 self.faults[k].sp0 = self.traj.sample(joint, t).pos;
                 link_changed |= spec.kind.class() == FaultClass::Link;
-                // A link fault acts on the wire of a hardware joint (ground truth).
-                self.faults[k].effective =
-                    spec.kind.class() == FaultClass::Link && self.joints[joint].hw.is_some();
+                // A link fault acts on the wire of a hardware or served joint (ground
+                // truth).
+                let wired = self.joints[joint].hw.is_some() || self.joints[joint].served.is_some();
+                self.faults[k].effective = spec.kind.class() == FaultClass::Link && wired;
                 let window = spec.until.map_or(
                     if spec.one_shot() {
                         "once".to_string()
@@ -117,7 +118,9 @@ impl Plant {
                     |u| format!("until {u:.3} s"),
                 );
                 let note = match (spec.kind.class(), self.joints[joint].hw.is_some()) {
-                    (FaultClass::Link, false) => " (no serial link on this joint: no effect)",
+                    (FaultClass::Link, false) if !wired => {
+                        " (no serial link on this joint: no effect)"
+                    }
                     (FaultClass::Sensor | FaultClass::Actuator, true) => {
                         " (a real servo: simulated sensor/actuator faults have no effect)"
                     }

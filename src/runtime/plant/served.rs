@@ -17,6 +17,11 @@ pub(super) struct Served {
     firmware: Firmware,
     /// Version of the drive cell last taken.
     seen: u64,
+    /// What was last reported: error bits, power, link faults (events and the
+    /// link-fault cell change only when these do).
+    flags: u8,
+    powered: bool,
+    link_faults: Vec<FaultKind>,
 }
 
 impl Served {
@@ -40,7 +45,15 @@ impl Plant {
             link,
             firmware: Firmware::new(actual),
             seen: 0,
+            flags: 0,
+            powered: true,
+            link_faults: Vec::new(),
         });
+    }
+
+    /// Whether served joint `i`'s servo has power (answers); `None` if not served.
+    pub fn served_powered(&self, i: usize) -> Option<bool> {
+        self.joints.get(i)?.served.as_ref().map(|s| s.powered)
     }
 
     /// The goal of served joint `i` in joint units, if it is served.
@@ -85,10 +98,12 @@ impl Plant {
         let dt = self.dt;
         let mut powered = true;
         let mut bits = 0u8;
+        let mut link = Vec::new();
         for f in self.faults.iter().filter(|f| f.acting(i)) {
             match f.spec.kind {
                 FaultKind::PowerLoss => powered = false,
                 FaultKind::ServoError { bit } => bits |= bit.mask(),
+                k if k.class() == crate::faults::FaultClass::Link => link.push(k),
                 _ => {}
             }
         }
@@ -107,5 +122,46 @@ impl Plant {
         p.flags = Flags(p.flags.0 | bits);
         p.powered = powered;
         s.link.link.present.set(p);
+        if link != s.link_faults {
+            s.link.link.faults.set(link.clone());
+            s.link_faults = link;
+        }
+        let (was_flags, was_powered) = (s.flags, s.powered);
+        (s.flags, s.powered) = (p.flags.0, powered);
+        // What the host can see change: error bits, and a servo going silent.
+        if p.flags.0 != was_flags {
+            let detail = if p.flags.0 == 0 {
+                "servo status clear".to_string()
+            } else {
+                format!(
+                    "servo status error bits {:#04x} ({}){}",
+                    p.flags.0,
+                    describe(p.flags),
+                    if p.torque_on { "" } else { ", torque off" }
+                )
+            };
+            self.event(i, "servo_status", detail);
+        }
+        if powered != was_powered {
+            let detail = if powered { "servo answers again" } else { "servo silent (no power)" };
+            self.event(i, "servo_power", detail.to_string());
+        }
     }
+}
+
+/// The condition bits by name.
+fn describe(f: Flags) -> String {
+    let names = [
+        (Flags::VOLTAGE, "voltage"),
+        (Flags::ENCODER, "encoder"),
+        (Flags::OVERHEAT, "overheat"),
+        (Flags::OVERCURRENT, "overcurrent"),
+        (Flags::OVERLOAD, "overload"),
+    ];
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| f.has(*b))
+        .map(|(_, n)| *n)
+        .collect();
+    v.join(", ")
 }
