@@ -25,7 +25,7 @@ use super::transport::pty::PtyTransport;
 use super::virtual_servo::log::Transaction;
 use super::virtual_servo::table::{Protocol, Table};
 use super::virtual_servo::{Body, BusStats, ServedLink, VirtualBus, VirtualServo};
-use crate::sys::clock::{Clock, sleep_until};
+use crate::sys::clock::Clock;
 use crate::sys::latest::Latest;
 
 /// One joint served as a servo.
@@ -337,7 +337,7 @@ impl BusLoop {
                 {
                     let _ = std::fs::remove_file(l);
                 }
-                sleep_until(clock, clock.now() + Duration::from_millis(1));
+                clock.sleep_until_coarse(clock.now() + Duration::from_millis(1));
                 continue;
             }
             let Some(p) = pty.as_mut() else {
@@ -351,7 +351,7 @@ impl BusLoop {
                         self.device.set(path);
                         pty = Some(p);
                     }
-                    Err(_) => sleep_until(clock, clock.now() + Duration::from_millis(10)),
+                    Err(_) => clock.sleep_until_coarse(clock.now() + Duration::from_millis(10)),
                 }
                 continue;
             };
@@ -369,7 +369,10 @@ impl BusLoop {
             let replies = bus.receive_after(now - last_rx, &buf[..n]);
             last_rx = now;
             for r in replies {
-                sleep_until(clock, now + r.delay);
+                // Without the wall clock's final spin: this thread shares the machine
+                // with the physics, and a reply a few tens of µs late is still a
+                // reply at the modelled wire rate.
+                clock.sleep_until_coarse(now + r.delay);
                 if p.write_all(&r.bytes, Duration::from_millis(100)).is_err() {
                     break;
                 }

@@ -37,6 +37,17 @@ pub trait Clock: Send + Sync {
         }
     }
 
+    /// Like [`Clock::sleep_until`] without the spin: on the wall clock it may return a
+    /// few tens of µs late, but it leaves the CPU to others meanwhile. For threads
+    /// that share the machine with the physics and can afford that (the served bus's
+    /// reply timing). A manual clock waits exactly as for `sleep_until`.
+    fn sleep_until_coarse(&self, deadline: Duration) {
+        let now = self.now();
+        if now < deadline {
+            std::thread::sleep(deadline - now);
+        }
+    }
+
     /// The run's own pacing: its loop waits for its next step. On the wall clock, a
     /// sleep; a manual clock lets the work under way finish, moves itself to
     /// `deadline` (later by a scripted stall), and lets the work that woke finish.
@@ -198,6 +209,10 @@ impl Clock for ManualClock {
         while st.now < deadline {
             st = self.moved.wait(st).unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    fn sleep_until_coarse(&self, deadline: Duration) {
+        self.sleep_until(deadline);
     }
 
     fn pace_to(&self, deadline: Duration) {
