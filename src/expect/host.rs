@@ -73,8 +73,7 @@ pub(super) fn stops_writing(r: &Report, joint: &str, ms: f64) -> (bool, String) 
         if let Some(&w) = j
             .writes_while_silent_at
             .iter()
-            .filter(|&&w| w + 1e-9 >= f && w < u)
-            .last()
+            .rfind(|&&w| w + 1e-9 >= f && w < u)
             && (w - f) * 1e3 > ms + 1e-6
         {
             bad.push(format!("silent from {f:.3} s: still written at {w:.3} s"));

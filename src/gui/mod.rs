@@ -123,8 +123,7 @@ pub fn run(scene: Scene, opts: GuiOptions) -> GuiOutcome {
     .insert_resource(Outcome(outcome.clone()))
     .add_plugins(GuiPlugin { opts });
     app.run();
-    let out = outcome.lock().map(|o| o.clone()).unwrap_or_default();
-    out
+    outcome.lock().map(|o| o.clone()).unwrap_or_default()
 }
 
 /// System sets of the GUI, after the session's refresh.

@@ -268,14 +268,14 @@ impl Core {
         self.plant.actuate();
         self.sup.on_torques(&mut self.plant);
         self.plant.advance();
-        self.observers.events(&self.plant.events());
+        self.observers.events(self.plant.events());
         Ok(true)
     }
 
     /// Hands the events logged since the last step to the observers (a paused run's
     /// commands are still seen at once).
     pub(crate) fn flush_events(&mut self) {
-        self.observers.events(&self.plant.events());
+        self.observers.events(self.plant.events());
     }
 
     /// Joint `i`'s tick: what its silence means, or its next sample. False if the

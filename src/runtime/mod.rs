@@ -312,7 +312,7 @@ pub(crate) fn finish_recorder(
     recorder: Option<Box<dyn tap::Sink>>,
     report: &mut Report,
 ) {
-    observers.events(&plant.events());
+    observers.events(plant.events());
     observers.close_recorder();
     if let Some(r) = recorder {
         match r.finish() {

@@ -26,6 +26,9 @@ use crate::recording::Record;
 use crate::report::RecordingReport;
 use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, Tap};
 
+/// What the writer thread ends with: each channel's topic and message count.
+type WriterOutcome = Result<(Vec<String>, Vec<u64>), RecordError>;
+
 /// Ports beyond the scene's that a recording can take on while running.
 const MORE_PORTS: usize = 32;
 
@@ -57,7 +60,7 @@ pub enum RecordError {
 /// A running recorder.
 pub struct Recorder {
     sink: Tap,
-    thread: Option<JoinHandle<Result<(Vec<String>, Vec<u64>), RecordError>>>,
+    thread: Option<JoinHandle<WriterOutcome>>,
     path: PathBuf,
     topics: Vec<String>,
 }

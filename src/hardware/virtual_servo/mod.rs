@@ -28,7 +28,7 @@ use table::{Protocol, Table, WriteError};
 #[derive(Debug, Clone)]
 pub enum Body {
     /// An emulated motor with nothing attached (`armhil virtual-servo`).
-    Motor(Motor),
+    Motor(Box<Motor>),
     /// A simulated joint of a served run (`armhil serve`): the registers' drive goes
     /// to the plant, which reports back what the servo reads.
     Served(ServedLink),
@@ -204,7 +204,7 @@ impl VirtualBus {
             .map(|&(id, pos)| {
                 VirtualServo::new(
                     Table::new(protocol, id, pos),
-                    Body::Motor(Motor::new(params, pos)),
+                    Body::Motor(Box::new(Motor::new(params, pos))),
                 )
             })
             .collect();
