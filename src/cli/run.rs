@@ -90,6 +90,27 @@ pub(super) struct GuiArgs {
     pub(super) show_frames: bool,
 }
 
+#[cfg(feature = "gui")]
+impl GuiArgs {
+    /// The window's options for a run of `session`.
+    pub(super) fn options(
+        &self,
+        session: armhil::app::session::SessionOptions,
+    ) -> armhil::gui::GuiOptions {
+        armhil::gui::GuiOptions {
+            session,
+            screenshot: self.screenshot.clone(),
+            exit_after: self
+                .exit_after
+                .or(self.screenshot.as_ref().map(|_| 3.0)),
+            stall_frame_ms: self.stall_frame_ms,
+            show_axes: self.show_axes,
+            show_frames: self.show_frames,
+            ..Default::default()
+        }
+    }
+}
+
 pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     let mut schedule = Vec::new();
     for s in &a.swap {
@@ -321,7 +342,8 @@ pub(super) fn gui_window(
         Executor::Lockstep
     };
     let opts = armhil::gui::GuiOptions {
-        session: armhil::app::session::SessionOptions {
+        replay,
+        ..g.options(armhil::app::session::SessionOptions {
             executor: Executor::for_scene(&scene, requested),
             speed: g.speed,
             duration_s: None,
@@ -329,14 +351,7 @@ pub(super) fn gui_window(
             record: a.record.clone(),
             schedule,
             ..Default::default()
-        },
-        screenshot: g.screenshot.clone(),
-        exit_after: g.exit_after.or(g.screenshot.as_ref().map(|_| 3.0)),
-        stall_frame_ms: g.stall_frame_ms,
-        show_axes: g.show_axes,
-        show_frames: g.show_frames,
-        replay,
-        ..Default::default()
+        })
     };
     let out = armhil::gui::run(scene, opts);
     if let Some(e) = &out.run_error {

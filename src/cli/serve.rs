@@ -340,22 +340,14 @@ fn gui(
     tap: Option<armhil::hardware::served::ServedTap>,
 ) -> anyhow::Result<Option<armhil::report::Report>> {
     let g = &a.gui;
-    let opts = armhil::gui::GuiOptions {
-        session: armhil::app::session::SessionOptions {
-            executor: Executor::Realtime,
-            rt_priority: a.rt_priority,
-            record: a.record.clone(),
-            served,
-            served_tap: tap,
-            ..Default::default()
-        },
-        screenshot: g.screenshot.clone(),
-        exit_after: g.exit_after.or(g.screenshot.as_ref().map(|_| 3.0)),
-        stall_frame_ms: g.stall_frame_ms,
-        show_axes: g.show_axes,
-        show_frames: g.show_frames,
+    let opts = g.options(armhil::app::session::SessionOptions {
+        executor: Executor::Realtime,
+        rt_priority: a.rt_priority,
+        record: a.record.clone(),
+        served,
+        served_tap: tap,
         ..Default::default()
-    };
+    });
     let out = armhil::gui::run(scene, opts);
     if let Some(e) = &out.run_error {
         eprintln!("error: {e}");

@@ -44,27 +44,72 @@ pub struct BusSample {
     pub errors: u32,
 }
 
-/// One host request on the served bus (`armhil serve`) and what came of it.
+/// One host request on an emulated bus (`armhil serve`, `armhil virtual-servo`) and
+/// what came of it: the instruction, the servos it named, the registers it touched
+/// (with the data written), how many servos answered, how many answers the link faults
+/// lost, and when the first answer started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServedSample {
-    /// Simulated time the run took it, s.
-    pub t: f64,
-    /// `ping`, `read`, `write`, `sync_read`, `sync_write`, ...
+pub struct Transaction {
+    /// `ping`, `read`, `write`, `reg_write`, `action`, `sync_read`, `sync_write`,
+    /// `fast_sync_read`, `bulk_read`, `bulk_write`, `reboot`, `factory_reset`, or
+    /// `other`.
     pub instruction: String,
-    /// The ID addressed (254: broadcast).
+    /// The ID the packet was sent to (254: broadcast).
     pub id: u8,
-    /// Register address and length.
+    /// Register address and length, where the instruction has them.
     pub addr: u16,
     pub len: u16,
     /// Data written: (servo ID, address, bytes).
     pub writes: Vec<(u8, u16, Vec<u8>)>,
-    /// Servos a sync/bulk read named.
+    /// Servos named by a sync/bulk read.
     pub reads: Vec<u8>,
-    /// Replies sent, and replies lost to link faults.
+    /// Replies sent, and replies the link faults lost.
     pub replies: u32,
     pub lost: u32,
-    /// Request end to first reply start, µs (none: nothing answered).
+    /// From the end of the request to the start of the first reply as the wire is
+    /// modelled, µs (none: nothing answered).
     pub latency_us: Option<f64>,
+}
+
+impl Transaction {
+    /// An entry for `instruction` sent to `id`, nothing answered yet.
+    pub fn new(instruction: &str, id: u8) -> Self {
+        Self {
+            instruction: instruction.into(),
+            id,
+            addr: 0,
+            len: 0,
+            writes: Vec::new(),
+            reads: Vec::new(),
+            replies: 0,
+            lost: 0,
+            latency_us: None,
+        }
+    }
+
+    /// Whether it wrote `value` to the one-byte register `addr` of servo `id`.
+    pub fn wrote(&self, id: u8, addr: u16, value: u8) -> bool {
+        self.writes.iter().any(|(i, a, d)| {
+            (*i == id || *i == 254)
+                && *a <= addr
+                && addr < *a + d.len() as u16
+                && d[(addr - *a) as usize] == value
+        })
+    }
+
+    /// Whether it wrote anything to servo `id`.
+    pub fn writes_to(&self, id: u8) -> bool {
+        self.writes.iter().any(|(i, _, _)| *i == id || *i == 254)
+    }
+}
+
+/// One host request on the served bus, as recorded on `/bus/served`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedSample {
+    /// Simulated time the run took it, s.
+    pub t: f64,
+    #[serde(flatten)]
+    pub tx: Transaction,
 }
 
 /// The port name under which the served bus is recorded (`/bus/served`).

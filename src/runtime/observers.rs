@@ -103,7 +103,24 @@ impl Observers {
     /// One transaction of the bus on `port`, at simulated time `t` (recorded only):
     /// a port first used now (by a swap) is announced first.
     pub(crate) fn bus(&mut self, port: &str, t: f64, tick: &BusTick) {
-        let Some(r) = &self.recorder else { return };
+        let Some(k) = self.port_index(port) else { return };
+        if let Some(r) = &self.recorder {
+            r.send(Record::Bus(
+                k,
+                BusSample {
+                    t,
+                    latency_us: (tick.latency.as_secs_f64() as f32 * 1e6) as f64,
+                    replies: tick.samples.len() as u32,
+                    errors: tick.errors.len() as u32,
+                },
+            ));
+        }
+    }
+
+    /// The recording's index of `port`, announcing the port to the recorder the first
+    /// time; `None` without a recorder.
+    fn port_index(&mut self, port: &str) -> Option<u16> {
+        let r = self.recorder.as_ref()?;
         let k = match self.ports.iter().position(|p| p == port) {
             Some(k) => k,
             None => {
@@ -113,31 +130,17 @@ impl Observers {
                 k
             }
         };
-        r.send(Record::Bus(
-            k as u16,
-            BusSample {
-                t,
-                latency_us: (tick.latency.as_secs_f64() as f32 * 1e6) as f64,
-                replies: tick.samples.len() as u32,
-                errors: tick.errors.len() as u32,
-            },
-        ));
+        Some(k as u16)
     }
 
     /// One host request on the served bus, recorded on `/bus/served`.
     pub(crate) fn served(&mut self, sample: crate::recording::ServedSample) {
-        let Some(r) = &self.recorder else { return };
-        let port = crate::recording::SERVED_PORT;
-        let k = match self.ports.iter().position(|p| p == port) {
-            Some(k) => k,
-            None => {
-                self.ports.push(port.to_string());
-                let k = self.ports.len() - 1;
-                r.send(Record::Port(k as u16, port.to_string()));
-                k
-            }
+        let Some(k) = self.port_index(crate::recording::SERVED_PORT) else {
+            return;
         };
-        r.send(Record::Served(k as u16, sample));
+        if let Some(r) = &self.recorder {
+            r.send(Record::Served(k, sample));
+        }
     }
 
     /// Lets go of the recorder's tap (its sink is finishing).

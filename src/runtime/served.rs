@@ -57,9 +57,8 @@ impl ServedLog {
             *r.by_instruction.entry(tx.instruction.clone()).or_default() += 1;
             r.replies += tx.replies as u64;
             r.lost_replies += tx.lost as u64;
-            if let Some(l) = tx.latency {
-                let us = (l.as_secs_f64() * 1e6) as usize;
-                self.latency[us.min(BINS - 1)] += 1;
+            if let Some(us) = tx.latency_us {
+                self.latency[(us.max(0.0) as usize).min(BINS - 1)] += 1;
             }
             for (k, &(i, id)) in self.joints.iter().enumerate() {
                 if !tx.writes_to(id) {
@@ -76,18 +75,7 @@ impl ServedLog {
                     j.writes_while_silent_at.push(t);
                 }
             }
-            observers.served(ServedSample {
-                t,
-                instruction: tx.instruction,
-                id: tx.id,
-                addr: tx.addr,
-                len: tx.len,
-                writes: tx.writes,
-                reads: tx.reads,
-                replies: tx.replies,
-                lost: tx.lost,
-                latency_us: tx.latency.map(|l| l.as_secs_f64() * 1e6),
-            });
+            observers.served(ServedSample { t, tx });
         }
     }
 

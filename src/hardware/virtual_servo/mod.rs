@@ -318,7 +318,8 @@ impl VirtualBus {
                         t = start + self.wire(bytes.len());
                         self.stats.replies += 1;
                         tx.replies += 1;
-                        tx.latency.get_or_insert(start - req_end);
+                        tx.latency_us
+                            .get_or_insert((start - req_end).as_secs_f64() * 1e6);
                         out.push(Reply { delay: t, bytes });
                     }
                     if self.logging {
