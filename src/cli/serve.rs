@@ -37,6 +37,11 @@ pub(super) struct ServeArgs {
     /// When given, only the joints named are served.
     #[arg(long, value_name = "JOINT=ID,...", value_parser = ids)]
     ids: Option<BTreeMap<String, u8>>,
+    /// Forward a joint's ID to a real servo on another port: `JOINT=serial:PORT:sts|dxl:ID[:BAUD]`
+    /// (the bus's protocol; baud default 1000000). Its requests are sent on there, sync
+    /// reads and writes split and merged; the simulated joint follows the real one.
+    #[arg(long, value_name = "JOINT=serial:PORT:PROTO:ID[:BAUD]")]
+    proxy: Vec<String>,
     /// Run without a window even when a display is present.
     #[arg(long)]
     headless: bool,
@@ -126,6 +131,47 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
             problems.join("; ")
         )));
     }
+    let family = match spec.protocol {
+        ServedFamily::Sts => armhil::scene::BusProtocol::Sts,
+        ServedFamily::Dxl => armhil::scene::BusProtocol::Dxl,
+    };
+    let mut proxies = BTreeMap::new();
+    for p in &a.proxy {
+        let (joint, backend) = p
+            .split_once('=')
+            .ok_or_else(|| BadInput(format!("--proxy {p:?}: expected JOINT=serial:PORT:PROTO:ID[:BAUD]")))?;
+        if !names.contains(&joint) {
+            return Err(BadInput(format!(
+                "--proxy {p:?}: no actuated joint named {joint:?}; expected one of {names:?}"
+            )));
+        }
+        match armhil::runtime::command::parse_backend(backend) {
+            Ok(armhil::scene::BackendSpec::Serial {
+                port,
+                protocol,
+                id,
+                baud,
+                ..
+            }) if protocol == family && !armhil::hardware::virtual_port::is_virtual(&port) => {
+                proxies.insert(
+                    joint.to_string(),
+                    armhil::hardware::served::ProxySpec { port, id, baud },
+                );
+            }
+            Ok(armhil::scene::BackendSpec::Serial { protocol, .. }) if protocol != family => {
+                return Err(BadInput(format!(
+                    "--proxy {p:?}: the served bus speaks {}; a proxied servo must too",
+                    if family == armhil::scene::BusProtocol::Sts { "sts" } else { "dxl" }
+                )));
+            }
+            Ok(_) => {
+                return Err(BadInput(format!(
+                    "--proxy {p:?}: expected serial:PORT:PROTO:ID[:BAUD] with a device path"
+                )));
+            }
+            Err(e) => return Err(BadInput(format!("--proxy {p:?}: {e}"))),
+        }
+    }
     let mut servos = Vec::new();
     for (i, j) in scene.joints.iter().enumerate() {
         let id = if spec.ids.is_empty() {
@@ -159,7 +205,11 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
             limits: (tick(j.limits.0), tick(j.limits.1)),
             ticks_per_unit,
             start: j.initial,
+            proxy: proxies.remove(&j.name),
         });
+    }
+    if let Some(j) = proxies.keys().next() {
+        return Err(BadInput(format!("--proxy: joint {j:?} is not served (see --ids)")));
     }
     let base = scene.source.parent().unwrap_or(Path::new("."));
     let eeprom = a

@@ -22,7 +22,9 @@ use crossbeam::channel::{Receiver, Sender};
 
 use super::transport::Transport;
 use super::transport::pty::PtyTransport;
+use super::transport::serial::SerialTransport;
 use super::virtual_servo::log::Transaction;
+use super::virtual_servo::proxy::{Proxy, Reading};
 use super::virtual_servo::table::{Protocol, Table};
 use super::virtual_servo::{Body, BusStats, ServedLink, VirtualBus, VirtualServo};
 use crate::sys::clock::Clock;
@@ -44,6 +46,16 @@ pub struct ServedServo {
     pub ticks_per_unit: f64,
     /// Joint position at the start.
     pub start: f64,
+    /// A real servo answering for this ID instead (`--proxy`).
+    pub proxy: Option<ProxySpec>,
+}
+
+/// A real servo standing in for a served joint: its port, ID and baud there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxySpec {
+    pub port: String,
+    pub id: u8,
+    pub baud: u32,
 }
 
 /// The served bus.
@@ -76,6 +88,9 @@ pub struct ServedJoint {
     pub link: ServedLink,
     pub zero_actual: f64,
     pub ticks_per_unit: f64,
+    /// For a proxied joint: the real servo's latest reading (its present position
+    /// reads 2048 at joint position 0), which the joint follows.
+    pub proxy: Option<Latest<Option<Reading>>>,
 }
 
 /// What a run takes of the served bus besides its joints: the host's transactions as
@@ -110,6 +125,12 @@ pub enum ServeError {
     Eeprom { path: PathBuf, detail: String },
     #[error("cannot start the served bus thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("--proxy {joint}: {source}")]
+    Proxy {
+        joint: String,
+        #[source]
+        source: super::transport::TransportError,
+    },
 }
 
 /// The EEPROM file: per joint name, its servo's EEPROM bytes.
@@ -181,15 +202,43 @@ impl ServedPort {
             let start = zero_actual + s.start * s.ticks_per_unit;
             table.hold_goal_at(start);
             let link = ServedLink::new(start);
+            let (body, label, proxy) = match &s.proxy {
+                None => (
+                    Body::Served(link.clone()),
+                    format!("served:{}:{}", protocol_name(spec.protocol), table.id()),
+                    None,
+                ),
+                Some(p) => {
+                    let port = SerialTransport::open(&p.port, p.baud).map_err(|source| {
+                        ServeError::Proxy {
+                            joint: s.name.clone(),
+                            source,
+                        }
+                    })?;
+                    let proxy = Proxy::new(Box::new(port), p.id, spec.protocol);
+                    let reading = proxy.reading.clone();
+                    (
+                        Body::Proxy(proxy),
+                        format!(
+                            "proxy:serial:{}:{}:{}",
+                            p.port,
+                            protocol_name(spec.protocol),
+                            p.id
+                        ),
+                        Some(reading),
+                    )
+                }
+            };
             joints.push(ServedJoint {
                 joint: s.joint,
                 id: table.id(),
-                label: format!("served:{}:{}", protocol_name(spec.protocol), table.id()),
-                link: link.clone(),
+                label,
+                link,
                 zero_actual,
                 ticks_per_unit: s.ticks_per_unit,
+                proxy,
             });
-            servos.push(VirtualServo::new(table, Body::Served(link)));
+            servos.push(VirtualServo::new(table, body));
         }
         let mut bus = VirtualBus::with_servos(spec.protocol, servos, spec.baud);
         bus.log_transactions();
@@ -311,6 +360,9 @@ impl Drop for ServedPort {
     }
 }
 
+/// How often a quiet host leaves the bus to read the proxied servos.
+const POLL: Duration = Duration::from_millis(10);
+
 /// The served bus's thread: requests in, timed replies out, the host's transactions
 /// logged; an unplug fault hangs the pty up (the host's port fails as when a USB
 /// adapter is pulled, and the link disappears) until it clears, then a new pty is
@@ -329,6 +381,7 @@ impl BusLoop {
         let mut buf = [0u8; 512];
         let clock = self.clock.as_ref();
         let mut last_rx = clock.now();
+        let mut last_poll = last_rx;
         while !self.stop.load(Ordering::Relaxed) {
             bus.refresh();
             if bus.unplugged() {
@@ -363,6 +416,13 @@ impl BusLoop {
                 }
             };
             if n == 0 {
+                // A quiet host: the proxied servos are read by the bus itself, so their
+                // joints follow them anyway (every 10 ms).
+                let now = clock.now();
+                if now - last_rx >= POLL && now - last_poll >= POLL {
+                    bus.poll_proxies();
+                    last_poll = now;
+                }
                 continue;
             }
             let now = clock.now();

@@ -76,6 +76,17 @@ impl Serve {
     }
 }
 
+/// A child process ended (SIGTERM) when the test is done with it, even on failure.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         // SAFETY: signalling our own child process.
@@ -314,6 +325,7 @@ fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
             link: ServedLink::new(2048.0),
             zero_actual: 2048.0,
             ticks_per_unit: k,
+            proxy: None,
         })
         .collect();
     let on = |goal: f64, enables: u32| Drive {
@@ -494,4 +506,77 @@ fn an_unplugged_served_bus_hangs_up_and_comes_back_under_the_same_link() {
     assert!(out.contains("port lost"), "{out}");
     let (code, text) = s.finish();
     assert_eq!(code, Some(0), "{text}");
+}
+
+#[test]
+fn a_proxied_joint_is_a_real_servo_on_another_port_and_its_twin_follows_it() {
+    // Three processes on two pty buses with the host flat out: alone on the machine,
+    // so no other test's load makes the real servo's replies late.
+    let _g = exclusive();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The "real" servo: an emulated STS3215 with ID 7 on its own pty.
+    let real = dir.path().join("real");
+    let mut servo = Killed(
+        armhil()
+            .args(["virtual-servo", "--protocol", "sts", "--ids", "7", "--link"])
+            .arg(&real)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("virtual-servo"),
+    );
+    let mut line = String::new();
+    BufReader::new(servo.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("path");
+    let report = dir.path().join("report.json");
+    let proxy = format!("elbow_flex=serial:{}:sts:7", real.display());
+    let s = Serve::start(
+        dir.path(),
+        &[
+            "--duration",
+            "60",
+            "--proxy",
+            &proxy,
+            "--report",
+            &report.display().to_string(),
+        ],
+    );
+    // The official SDK sees one bus of six STS3215s: ID 3 is the real one (its
+    // model read, goal written and position read through the proxy, under ID 3).
+    let out = run_python("served_sdk.py", &["sts", &s.link(), "1000000"]);
+    assert!(out.contains("ping ok [1, 2, 3, 4, 5, 6] model 777"), "{out}");
+    let (code, text) = s.finish();
+    drop(servo);
+    assert_eq!(code, Some(0), "{text}");
+    let r: armhil::report::Report =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let elbow = joint(&r, "elbow_flex");
+    assert_eq!(elbow.backend, format!("proxy:serial:{}:sts:7", real.display()));
+    // The real servo went to 2148 (100 ticks = 0.153 rad past centre); the twin
+    // followed it there.
+    assert!(
+        (0.13..0.25).contains(&elbow.max_pos_rad),
+        "the twin followed to {}",
+        elbow.max_pos_rad
+    );
+    let served = r.served.as_ref().expect("served");
+    assert!(served.by_instruction["sync_read"] > 100, "{served:?}");
+}
+
+#[test]
+fn a_proxy_on_another_protocol_or_a_missing_port_is_refused_with_exit_2() {
+    for (proxy, says) in [
+        ("elbow_flex=serial:/dev/null:dxl:7", "a proxied servo must too"),
+        ("elbow=serial:/dev/ttyUSB9:sts:7", "no actuated joint named"),
+        ("elbow_flex=serial:/nonexistent/tty:sts:7", "--proxy elbow_flex"),
+    ] {
+        let out = armhil()
+            .args(["serve", "scenes/so101.ron", "--headless", "--duration", "1", "--proxy", proxy])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{proxy}: {err}");
+        assert!(err.contains(says), "{proxy}: {err}");
+    }
 }

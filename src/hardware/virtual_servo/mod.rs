@@ -11,6 +11,7 @@
 
 pub mod log;
 pub mod motor;
+pub mod proxy;
 pub mod table;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +33,8 @@ pub enum Body {
     /// A simulated joint of a served run (`armhil serve`): the registers' drive goes
     /// to the plant, which reports back what the servo reads.
     Served(ServedLink),
+    /// A real servo on another port, answering for this ID (`armhil serve --proxy`).
+    Proxy(proxy::Proxy),
 }
 
 /// The two latest-value cells between a served servo's table (on the bus thread) and
@@ -91,7 +94,7 @@ impl VirtualServo {
     pub fn motor(&self) -> Option<&Motor> {
         match &self.body {
             Body::Motor(m) => Some(m),
-            Body::Served(_) => None,
+            Body::Served(_) | Body::Proxy(_) => None,
         }
     }
 
@@ -101,7 +104,13 @@ impl VirtualServo {
         match &mut self.body {
             Body::Motor(m) => m.set(d),
             Body::Served(l) => l.drive.set(d),
+            Body::Proxy(_) => {}
         }
+    }
+
+    /// Answers here: powered, and not a proxy for a servo on another port.
+    fn local(&self) -> bool {
+        self.powered && !matches!(self.body, Body::Proxy(_))
     }
 
     /// Takes the body's power and link faults as they are now.
@@ -120,6 +129,8 @@ impl VirtualServo {
         let p = match &self.body {
             Body::Motor(m) => m.present(),
             Body::Served(l) => l.present.get(),
+            // The real servo answers for itself.
+            Body::Proxy(_) => return 0,
         };
         self.powered = p.powered;
         let before = self.table.drive().torque_on;
@@ -255,11 +266,12 @@ impl VirtualBus {
         Duration::from_nanos(bytes as u64 * 10 * 1_000_000_000 / self.baud as u64)
     }
 
-    /// The servo answering to `id` (one without power is not there).
+    /// The servo answering to `id` here (one without power is not there, and a
+    /// proxied one answers from its own port).
     fn index_of(&self, id: u8) -> Option<usize> {
         self.servos
             .iter()
-            .position(|s| s.powered && s.table.id() == id)
+            .position(|s| s.local() && s.table.id() == id)
     }
 
     /// Feeds received bytes; returns the replies for every complete request, timed
@@ -297,8 +309,18 @@ impl VirtualBus {
                 Some(Ok(f)) => {
                     self.stats.frames += 1;
                     let (req_len, mut tx, replies) = match f {
-                        Frame::Sts(f) => (f.params.len() + 6, log::sts(&f), self.handle_sts(&f)),
-                        Frame::Dxl(f) => (f.params.len() + 10, log::dxl(&f), self.handle_dxl(&f)),
+                        Frame::Sts(f) => {
+                            let proxied = self.forward_sts(&f);
+                            let local = self.handle_sts(&f);
+                            let order = sync_order_sts(&f);
+                            (f.params.len() + 6, log::sts(&f), self.merge(local, proxied, &order))
+                        }
+                        Frame::Dxl(f) => {
+                            let proxied = self.forward_dxl(&f);
+                            let local = self.handle_dxl(&f);
+                            let order = sync_order_dxl(&f);
+                            (f.params.len() + 10, log::dxl(&f), self.merge(local, proxied, &order))
+                        }
                     };
                     // Each reply starts after the request and the servo's return
                     // delay, and never before the previous reply has ended.
@@ -330,6 +352,23 @@ impl VirtualBus {
         }
         self.backlog = t;
         out
+    }
+
+    /// Local replies and proxied ones together; a sync read's in the order of its IDs.
+    fn merge(&self, mut local: Vec<Out>, proxied: Vec<Out>, order: &[u8]) -> Vec<Out> {
+        if proxied.is_empty() {
+            return local;
+        }
+        local.extend(proxied);
+        if !order.is_empty() {
+            let rank = |o: &Out| {
+                o.0.map(|i| self.servos[i].table.id())
+                    .and_then(|id| order.iter().position(|&x| x == id))
+                    .unwrap_or(usize::MAX)
+            };
+            local.sort_by_key(rank);
+        }
+        local
     }
 
     /// What the link faults make of servo `servo`'s reply: `None` when it is lost,
@@ -429,7 +468,7 @@ impl VirtualBus {
         let bcast = f.id == psts::BROADCAST;
         let targets: Vec<usize> = if bcast {
             (0..self.servos.len())
-                .filter(|&i| self.servos[i].powered)
+                .filter(|&i| self.servos[i].local())
                 .collect()
         } else {
             self.index_of(f.id).into_iter().collect()
@@ -512,7 +551,7 @@ impl VirtualBus {
         let bcast = f.id == pdxl::BROADCAST;
         let targets: Vec<usize> = if bcast {
             (0..self.servos.len())
-                .filter(|&i| self.servos[i].powered)
+                .filter(|&i| self.servos[i].local())
                 .collect()
         } else {
             self.index_of(f.id).into_iter().collect()
@@ -658,6 +697,22 @@ impl VirtualBus {
 enum Frame {
     Sts(psts::Frame),
     Dxl(pdxl::Frame),
+}
+
+/// The IDs a sync read names, in order (empty for other instructions).
+fn sync_order_sts(f: &psts::Frame) -> Vec<u8> {
+    match psts::Instruction::from_frame(f) {
+        Ok(psts::Instruction::SyncRead { ids, .. }) => ids,
+        _ => Vec::new(),
+    }
+}
+
+/// The IDs a sync read names, in order (empty for other instructions).
+fn sync_order_dxl(f: &pdxl::Frame) -> Vec<u8> {
+    match pdxl::Instruction::from_frame(f) {
+        Ok(pdxl::Instruction::SyncRead { ids, .. }) => ids,
+        _ => Vec::new(),
+    }
 }
 
 /// A reply a handler makes: the servo that sends it (none for a Fast Sync Read's

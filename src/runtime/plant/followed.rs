@@ -124,10 +124,16 @@ impl Plant {
     }
 
     /// For a hardware joint without a valid measurement for over 3 of its periods:
-    /// how many periods (its twin then holds the last measured position).
+    /// how many periods (its twin then holds the last measured position). Never for a
+    /// proxied joint of a served bus.
     pub fn silent_servo(&mut self, i: usize) -> Option<f64> {
         let t = self.t;
         let j = &mut self.joints[i];
+        if j.served.is_some() {
+            // A proxied servo's link is the host's (it sees its own timeouts); the
+            // twin holds the last reading.
+            return None;
+        }
         let h = j.hw.as_mut()?;
         if t - h.last_ok_t > 3.0 * j.period + 1e-9 {
             h.vel = 0.0;

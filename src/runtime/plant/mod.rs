@@ -499,6 +499,7 @@ impl Plant {
     /// Delivers this step's torques (what each joint's drive asks, through its servo's
     /// envelope and the faults acting on it) and records statistics.
     pub fn actuate(&mut self) {
+        self.follow_proxies();
         self.world.clear_torques();
         for i in 0..self.joints.len() {
             let state = self.world.joint_state(i);

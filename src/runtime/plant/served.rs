@@ -39,8 +39,18 @@ impl Plant {
         };
         let pos = self.world.joint_state(i).pos;
         let actual = link.zero_actual + pos * link.ticks_per_unit;
-        j.mode = DriveMode::Served;
-        j.controller_kind = "served";
+        if link.proxy.is_some() {
+            // A real servo answers for it: the twin follows what it reports.
+            let mut h = FollowedJoint::new(&crate::scene::BackendSpec::Sim, pos);
+            h.label = link.label.clone();
+            h.goal = Some(pos);
+            j.hw = Some(h);
+            j.mode = DriveMode::Follow;
+            j.controller_kind = "proxy";
+        } else {
+            j.mode = DriveMode::Served;
+            j.controller_kind = "served";
+        }
         j.served = Some(Served {
             link,
             firmware: Firmware::new(actual),
@@ -49,6 +59,25 @@ impl Plant {
             powered: true,
             link_faults: Vec::new(),
         });
+    }
+
+    /// Proxied joints take their real servo's latest reading (before the step's
+    /// torques: the twin follows it).
+    pub(super) fn follow_proxies(&mut self) {
+        let t = self.t;
+        for j in self.joints.iter_mut() {
+            let (Some(s), Some(h)) = (j.served.as_mut(), j.hw.as_mut()) else {
+                continue;
+            };
+            let Some(cell) = &s.link.proxy else { continue };
+            if let Some(Some(r)) = cell.changed(&mut s.seen) {
+                let k = s.link.ticks_per_unit;
+                h.pos = (r.pos - crate::hardware::served::CENTRE) / k;
+                h.vel = r.vel / k;
+                h.load = r.load;
+                h.last_ok_t = t;
+            }
+        }
     }
 
     /// Whether served joint `i`'s servo has power (answers); `None` if not served.
