@@ -42,7 +42,7 @@ pub(super) struct RunArgs {
     /// `wrist_roll:encoder_noise(0.01)@1..2`, `shoulder:servo_error(overheat)@3..4`
     /// (repeatable). Kinds: panic, hang, slow(ms), encoder_stuck, encoder_noise(σ rad),
     /// encoder_offset(rad), torque_sag(factor), servo_error(overload|overheat|voltage),
-    /// power_loss; on serial joints link_drop(p), link_corrupt(p),
+    /// power_loss, jam; on serial and served joints link_drop(p), link_corrupt(p),
     /// link_latency(ms,jitter_ms), unplug, wrong_id(id). While running, `fault SPEC`,
     /// `estop`, `reset`, `reset JOINT`, `gains JOINT KP KI KD` and (lockstep) `pause`,
     /// `resume`, `step [N]`, `speed X|max` lines on stdin.

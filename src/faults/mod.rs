@@ -36,6 +36,9 @@ impl FaultKind {
             }
             FaultKind::TorqueSag { .. } => matches!(s, S::TorqueDeficit | S::FollowingError),
             FaultKind::ServoError { .. } | FaultKind::PowerLoss => s == S::ServoStatus,
+            // Stuck: the joint falls behind a moving setpoint; a servo pushing against
+            // it may also trip its overload protection (its status).
+            FaultKind::Jam => matches!(s, S::FollowingError | S::ServoStatus),
             FaultKind::LinkDrop { .. }
             | FaultKind::LinkCorrupt { .. }
             | FaultKind::LinkLatency { .. }

@@ -58,6 +58,9 @@ pub enum FaultKind {
     ServoError { bit: ServoErrorBit },
     /// The servo loses power: no torque (limp), no status, until the fault clears.
     PowerLoss,
+    /// The joint jams against an obstacle where it is at onset: it cannot move
+    /// (either way) until the fault clears, whatever its servo does.
+    Jam,
     /// Serial link: each byte (both directions) is lost with probability `p`, 0..=1.
     LinkDrop { p: f64 },
     /// Serial link: each byte has one random bit flipped with probability `p`, 0..=1.
@@ -85,6 +88,7 @@ impl FaultKind {
             FaultKind::TorqueSag { .. } => "torque_sag",
             FaultKind::ServoError { .. } => "servo_error",
             FaultKind::PowerLoss => "power_loss",
+            FaultKind::Jam => "jam",
             FaultKind::LinkDrop { .. } => "link_drop",
             FaultKind::LinkCorrupt { .. } => "link_corrupt",
             FaultKind::LinkLatency { .. } => "link_latency",
@@ -99,9 +103,10 @@ impl FaultKind {
             FaultKind::EncoderStuck
             | FaultKind::EncoderNoise { .. }
             | FaultKind::EncoderOffset { .. } => FaultClass::Sensor,
-            FaultKind::TorqueSag { .. } | FaultKind::ServoError { .. } | FaultKind::PowerLoss => {
-                FaultClass::Actuator
-            }
+            FaultKind::TorqueSag { .. }
+            | FaultKind::ServoError { .. }
+            | FaultKind::PowerLoss
+            | FaultKind::Jam => FaultClass::Actuator,
             FaultKind::LinkDrop { .. }
             | FaultKind::LinkCorrupt { .. }
             | FaultKind::LinkLatency { .. }
@@ -324,6 +329,7 @@ pub fn parse_cli_fault(s: &str) -> Result<FaultSpec, FaultParseError> {
             factor: num(0, "factor")?,
         },
         "power_loss" => FaultKind::PowerLoss,
+        "jam" => FaultKind::Jam,
         "servo_error" => FaultKind::ServoError {
             bit: match args.first().copied() {
                 Some("overload") => ServoErrorBit::Overload,
@@ -421,6 +427,7 @@ mod tests {
                 bit: ServoErrorBit::Voltage,
             },
             FaultKind::PowerLoss,
+            FaultKind::Jam,
             FaultKind::LinkDrop { p: 0.1 },
             FaultKind::LinkCorrupt { p: 0.05 },
             FaultKind::LinkLatency {

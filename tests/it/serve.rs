@@ -580,3 +580,55 @@ fn a_proxy_on_another_protocol_or_a_missing_port_is_refused_with_exit_2() {
         assert!(err.contains(says), "{proxy}: {err}");
     }
 }
+
+/// Overload from real torque only, on a lockstep run: a served joint pushing against a
+/// jam for the protection time trips it (error bit, torque off, an event), while a
+/// free move of 1600 ticks on another joint does not.
+#[test]
+fn a_jammed_served_joint_trips_overload_and_a_free_move_never_does() {
+    let scene = scene("scenes/so101.ron");
+    let k = 4096.0 / std::f64::consts::TAU;
+    let link = |i: usize| ServedJoint {
+        joint: i,
+        id: i as u8 + 1,
+        label: format!("served:sts:{}", i + 1),
+        link: ServedLink::new(2048.0),
+        zero_actual: 2048.0,
+        ticks_per_unit: k,
+        proxy: None,
+    };
+    let (pan, roll) = (link(0), link(4));
+    let on = |goal: f64| Drive {
+        torque_on: true,
+        enables: 1,
+        goal,
+        ..Drive::off(2048.0)
+    };
+    pan.link.drive.set(on(2448.0));
+    // wrist_roll: a 1600-tick move (it takes ~0.6 s at full speed).
+    roll.link.drive.set(on(3648.0));
+    let mut s = scene.clone();
+    s.duration_s = 3.0;
+    s.faults
+        .push(armhil::faults::parse_cli_fault("shoulder_pan:jam@0.0..3.0").expect("fault"));
+    let opts = RunOptions {
+        served: vec![pan.clone(), roll.clone()],
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let p = pan.link.present.get();
+    assert!(p.flags.has(Flags::OVERLOAD), "{p:?}");
+    assert!(!p.torque_on, "overload unloads the motor (Unloading Condition 44)");
+    assert!((p.pos - 2048.0).abs() <= 8.0, "jammed where it was: {}", p.pos);
+    let trip = r
+        .events
+        .iter()
+        .find(|e| e.joint == "shoulder_pan" && e.detail.contains("overload"))
+        .expect("overload event");
+    // Protection Time 2 s at Overload Torque 80 %, counted from the first step of the
+    // push (t = 0): the 2000th 1 ms step, stamped t = 1.999 s.
+    assert!((trip.t - 1.999).abs() < 1e-9, "tripped at {}", trip.t);
+    let q = roll.link.present.get();
+    assert!(!q.flags.has(Flags::OVERLOAD) && q.torque_on, "{q:?}");
+    assert!((q.pos - 3648.0).abs() <= 12.0, "the free move arrived: {}", q.pos);
+}

@@ -28,7 +28,7 @@ fn kinds(r: &Report, joint: &str) -> Vec<String> {
 fn every_simulated_fault_kind_is_detected_and_handled_as_its_scenario_expects() {
     let _g = shared();
     // (scenario, joint, reaction events that must appear, events that must not)
-    let cases: [(&str, &str, &[&str], &[&str]); 11] = [
+    let cases: [(&str, &str, &[&str], &[&str]); 12] = [
         (
             "panic",
             "elbow_pitch",
@@ -62,6 +62,12 @@ fn every_simulated_fault_kind_is_detected_and_handled_as_its_scenario_expects() 
         ),
         ("encoder_offset", "wrist_pitch", &["fault_detected"], &[]),
         ("torque_sag", "shoulder_pitch", &["fault_detected"], &[]),
+        (
+            "jam",
+            "elbow_pitch",
+            &["fault_detected", "following_error", "restart"],
+            &[],
+        ),
         (
             "servo_error",
             "elbow_pitch",

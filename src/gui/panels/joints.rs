@@ -9,7 +9,7 @@ use crate::report::JointHealth;
 use crate::runtime::command::{ControlCommand, parse_backend};
 
 /// Fault kinds offered, with their default argument (CLI spelling, see `--fault`).
-const FAULTS: [(&str, Option<&str>); 14] = [
+const FAULTS: [(&str, Option<&str>); 15] = [
     ("panic", None),
     ("hang", None),
     ("slow", Some("5")),
@@ -19,6 +19,7 @@ const FAULTS: [(&str, Option<&str>); 14] = [
     ("torque_sag", Some("0.3")),
     ("servo_error", Some("overload")),
     ("power_loss", None),
+    ("jam", None),
     ("link_drop", Some("0.2")),
     ("link_corrupt", Some("0.05")),
     ("link_latency", Some("5,2")),

@@ -13,6 +13,8 @@ pub struct PlantFault {
     pub cleared: bool,
     /// Position the encoder froze at (EncoderStuck).
     pub stuck: f64,
+    /// Motor-side position at onset, where a jam holds the gear train (Jam).
+    pub(super) jammed_at: f64,
     pub detected_at: Option<f64>,
     pub cleared_at: Option<f64>,
     /// One-shot controller faults: when the struck service was replaced.
@@ -33,6 +35,7 @@ impl PlantFault {
             started: false,
             cleared: false,
             stuck: 0.0,
+            jammed_at: 0.0,
             detected_at: None,
             cleared_at: None,
             ended_at: None,
@@ -103,6 +106,7 @@ impl Plant {
             if !started && spec.active(t) {
                 self.faults[k].started = true;
                 self.faults[k].stuck = self.world.joint_state(joint).pos;
+                self.faults[k].jammed_at = self.world.joint_state(joint).motor_pos;
                 self.faults[k].sp0 = self.traj.sample(joint, t).pos;
                 link_changed |= spec.kind.class() == FaultClass::Link;
                 // A link fault acts on the wire of a hardware or served joint (ground

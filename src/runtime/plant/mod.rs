@@ -173,6 +173,11 @@ impl PlantJoint {
 /// real joint by well under a milliradian.
 const FOLLOW_STIFFNESS: f64 = 100.0;
 
+/// A jam's stiffness per N·m of the servo's stall torque, N·m/rad (a rigid stop).
+const JAM_STIFFNESS_PER_STALL: f64 = 300.0;
+/// A jam's reaction, at most this many times the servo's stall torque.
+const JAM_MAX_PER_STALL: f64 = 20.0;
+
 /// Time a swapped-in servo gets to connect before link supervision applies, s.
 pub const SWAP_CONNECT_GRACE_S: f64 = 0.25;
 
@@ -481,6 +486,25 @@ impl Plant {
         (sp, m)
     }
 
+    /// The obstacle's reaction while a `Jam` fault acts on joint `i`: it holds the
+    /// joint where it was at onset (stiff and damped, up to [`JAM_MAX_PER_STALL`] ×
+    /// the servo's stall torque, more than any servo can push), N·m.
+    fn jam_torque(&self, i: usize, st: &crate::physics::JointState) -> f64 {
+        let Some(f) = self
+            .faults
+            .iter()
+            .find(|f| f.acting(i) && f.spec.kind == FaultKind::Jam)
+        else {
+            return 0.0;
+        };
+        let j = &self.joints[i];
+        let stall = j.servo.spec.stall_torque_nm;
+        let k = JAM_STIFFNESS_PER_STALL * stall;
+        let c = 2.0 * (k * j.servo.armature().max(1e-4)).sqrt();
+        let lim = JAM_MAX_PER_STALL * stall;
+        (-k * (st.motor_pos - f.jammed_at) - c * st.motor_vel).clamp(-lim, lim)
+    }
+
     /// One unsupervised step: [`Plant::actuate`], then [`Plant::advance`] (joints
     /// followed from a recording have had their trace played by
     /// [`Plant::play_traces`] first).
@@ -574,7 +598,8 @@ impl Plant {
                 state.pos,
                 j.limits,
             );
-            self.world.set_torque(i, d.torque);
+            let jam = self.jam_torque(i, &state);
+            self.world.set_torque(i, d.torque + jam);
             if served {
                 self.served_report(i);
             }
