@@ -11,16 +11,16 @@
 //! (`hardware::virtual_servo::table`), per protocol.
 //!
 //! Units of the gains: Feetech and ROBOTIS publish none for their P/I/D registers. The
-//! scale here makes P = 16 (the SO-101's setting in LeRobot) the stiffness of the
-//! SO-101 MJCF model's position actuator (kp 17.8 N·m/rad at a 3.35 N·m torque range,
-//! `../shared/models/so101/joints_properties.xml`), i.e. about 0.0081 of full torque per
-//! tick of error; D = 32 adds about 0.1 N·m·s/rad on the same servo. An assumption
-//! stated once, here.
+//! scale here is the one the SO-101's MuJoCo model derives for P = 16 (LeRobot's
+//! setting) on an STS3215: kp 998.22 N·m/rad and kv 2.731 N·m·s/rad at a 2.94 N·m
+//! torque range (`../shared/models/so101/so101_new_calib.xml`, after
+//! Gregory119/RBE501-RL-arm-project), i.e. about 0.52 of full torque per tick of error
+//! at P = 16, and that kv at D = 32. An assumption stated once, here.
 
 /// Fraction of maximum torque per tick of position error, per unit of P.
-pub const KP_PER_UNIT: f64 = 17.8 * (std::f64::consts::TAU / 4096.0) / 3.35 / 16.0;
+pub const KP_PER_UNIT: f64 = 998.22 * (std::f64::consts::TAU / 4096.0) / 2.94 / 16.0;
 /// Fraction of maximum torque per tick/s of velocity error, per unit of D.
-pub const KD_PER_UNIT: f64 = 0.1 * (std::f64::consts::TAU / 4096.0) / 3.35 / 32.0;
+pub const KD_PER_UNIT: f64 = 2.731 * (std::f64::consts::TAU / 4096.0) / 2.94 / 32.0;
 /// Fraction of maximum torque per tick·s of integrated error, per unit of I.
 pub const KI_PER_UNIT: f64 = KP_PER_UNIT * 0.1;
 
@@ -384,11 +384,14 @@ mod tests {
 
     #[test]
     fn p16_gives_the_so101_model_stiffness() {
-        // 17.8 N·m/rad at 3.35 N·m: 100 ticks of error ask for 0.815 of full torque.
+        // 998.22 N·m/rad at 2.94 N·m: one tick of error asks for 0.521 of full
+        // torque, two saturate.
         let mut f = Firmware::new(0.0);
-        f.set(Drive { p: 16.0, d: 0.0, ..on(100.0) }, 0.0);
+        f.set(Drive { p: 16.0, d: 0.0, ..on(1.0) }, 0.0);
         let u = f.output(0.001, 0.0, 0.0);
-        assert!((u - 0.815).abs() < 0.001, "{u}");
+        assert!((u - 0.5208).abs() < 0.001, "{u}");
+        f.set(Drive { p: 16.0, d: 0.0, ..on(2.0) }, 0.0);
+        assert_eq!(f.output(0.001, 0.0, 0.0), 1.0);
     }
 
     #[test]
