@@ -170,6 +170,16 @@ pub(super) fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, s
             }
         }
     });
+    if j.backend.starts_with("served:") || j.backend.starts_with("proxy:") {
+        // A host drives it (`armhil serve`): no swap, and its gains are its servo's
+        // registers, the host's to write.
+        ui.label(
+            RichText::new("driven by the host on the served bus: its gains are the servo's registers")
+                .small()
+                .weak(),
+        );
+        return;
+    }
     // Backend swap.
     ui.horizontal(|ui| {
         ui.label("swap to");

@@ -357,6 +357,21 @@ mod tests {
     }
 
     #[test]
+    fn sts_goal_time_sets_the_profile_speed_from_where_the_shaft_is() {
+        let mut t = Table::new(Protocol::Sts, 1, 2048.0);
+        t.publish(&Present::at(1000.0));
+        t.write(sts::GOAL_POSITION as usize, &3000u16.to_le_bytes())
+            .expect("goal");
+        t.write(sts::GOAL_TIME as usize, &500u16.to_le_bytes())
+            .expect("time");
+        // 2000 ticks in 0.5 s.
+        assert_eq!(t.drive().speed, 4000.0);
+        t.write(sts::GOAL_SPEED as usize, &1500u16.to_le_bytes())
+            .expect("speed");
+        assert_eq!(t.drive().speed, 1500.0, "a Goal Speed wins");
+    }
+
+    #[test]
     fn model_and_firmware_read_as_the_real_servos() {
         let s = Table::new(Protocol::Sts, 1, 2048.0);
         assert_eq!(s.u16_at(sts::MODEL as usize), 777);

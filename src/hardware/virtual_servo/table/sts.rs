@@ -114,20 +114,29 @@ pub(super) fn drive(t: &Table, enables: u32) -> Drive {
     let goal = signed(t, GOAL_POSITION, 15);
     let goal = if hi > lo { goal.clamp(lo, hi) } else { goal };
     let limit = t.u16_at(TORQUE_LIMIT as usize).min(t.u16_at(MAX_TORQUE as usize));
+    let mode = t.u8_at(MODE as usize);
+    let goal_speed = signed(t, GOAL_SPEED, 15);
+    // Position mode with a Goal Time (ms) and no Goal Speed: the move from where the
+    // shaft is now takes that long.
+    let goal_time_ms = t.u16_at(GOAL_TIME as usize) as f64;
+    let speed = if mode == 1 {
+        goal_speed
+    } else if goal_speed == 0.0 && goal_time_ms > 0.0 {
+        let present = signed(t, PRESENT_POSITION, 15);
+        (goal - present).abs() / (goal_time_ms / 1000.0)
+    } else {
+        goal_speed.abs()
+    };
     Drive {
         torque_on: t.u8_at(TORQUE_ENABLE as usize) != 0,
         enables,
-        mode: match t.u8_at(MODE as usize) {
+        mode: match mode {
             1 => OpMode::Velocity,
             2 => OpMode::Pwm,
             _ => OpMode::Position,
         },
         goal: goal + offset(t),
-        speed: if t.u8_at(MODE as usize) == 1 {
-            signed(t, GOAL_SPEED, 15)
-        } else {
-            signed(t, GOAL_SPEED, 15).abs()
-        },
+        speed,
         // 100 ticks/s² per unit.
         accel: t.u8_at(ACCELERATION as usize) as f64 * 100.0,
         pwm: signed(t, GOAL_TIME, 10) / 1000.0,
