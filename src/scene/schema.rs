@@ -123,6 +123,29 @@ pub struct LinkSpec {
     /// Pose of the shape in the link frame.
     #[serde(default)]
     pub shape_origin: OriginSpec,
+    /// Visual meshes (STL) for the 3D view, relative to the scene file; a file that is
+    /// not there is skipped (the shape is shown instead), so a scene can name
+    /// third-party meshes that only some machines have.
+    #[serde(default)]
+    pub meshes: Vec<MeshSpec>,
+}
+
+/// A visual mesh of a link.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeshSpec {
+    /// STL file, relative to the scene file.
+    pub file: String,
+    /// Pose of the mesh in the link frame.
+    #[serde(default)]
+    pub origin: OriginSpec,
+    /// Scale per axis (STL files are often in mm: 0.001).
+    #[serde(default = "unit_scale")]
+    pub scale: [f64; 3],
+}
+
+fn unit_scale() -> [f64; 3] {
+    [1.0; 3]
 }
 
 /// Inertia tensor components, kg·m².

@@ -632,3 +632,20 @@ fn a_jammed_served_joint_trips_overload_and_a_free_move_never_does() {
     assert!(!q.flags.has(Flags::OVERLOAD) && q.torque_on, "{q:?}");
     assert!((q.pos - 3648.0).abs() <= 12.0, "the free move arrived: {}", q.pos);
 }
+
+#[test]
+fn the_so101_scene_shows_its_meshes_when_they_are_there_and_boxes_otherwise() {
+    // Beside the checkout: ../shared/models/so101/assets has the 17 STL files its
+    // URDF places on the seven links.
+    let s = scene("scenes/so101.ron");
+    let meshes: usize = s.arm.links.iter().map(|l| l.meshes.len()).sum();
+    assert_eq!(meshes, 17);
+    assert!(s.arm.links.iter().all(|l| l.meshes.iter().all(|m| m.0.is_file())));
+    // The same scene elsewhere: the files are not there, the scene is still valid and
+    // shows its boxes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("so101.ron");
+    std::fs::copy(root().join("scenes/so101.ron"), &copy).expect("copy");
+    let s = armhil::scene::Scene::load(&copy).expect("valid without the meshes");
+    assert!(s.arm.links.iter().all(|l| l.meshes.is_empty() && l.shape.is_some()));
+}

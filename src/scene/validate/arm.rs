@@ -77,6 +77,7 @@ pub(super) fn inline_arm(
     base: &str,
     links: &[LinkSpec],
     joints: &[JointSpec],
+    dir: &std::path::Path,
     p: &mut Problems,
 ) -> ArmModel {
     let mut out_links = Vec::new();
@@ -129,7 +130,13 @@ pub(super) fn inline_arm(
             inertia: to_array(&inertia),
             shape: l.shape,
             shape_origin: l.shape_origin,
-            meshes: Vec::new(),
+            // Meshes that are there (see `LinkSpec::meshes`).
+            meshes: l
+                .meshes
+                .iter()
+                .map(|m| (dir.join(&m.file), m.origin, m.scale))
+                .filter(|(path, _, _)| path.is_file())
+                .collect(),
         });
     }
     let mut kin = Vec::new();

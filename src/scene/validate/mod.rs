@@ -52,7 +52,13 @@ pub(super) fn validate(path: &Path, file: SceneFile) -> Result<Scene, SceneError
             base,
             links,
             joints,
-        } => inline_arm(base, links, joints, &mut p),
+        } => inline_arm(
+            base,
+            links,
+            joints,
+            path.parent().unwrap_or(Path::new(".")),
+            &mut p,
+        ),
         ArmSpec::Urdf { path: rel } => {
             let urdf_path = path.parent().unwrap_or(Path::new(".")).join(rel);
             let robot = read_urdf(&urdf_path)?;
