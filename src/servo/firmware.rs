@@ -153,6 +153,8 @@ pub struct Present {
     /// The [`Drive::enables`] this report follows (so a report made before the
     /// host's latest torque-on cannot undo it).
     pub enables: u32,
+    /// Firmware resets so far: each one reloads the registers from EEPROM.
+    pub boots: u32,
 }
 
 impl Present {
@@ -170,6 +172,7 @@ impl Present {
             torque_on: false,
             powered: true,
             enables: 0,
+            boots: 0,
         }
     }
 }
@@ -356,6 +359,7 @@ impl Firmware {
             torque_on: self.torque_on(),
             powered: true,
             enables: self.drive.enables,
+            boots: 0,
         }
     }
 }

@@ -649,3 +649,72 @@ fn the_so101_scene_shows_its_meshes_when_they_are_there_and_boxes_otherwise() {
     let s = armhil::scene::Scene::load(&copy).expect("valid without the meshes");
     assert!(s.arm.links.iter().all(|l| l.meshes.is_empty() && l.shape.is_some()));
 }
+
+/// Controller faults act on a served servo's own firmware (lockstep, exact): a panic
+/// resets it (silent while it boots, then torque off), a hang silences it with its
+/// output frozen, a slow firmware answers late.
+#[test]
+fn controller_faults_on_a_served_joint_reset_hang_or_slow_its_firmware() {
+    let scene = scene("scenes/so101.ron");
+    let k = 4096.0 / std::f64::consts::TAU;
+    let link = |i: usize| ServedJoint {
+        joint: i,
+        id: i as u8 + 1,
+        label: format!("served:sts:{}", i + 1),
+        link: ServedLink::new(2048.0),
+        zero_actual: 2048.0,
+        ticks_per_unit: k,
+        proxy: None,
+    };
+    let links: Vec<ServedJoint> = (0..6).map(link).collect();
+    for l in &links {
+        l.link.drive.set(Drive {
+            torque_on: true,
+            enables: 1,
+            ..Drive::off(2048.0)
+        });
+    }
+    let mut s = scene.clone();
+    s.duration_s = 2.0;
+    for f in [
+        "shoulder_pan:panic@1.0",
+        "elbow_flex:hang@1.0..1.5",
+        "wrist_flex:slow(5)@1.0..3.0",
+    ] {
+        s.faults.push(armhil::faults::parse_cli_fault(f).expect("fault"));
+    }
+    let opts = RunOptions {
+        served: links.clone(),
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let power: Vec<(f64, &str, &str)> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "servo_power")
+        .map(|e| (e.t, e.joint.as_str(), e.detail.as_str()))
+        .collect();
+    let at = |j: &str, d: &str| {
+        power
+            .iter()
+            .find(|(_, jj, dd)| *jj == j && dd.contains(d))
+            .map(|p| p.0)
+    };
+    assert_eq!(at("shoulder_pan", "firmware reset"), Some(1.0), "{power:?}");
+    let back = at("shoulder_pan", "answers again").expect("back");
+    assert!((back - 1.05).abs() < 1e-9, "{power:?}");
+    let pan = links[0].link.present.get();
+    assert_eq!(pan.boots, 1);
+    assert!(!pan.torque_on && pan.powered, "reset: torque off, answering: {pan:?}");
+    assert_eq!(at("elbow_flex", "firmware hung"), Some(1.0), "{power:?}");
+    assert_eq!(at("elbow_flex", "answers again"), Some(1.5), "{power:?}");
+    assert!(links[2].link.present.get().torque_on, "a hang is not a reset");
+    assert_eq!(
+        links[3].link.faults.get(),
+        vec![armhil::faults::FaultKind::LinkLatency {
+            ms: 5.0,
+            jitter_ms: 0.0
+        }],
+        "a slow firmware answers 5 ms late"
+    );
+}

@@ -73,6 +73,8 @@ pub struct VirtualServo {
     /// Link faults acting on its replies (a served joint's, from the plant).
     link: crate::hardware::mitm::Impairments,
     link_seen: u64,
+    /// Firmware resets seen (a served joint's, from the plant).
+    boots: u32,
 }
 
 impl VirtualServo {
@@ -85,6 +87,7 @@ impl VirtualServo {
             powered: true,
             link: Default::default(),
             link_seen: 0,
+            boots: 0,
         };
         s.push_drive();
         s
@@ -133,6 +136,13 @@ impl VirtualServo {
             Body::Proxy(_) => return 0,
         };
         self.powered = p.powered;
+        if p.boots != self.boots {
+            // The firmware reset: registers as at power-on.
+            self.boots = p.boots;
+            self.table.power_cycle(p.pos);
+            self.pending = None;
+            self.push_drive();
+        }
         let before = self.table.drive().torque_on;
         let err = self.table.publish(&p);
         // A protection may have turned torque off in the registers.

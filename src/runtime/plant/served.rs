@@ -22,7 +22,17 @@ pub(super) struct Served {
     flags: u8,
     powered: bool,
     link_faults: Vec<FaultKind>,
+    /// The firmware's last output (a hung firmware keeps driving it).
+    last_duty: f64,
+    /// Firmware resets so far, the faults that caused them, and until when the
+    /// servo is silent while it boots.
+    boots: u32,
+    reset_by: Vec<usize>,
+    booting_until: f64,
 }
+
+/// How long a served servo is silent while its firmware resets, s.
+const BOOT_S: f64 = 0.05;
 
 impl Served {
     pub(super) fn label(&self) -> &str {
@@ -58,6 +68,10 @@ impl Plant {
             flags: 0,
             powered: true,
             link_faults: Vec::new(),
+            last_duty: 0.0,
+            boots: 0,
+            reset_by: Vec::new(),
+            booting_until: 0.0,
         });
     }
 
@@ -106,13 +120,33 @@ impl Plant {
         };
         let k = s.link.ticks_per_unit;
         let (ticks, ticks_s) = (s.link.zero_actual + m.pos * k, m.vel * k);
-        if let Some(d) = s.link.link.drive.changed(&mut s.seen) {
-            s.firmware.set(d, ticks);
+        // Controller faults act on the servo's own firmware: a panic resets it (torque
+        // off, registers from EEPROM, silent while it boots), a hang freezes its
+        // output (and silences it, see `served_report`).
+        let t = self.t;
+        let mut hung = false;
+        for (n, f) in self.faults.iter().enumerate().filter(|(_, f)| f.acting(i)) {
+            match f.spec.kind {
+                FaultKind::Hang => hung = true,
+                FaultKind::Panic if !s.reset_by.contains(&n) => {
+                    s.reset_by.push(n);
+                    s.boots += 1;
+                    s.firmware = Firmware::new(ticks);
+                    s.booting_until = t + BOOT_S;
+                }
+                _ => {}
+            }
+        }
+        if !hung {
+            if let Some(d) = s.link.link.drive.changed(&mut s.seen) {
+                s.firmware.set(d, ticks);
+            }
+            s.last_duty = s.firmware.output(dt, ticks, ticks_s);
         }
         // The output is a PWM duty, i.e. a voltage: the motor's torque is what that
         // voltage drives against the back-EMF of its own speed (a DC motor), which
         // also damps the motor side within the gears' backlash.
-        let duty = s.firmware.output(dt, ticks, ticks_s);
+        let duty = s.last_duty;
         if duty == 0.0 && !s.firmware.torque_on() {
             return 0.0;
         }
@@ -125,17 +159,21 @@ impl Plant {
         let st = self.world.joint_state(i);
         let (pos, vel) = self.sensed(i, st.pos, st.vel);
         let dt = self.dt;
-        let mut powered = true;
+        let mut silent: Option<&str> = None;
         let mut bits = 0u8;
         let mut link = Vec::new();
         for f in self.faults.iter().filter(|f| f.acting(i)) {
             match f.spec.kind {
-                FaultKind::PowerLoss => powered = false,
+                FaultKind::PowerLoss => silent = Some("no power"),
+                FaultKind::Hang => silent = silent.or(Some("firmware hung")),
                 FaultKind::ServoError { bit } => bits |= bit.mask(),
+                // A slow firmware answers late.
+                FaultKind::Slow { ms } => link.push(FaultKind::LinkLatency { ms, jitter_ms: 0.0 }),
                 k if k.class() == crate::faults::FaultClass::Link => link.push(k),
                 _ => {}
             }
         }
+        let t = self.t;
         let j = &mut self.joints[i];
         let m = j.servo.measure(pos, vel, 0.0, &mut j.rng);
         let load = j.delivered / j.servo.spec.stall_torque_nm;
@@ -143,6 +181,10 @@ impl Plant {
         let Some(s) = j.served.as_mut() else {
             return;
         };
+        if t < s.booting_until {
+            silent = silent.or(Some("firmware reset"));
+        }
+        let powered = silent.is_none();
         s.firmware.protect(dt, load, temp);
         let k = s.link.ticks_per_unit;
         let mut p = s
@@ -150,6 +192,7 @@ impl Plant {
             .present(s.link.zero_actual + m.pos * k, m.vel * k, load, temp);
         p.flags = Flags(p.flags.0 | bits);
         p.powered = powered;
+        p.boots = s.boots;
         s.link.link.present.set(p);
         if link != s.link_faults {
             s.link.link.faults.set(link.clone());
@@ -172,8 +215,11 @@ impl Plant {
             self.event(i, "servo_status", detail);
         }
         if powered != was_powered {
-            let detail = if powered { "servo answers again" } else { "servo silent (no power)" };
-            self.event(i, "servo_power", detail.to_string());
+            let detail = match silent {
+                None => "servo answers again".to_string(),
+                Some(why) => format!("servo silent ({why})"),
+            };
+            self.event(i, "servo_power", detail);
         }
     }
 }

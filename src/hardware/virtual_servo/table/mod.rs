@@ -229,6 +229,17 @@ impl Table {
         }
     }
 
+    /// A firmware reset (power cycle): RAM back to its power-on state with the kept
+    /// EEPROM, the goal where the shaft is (`actual` ticks), torque off.
+    pub fn power_cycle(&mut self, actual: f64) {
+        let flash = self.flash.clone();
+        let enables = self.enables;
+        *self = Table::new(self.protocol, self.id(), actual);
+        self.restore_eeprom(&flash);
+        self.hold_goal_at(actual);
+        self.enables = enables;
+    }
+
     /// Dynamixel Reboot: clears the hardware error and turns torque off.
     pub fn reboot(&mut self) {
         if self.protocol == Protocol::Dxl {
@@ -369,6 +380,22 @@ mod tests {
         t.write(sts::GOAL_SPEED as usize, &1500u16.to_le_bytes())
             .expect("speed");
         assert_eq!(t.drive().speed, 1500.0, "a Goal Speed wins");
+    }
+
+    #[test]
+    fn a_power_cycle_forgets_ram_and_keeps_eeprom() {
+        let mut t = Table::new(Protocol::Sts, 3, 2048.0);
+        t.write(sts::P_GAIN as usize, &[16]).expect("locked: RAM only");
+        t.write(sts::TORQUE_ENABLE as usize, &[1]).expect("torque on");
+        t.write(sts::LOCK as usize, &[0]).expect("unlock");
+        t.write(sts::D_GAIN as usize, &[8]).expect("kept");
+        t.power_cycle(1500.0);
+        assert_eq!(t.u8_at(sts::P_GAIN as usize), 32, "the locked write is gone");
+        assert_eq!(t.u8_at(sts::D_GAIN as usize), 8, "the kept one stays");
+        assert_eq!(t.u8_at(sts::LOCK as usize), 1);
+        assert!(!t.drive().torque_on);
+        assert_eq!(t.drive().goal, 1500.0, "the goal is where the shaft is");
+        assert_eq!(t.id(), 3);
     }
 
     #[test]
