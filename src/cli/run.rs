@@ -100,9 +100,7 @@ impl GuiArgs {
         armhil::gui::GuiOptions {
             session,
             screenshot: self.screenshot.clone(),
-            exit_after: self
-                .exit_after
-                .or(self.screenshot.as_ref().map(|_| 3.0)),
+            exit_after: self.exit_after.or(self.screenshot.as_ref().map(|_| 3.0)),
             stall_frame_ms: self.stall_frame_ms,
             show_axes: self.show_axes,
             show_frames: self.show_frames,
@@ -382,7 +380,8 @@ pub(super) fn gui_window(
 
 /// Commands typed on stdin (`swap JOINT BACKEND`), parsed on their own thread and sent
 /// on the run's control channel; bad lines are reported and skipped.
-pub(super) fn stdin_commands() -> crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand> {
+pub(super) fn stdin_commands()
+-> crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand> {
     let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
     let _ = std::thread::Builder::new()
         .name("armhil-stdin".into())

@@ -122,7 +122,9 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
     }
     let names: Vec<&str> = scene.joints.iter().map(|j| j.name.as_str()).collect();
     let mut problems = Vec::new();
-    spec.validate("serve", &names, &mut |f, m| problems.push(format!("{f}: {m}")));
+    spec.validate("serve", &names, &mut |f, m| {
+        problems.push(format!("{f}: {m}"))
+    });
     if !problems.is_empty() {
         let what = if a.ids.is_some() { "--ids" } else { "scene" };
         return Err(BadInput(format!(
@@ -137,9 +139,11 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
     };
     let mut proxies = BTreeMap::new();
     for p in &a.proxy {
-        let (joint, backend) = p
-            .split_once('=')
-            .ok_or_else(|| BadInput(format!("--proxy {p:?}: expected JOINT=serial:PORT:PROTO:ID[:BAUD]")))?;
+        let (joint, backend) = p.split_once('=').ok_or_else(|| {
+            BadInput(format!(
+                "--proxy {p:?}: expected JOINT=serial:PORT:PROTO:ID[:BAUD]"
+            ))
+        })?;
         if !names.contains(&joint) {
             return Err(BadInput(format!(
                 "--proxy {p:?}: no actuated joint named {joint:?}; expected one of {names:?}"
@@ -161,7 +165,11 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
             Ok(armhil::scene::BackendSpec::Serial { protocol, .. }) if protocol != family => {
                 return Err(BadInput(format!(
                     "--proxy {p:?}: the served bus speaks {}; a proxied servo must too",
-                    if family == armhil::scene::BusProtocol::Sts { "sts" } else { "dxl" }
+                    if family == armhil::scene::BusProtocol::Sts {
+                        "sts"
+                    } else {
+                        "dxl"
+                    }
                 )));
             }
             Ok(_) => {
@@ -209,7 +217,9 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
         });
     }
     if let Some(j) = proxies.keys().next() {
-        return Err(BadInput(format!("--proxy: joint {j:?} is not served (see --ids)")));
+        return Err(BadInput(format!(
+            "--proxy: joint {j:?} is not served (see --ids)"
+        )));
     }
     let base = scene.source.parent().unwrap_or(Path::new("."));
     let eeprom = a
@@ -236,7 +246,10 @@ fn plan(scene: &Scene, a: &ServeArgs) -> Result<ServedBusSpec, BadInput> {
         },
         baud: spec.baud.unwrap_or(1_000_000),
         servos,
-        link: a.link.clone().or_else(|| spec.link.as_ref().map(PathBuf::from)),
+        link: a
+            .link
+            .clone()
+            .or_else(|| spec.link.as_ref().map(PathBuf::from)),
         eeprom,
         rt_priority: a.rt_priority.map(|p| (p - 1).max(1)),
     })
@@ -279,8 +292,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             writable(p, what)?;
         }
     }
-    let clock: Arc<dyn armhil::sys::clock::Clock> =
-        Arc::new(armhil::sys::clock::WallClock::new());
+    let clock: Arc<dyn armhil::sys::clock::Clock> = Arc::new(armhil::sys::clock::WallClock::new());
     let mut port =
         ServedPort::start(spec.clone(), clock.clone()).map_err(|e| BadInput(e.to_string()))?;
     if let Some(p) = &a.lerobot_calibration {

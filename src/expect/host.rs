@@ -35,13 +35,19 @@ pub(super) fn torque_off(r: &Report, joint: &str, ms: f64) -> (bool, String) {
     for &t in &raised {
         match j.torque_off_at.iter().find(|&&w| w + 1e-9 >= t) {
             Some(&w) if (w - t) * 1e3 <= ms + 1e-6 => took.push((w - t) * 1e3),
-            Some(&w) => late.push(format!("bit at {t:.3} s: torque off {:.1} ms later", (w - t) * 1e3)),
+            Some(&w) => late.push(format!(
+                "bit at {t:.3} s: torque off {:.1} ms later",
+                (w - t) * 1e3
+            )),
             None => late.push(format!("bit at {t:.3} s: torque never turned off")),
         }
     }
     if late.is_empty() {
         let worst = took.iter().copied().fold(0.0, f64::max);
-        (true, format!("{} error(s), torque off within {worst:.1} ms", raised.len()))
+        (
+            true,
+            format!("{} error(s), torque off within {worst:.1} ms", raised.len()),
+        )
     } else {
         (false, late.join("; "))
     }
@@ -55,7 +61,11 @@ pub(super) fn stops_writing(r: &Report, joint: &str, ms: f64) -> (bool, String) 
     };
     let mut spans = Vec::new();
     let mut from = None;
-    for e in r.events.iter().filter(|e| e.joint == joint && e.kind == "servo_power") {
+    for e in r
+        .events
+        .iter()
+        .filter(|e| e.joint == joint && e.kind == "servo_power")
+    {
         if e.detail.contains("silent") {
             from = Some(e.t);
         } else if let Some(f) = from.take() {
@@ -80,7 +90,10 @@ pub(super) fn stops_writing(r: &Report, joint: &str, ms: f64) -> (bool, String) 
         }
     }
     if bad.is_empty() {
-        (true, format!("{} silence(s), writes stopped within {ms} ms", spans.len()))
+        (
+            true,
+            format!("{} silence(s), writes stopped within {ms} ms", spans.len()),
+        )
     } else {
         (false, bad.join("; "))
     }

@@ -103,7 +103,9 @@ impl Observers {
     /// One transaction of the bus on `port`, at simulated time `t` (recorded only):
     /// a port first used now (by a swap) is announced first.
     pub(crate) fn bus(&mut self, port: &str, t: f64, tick: &BusTick) {
-        let Some(k) = self.port_index(port) else { return };
+        let Some(k) = self.port_index(port) else {
+            return;
+        };
         if let Some(r) = &self.recorder {
             r.send(Record::Bus(
                 k,

@@ -302,8 +302,16 @@ impl Firmware {
             self.ref_vel = 0.0;
             return;
         }
-        let vmax = if d.speed > 0.0 { d.speed } else { f64::INFINITY };
-        let amax = if d.accel > 0.0 { d.accel } else { f64::INFINITY };
+        let vmax = if d.speed > 0.0 {
+            d.speed
+        } else {
+            f64::INFINITY
+        };
+        let amax = if d.accel > 0.0 {
+            d.accel
+        } else {
+            f64::INFINITY
+        };
         let dist = d.goal - self.ref_pos;
         // The fastest speed from which the profile can still stop on the goal, braking
         // by `amax · dt` each cycle (so it arrives at no more than that speed).
@@ -391,17 +399,37 @@ mod tests {
         // 998.22 N·m/rad at 2.94 N·m: one tick of error asks for 0.521 of full
         // torque, two saturate.
         let mut f = Firmware::new(0.0);
-        f.set(Drive { p: 16.0, d: 0.0, ..on(1.0) }, 0.0);
+        f.set(
+            Drive {
+                p: 16.0,
+                d: 0.0,
+                ..on(1.0)
+            },
+            0.0,
+        );
         let u = f.output(0.001, 0.0, 0.0);
         assert!((u - 0.5208).abs() < 0.001, "{u}");
-        f.set(Drive { p: 16.0, d: 0.0, ..on(2.0) }, 0.0);
+        f.set(
+            Drive {
+                p: 16.0,
+                d: 0.0,
+                ..on(2.0)
+            },
+            0.0,
+        );
         assert_eq!(f.output(0.001, 0.0, 0.0), 1.0);
     }
 
     #[test]
     fn within_the_dead_zone_at_rest_the_motor_is_not_driven() {
         let mut f = Firmware::new(0.0);
-        f.set(Drive { dead_zone: (2.0, 3.0), ..on(100.0) }, 0.0);
+        f.set(
+            Drive {
+                dead_zone: (2.0, 3.0),
+                ..on(100.0)
+            },
+            0.0,
+        );
         assert_eq!(f.output(0.001, 98.5, 0.0), 0.0, "1.5 ticks short: inside");
         assert!(f.output(0.001, 96.0, 0.0) > 0.0, "4 ticks short: outside");
         assert!(f.output(0.001, 102.5, 0.0) < 0.0, "2.5 ticks over: outside");
@@ -410,16 +438,35 @@ mod tests {
     #[test]
     fn output_is_capped_by_the_torque_limit_and_zero_with_torque_off() {
         let mut f = Firmware::new(0.0);
-        f.set(Drive { torque_limit: 0.5, ..on(3000.0) }, 0.0);
+        f.set(
+            Drive {
+                torque_limit: 0.5,
+                ..on(3000.0)
+            },
+            0.0,
+        );
         assert_eq!(f.output(0.001, 0.0, 0.0), 0.5);
-        f.set(Drive { torque_on: false, ..on(3000.0) }, 0.0);
+        f.set(
+            Drive {
+                torque_on: false,
+                ..on(3000.0)
+            },
+            0.0,
+        );
         assert_eq!(f.output(0.001, 0.0, 0.0), 0.0);
     }
 
     #[test]
     fn the_profile_respects_speed_and_acceleration_and_ends_on_the_goal() {
         let mut f = Firmware::new(0.0);
-        f.set(Drive { speed: 1000.0, accel: 5000.0, ..on(1500.0) }, 0.0);
+        f.set(
+            Drive {
+                speed: 1000.0,
+                accel: 5000.0,
+                ..on(1500.0)
+            },
+            0.0,
+        );
         let (mut last_v, mut max_v, mut max_a) = (0.0f64, 0.0f64, 0.0f64);
         let mut arrival = None;
         for _ in 0..3000 {
@@ -462,10 +509,19 @@ mod tests {
         assert!(!f.flags().has(Flags::OVERLOAD));
         f.protect(0.001, 1.0, 30.0);
         assert!(f.flags().has(Flags::OVERLOAD));
-        assert!(!f.torque_on(), "overload is in the factory unloading condition");
+        assert!(
+            !f.torque_on(),
+            "overload is in the factory unloading condition"
+        );
         assert_eq!(f.output(0.001, 0.0, 0.0), 0.0);
         // The host turns torque on again: the fault is cleared.
-        f.set(Drive { enables: 2, ..on(1600.0) }, 0.0);
+        f.set(
+            Drive {
+                enables: 2,
+                ..on(1600.0)
+            },
+            0.0,
+        );
         assert!(f.torque_on() && f.flags() == Flags::default());
     }
 

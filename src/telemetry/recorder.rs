@@ -219,7 +219,11 @@ impl<W: Write + Seek> Writer<W> {
             .add_schema("armhil.Scene", "jsonschema", SCENE_SCHEMA.as_bytes())
             .map_err(err)?;
         let sv = mcap
-            .add_schema("armhil.ServedSample", "jsonschema", SERVED_SCHEMA.as_bytes())
+            .add_schema(
+                "armhil.ServedSample",
+                "jsonschema",
+                SERVED_SCHEMA.as_bytes(),
+            )
             .map_err(err)?;
         let none = BTreeMap::new();
         let mut channels = Vec::new();

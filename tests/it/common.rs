@@ -149,8 +149,7 @@ pub fn python_packages_for(python: &Path, dir: &str, import: &str, groups: &[&[&
 
 /// A PYTHONPATH of these directories.
 pub fn python_path(dirs: &[&Path]) -> std::ffi::OsString {
-    std::env::join_paths(dirs.iter().filter(|d| !d.as_os_str().is_empty()))
-        .unwrap_or_default()
+    std::env::join_paths(dirs.iter().filter(|d| !d.as_os_str().is_empty())).unwrap_or_default()
 }
 
 /// The stand-in for torch's type names (tests/it/python/torch_stub) when `python`
@@ -183,7 +182,10 @@ pub fn python312() -> PathBuf {
     {
         let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
         // 3.12 first (the version LeRobot 0.6 is tested with), then newer ones.
-        v.sort_by_key(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("3.12")));
+        v.sort_by_key(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("3.12"))
+        });
         candidates.extend(v.into_iter().map(|p| p.join("bin/python3")));
     }
     candidates

@@ -107,8 +107,14 @@ fn official_feetech_sdk_drives_the_served_so101() {
     );
     let (code, text) = s.finish();
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("served:sts:1") && text.contains("served bus:"), "{text}");
-    assert!(!dir.path().join("so101").exists(), "the link is removed at the end");
+    assert!(
+        text.contains("served:sts:1") && text.contains("served bus:"),
+        "{text}"
+    );
+    assert!(
+        !dir.path().join("so101").exists(),
+        "the link is removed at the end"
+    );
 }
 
 #[test]
@@ -263,7 +269,10 @@ fn eeprom_writes_are_kept_between_serve_runs_only_while_unlocked() {
     );
     assert!(sts_call(&mut port, 2, sts::Instruction::Ping).is_none());
     assert_eq!(sts_read(&mut port, 12, table::sts::P_GAIN, 1), [20]);
-    assert_eq!(sts_read(&mut port, 12, table::sts::MODEL, 2), 777u16.to_le_bytes());
+    assert_eq!(
+        sts_read(&mut port, 12, table::sts::MODEL, 2),
+        777u16.to_le_bytes()
+    );
     drop(port);
     let (code, text) = s.finish();
     assert_eq!(code, Some(0), "{text}");
@@ -342,9 +351,8 @@ fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
     links[5].link.drive.set(on(2048.0, 1));
     let mut s = scene.clone();
     s.duration_s = 2.0;
-    s.faults.push(
-        armhil::faults::parse_cli_fault("gripper:power_loss@1.0..3.0").expect("fault"),
-    );
+    s.faults
+        .push(armhil::faults::parse_cli_fault("gripper:power_loss@1.0..3.0").expect("fault"));
     s.faults.push(
         armhil::faults::parse_cli_fault("wrist_flex:servo_error(overheat)@1.0..3.0")
             .expect("fault"),
@@ -358,10 +366,22 @@ fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
     // Within the gear's backlash (±0.5° = ±5.7 ticks) plus what friction holds.
     assert!((p[0].pos - 2348.0).abs() <= 12.0, "pan at {}", p[0].pos);
     assert!(p[0].torque_on, "{:?}", p[0]);
-    assert!((p[1].pos - 2048.0).abs() <= 40.0, "lift held at {}", p[1].pos);
-    assert!(p[1].load.abs() > 0.05, "holding the arm costs torque: {}", p[1].load);
+    assert!(
+        (p[1].pos - 2048.0).abs() <= 40.0,
+        "lift held at {}",
+        p[1].pos
+    );
+    assert!(
+        p[1].load.abs() > 0.05,
+        "holding the arm costs torque: {}",
+        p[1].load
+    );
     assert!(!p[2].torque_on);
-    assert!((p[2].pos - 2048.0).abs() > 100.0, "limp elbow fell: {}", p[2].pos);
+    assert!(
+        (p[2].pos - 2048.0).abs() > 100.0,
+        "limp elbow fell: {}",
+        p[2].pos
+    );
     assert!(!p[5].powered, "no power: the gripper's servo is silent");
     assert!(p[3].flags.has(Flags::OVERHEAT), "{:?}", p[3].flags);
     assert_eq!(joint(&r, "shoulder_pan").backend, "served:sts:1");
@@ -473,8 +493,15 @@ fn faults_reach_the_host_and_its_reactions_are_judged() {
     assert!(!v[3].0 && v[3].1.contains("still written"), "{v:?}");
     assert!(r.faults.iter().all(|f| f.toward_host), "{:?}", r.faults);
     let s = r.served.as_ref().expect("served figures");
-    assert!(s.by_instruction["read"] > 100 && s.by_instruction["write"] > 100, "{s:?}");
-    let gripper = s.joints.iter().find(|j| j.joint == "gripper").expect("gripper");
+    assert!(
+        s.by_instruction["read"] > 100 && s.by_instruction["write"] > 100,
+        "{s:?}"
+    );
+    let gripper = s
+        .joints
+        .iter()
+        .find(|j| j.joint == "gripper")
+        .expect("gripper");
     assert_eq!(gripper.torque_off_at.len(), 1, "{gripper:?}");
     assert!(
         r.events
@@ -545,14 +572,20 @@ fn a_proxied_joint_is_a_real_servo_on_another_port_and_its_twin_follows_it() {
     // The official SDK sees one bus of six STS3215s: ID 3 is the real one (its
     // model read, goal written and position read through the proxy, under ID 3).
     let out = run_python("served_sdk.py", &["sts", &s.link(), "1000000"]);
-    assert!(out.contains("ping ok [1, 2, 3, 4, 5, 6] model 777"), "{out}");
+    assert!(
+        out.contains("ping ok [1, 2, 3, 4, 5, 6] model 777"),
+        "{out}"
+    );
     let (code, text) = s.finish();
     drop(servo);
     assert_eq!(code, Some(0), "{text}");
     let r: armhil::report::Report =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     let elbow = joint(&r, "elbow_flex");
-    assert_eq!(elbow.backend, format!("proxy:serial:{}:sts:7", real.display()));
+    assert_eq!(
+        elbow.backend,
+        format!("proxy:serial:{}:sts:7", real.display())
+    );
     // The real servo went to 2148 (100 ticks = 0.153 rad past centre); the twin
     // followed it there.
     assert!(
@@ -567,12 +600,26 @@ fn a_proxied_joint_is_a_real_servo_on_another_port_and_its_twin_follows_it() {
 #[test]
 fn a_proxy_on_another_protocol_or_a_missing_port_is_refused_with_exit_2() {
     for (proxy, says) in [
-        ("elbow_flex=serial:/dev/null:dxl:7", "a proxied servo must too"),
+        (
+            "elbow_flex=serial:/dev/null:dxl:7",
+            "a proxied servo must too",
+        ),
         ("elbow=serial:/dev/ttyUSB9:sts:7", "no actuated joint named"),
-        ("elbow_flex=serial:/nonexistent/tty:sts:7", "--proxy elbow_flex"),
+        (
+            "elbow_flex=serial:/nonexistent/tty:sts:7",
+            "--proxy elbow_flex",
+        ),
     ] {
         let out = armhil()
-            .args(["serve", "scenes/so101.ron", "--headless", "--duration", "1", "--proxy", proxy])
+            .args([
+                "serve",
+                "scenes/so101.ron",
+                "--headless",
+                "--duration",
+                "1",
+                "--proxy",
+                proxy,
+            ])
             .output()
             .expect("run");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -618,8 +665,15 @@ fn a_jammed_served_joint_trips_overload_and_a_free_move_never_does() {
     let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
     let p = pan.link.present.get();
     assert!(p.flags.has(Flags::OVERLOAD), "{p:?}");
-    assert!(!p.torque_on, "overload unloads the motor (Unloading Condition 44)");
-    assert!((p.pos - 2048.0).abs() <= 8.0, "jammed where it was: {}", p.pos);
+    assert!(
+        !p.torque_on,
+        "overload unloads the motor (Unloading Condition 44)"
+    );
+    assert!(
+        (p.pos - 2048.0).abs() <= 8.0,
+        "jammed where it was: {}",
+        p.pos
+    );
     let trip = r
         .events
         .iter()
@@ -630,7 +684,11 @@ fn a_jammed_served_joint_trips_overload_and_a_free_move_never_does() {
     assert!((trip.t - 1.999).abs() < 1e-9, "tripped at {}", trip.t);
     let q = roll.link.present.get();
     assert!(!q.flags.has(Flags::OVERLOAD) && q.torque_on, "{q:?}");
-    assert!((q.pos - 3648.0).abs() <= 12.0, "the free move arrived: {}", q.pos);
+    assert!(
+        (q.pos - 3648.0).abs() <= 12.0,
+        "the free move arrived: {}",
+        q.pos
+    );
 }
 
 #[test]
@@ -640,14 +698,24 @@ fn the_so101_scene_shows_its_meshes_when_they_are_there_and_boxes_otherwise() {
     let s = scene("scenes/so101.ron");
     let meshes: usize = s.arm.links.iter().map(|l| l.meshes.len()).sum();
     assert_eq!(meshes, 17);
-    assert!(s.arm.links.iter().all(|l| l.meshes.iter().all(|m| m.0.is_file())));
+    assert!(
+        s.arm
+            .links
+            .iter()
+            .all(|l| l.meshes.iter().all(|m| m.0.is_file()))
+    );
     // The same scene elsewhere: the files are not there, the scene is still valid and
     // shows its boxes.
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("so101.ron");
     std::fs::copy(root().join("scenes/so101.ron"), &copy).expect("copy");
     let s = armhil::scene::Scene::load(&copy).expect("valid without the meshes");
-    assert!(s.arm.links.iter().all(|l| l.meshes.is_empty() && l.shape.is_some()));
+    assert!(
+        s.arm
+            .links
+            .iter()
+            .all(|l| l.meshes.is_empty() && l.shape.is_some())
+    );
 }
 
 /// Controller faults act on a served servo's own firmware (lockstep, exact): a panic
@@ -681,7 +749,8 @@ fn controller_faults_on_a_served_joint_reset_hang_or_slow_its_firmware() {
         "elbow_flex:hang@1.0..1.5",
         "wrist_flex:slow(5)@1.0..3.0",
     ] {
-        s.faults.push(armhil::faults::parse_cli_fault(f).expect("fault"));
+        s.faults
+            .push(armhil::faults::parse_cli_fault(f).expect("fault"));
     }
     let opts = RunOptions {
         served: links.clone(),
@@ -705,10 +774,16 @@ fn controller_faults_on_a_served_joint_reset_hang_or_slow_its_firmware() {
     assert!((back - 1.05).abs() < 1e-9, "{power:?}");
     let pan = links[0].link.present.get();
     assert_eq!(pan.boots, 1);
-    assert!(!pan.torque_on && pan.powered, "reset: torque off, answering: {pan:?}");
+    assert!(
+        !pan.torque_on && pan.powered,
+        "reset: torque off, answering: {pan:?}"
+    );
     assert_eq!(at("elbow_flex", "firmware hung"), Some(1.0), "{power:?}");
     assert_eq!(at("elbow_flex", "answers again"), Some(1.5), "{power:?}");
-    assert!(links[2].link.present.get().torque_on, "a hang is not a reset");
+    assert!(
+        links[2].link.present.get().torque_on,
+        "a hang is not a reset"
+    );
     assert_eq!(
         links[3].link.faults.get(),
         vec![armhil::faults::FaultKind::LinkLatency {

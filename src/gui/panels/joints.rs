@@ -174,9 +174,11 @@ pub(super) fn joint_actions(ui: &mut Ui, s: &mut crate::app::session::Session, s
         // A host drives it (`armhil serve`): no swap, and its gains are its servo's
         // registers, the host's to write.
         ui.label(
-            RichText::new("driven by the host on the served bus: its gains are the servo's registers")
-                .small()
-                .weak(),
+            RichText::new(
+                "driven by the host on the served bus: its gains are the servo's registers",
+            )
+            .small()
+            .weak(),
         );
         return;
     }

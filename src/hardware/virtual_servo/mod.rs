@@ -323,13 +323,21 @@ impl VirtualBus {
                             let proxied = self.forward_sts(&f);
                             let local = self.handle_sts(&f);
                             let order = sync_order_sts(&f);
-                            (f.params.len() + 6, log::sts(&f), self.merge(local, proxied, &order))
+                            (
+                                f.params.len() + 6,
+                                log::sts(&f),
+                                self.merge(local, proxied, &order),
+                            )
                         }
                         Frame::Dxl(f) => {
                             let proxied = self.forward_dxl(&f);
                             let local = self.handle_dxl(&f);
                             let order = sync_order_dxl(&f);
-                            (f.params.len() + 10, log::dxl(&f), self.merge(local, proxied, &order))
+                            (
+                                f.params.len() + 10,
+                                log::dxl(&f),
+                                self.merge(local, proxied, &order),
+                            )
                         }
                     };
                     // Each reply starts after the request and the servo's return
@@ -383,7 +391,11 @@ impl VirtualBus {
 
     /// What the link faults make of servo `servo`'s reply: `None` when it is lost,
     /// else its bytes (corrupted, or with another ID) and the extra delay.
-    fn impair_reply(&mut self, servo: Option<usize>, mut bytes: Vec<u8>) -> Option<(Vec<u8>, Duration)> {
+    fn impair_reply(
+        &mut self,
+        servo: Option<usize>,
+        mut bytes: Vec<u8>,
+    ) -> Option<(Vec<u8>, Duration)> {
         use rand::Rng;
         let imp = self.impairments;
         if imp.drop > 0.0 && self.rng.random::<f64>() < imp.drop {
@@ -490,7 +502,11 @@ impl VirtualBus {
                 error: errs[i],
                 params,
             };
-            (Some(i), s.table.return_delay_us(), st.encode().unwrap_or_default())
+            (
+                Some(i),
+                s.table.return_delay_us(),
+                st.encode().unwrap_or_default(),
+            )
         };
         let mut replies = Vec::new();
         match ins {
@@ -573,7 +589,11 @@ impl VirtualBus {
                 error: error | alerts[i],
                 params,
             };
-            (Some(i), s.table.return_delay_us(), st.encode().unwrap_or_default())
+            (
+                Some(i),
+                s.table.return_delay_us(),
+                st.encode().unwrap_or_default(),
+            )
         };
         let code = |e: WriteError| match e {
             WriteError::Access => pdxl::err::ACCESS,

@@ -157,7 +157,12 @@ mod tests {
             for _ in 0..1500 {
                 m.step(0.001);
             }
-            assert!((m.pos - goal).abs() <= 1.0, "goal {goal}: at {} moving {}", m.pos, m.vel);
+            assert!(
+                (m.pos - goal).abs() <= 1.0,
+                "goal {goal}: at {} moving {}",
+                m.pos,
+                m.vel
+            );
             assert!(m.vel.abs() < 5.0);
         }
     }

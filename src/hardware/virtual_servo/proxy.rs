@@ -192,9 +192,7 @@ impl Proxy {
                     let i32_of = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                     Reading {
                         pos: i32_of(b) as f64,
-                        vel: at(p - 4, 4).map_or(0.0, |v| {
-                            i32_of(v) as f64 * 0.229 / 60.0 * 4096.0
-                        }),
+                        vel: at(p - 4, 4).map_or(0.0, |v| i32_of(v) as f64 * 0.229 / 60.0 * 4096.0),
                         load: at(p - 6, 2).map_or(0.0, |v| {
                             i16::from_le_bytes([v[0], v[1]]) as f64 * 0.00269 / 2.3
                         }),

@@ -591,13 +591,8 @@ impl Plant {
                 _ => self.traj.sample(i, self.t).pos,
             };
             let j = &mut self.joints[i];
-            j.stats.record(
-                sp - state.pos,
-                d.torque,
-                d.saturated,
-                state.pos,
-                j.limits,
-            );
+            j.stats
+                .record(sp - state.pos, d.torque, d.saturated, state.pos, j.limits);
             let jam = self.jam_torque(i, &state);
             self.world.set_torque(i, d.torque + jam);
             if served {

@@ -153,8 +153,7 @@ impl Table {
             Protocol::Sts => span.clone().any(sts::readonly),
             Protocol::Dxl => span.clone().any(|a| {
                 dxl::readonly(a)
-                    || (a < dxl::EEPROM_END as usize
-                        && self.regs[dxl::TORQUE_ENABLE as usize] != 0)
+                    || (a < dxl::EEPROM_END as usize && self.regs[dxl::TORQUE_ENABLE as usize] != 0)
             }),
         };
         if refused {
@@ -325,7 +324,8 @@ mod tests {
     fn sts_eeprom_writes_act_in_ram_but_are_kept_only_with_lock_0() {
         let mut t = Table::new(Protocol::Sts, 1, 2048.0);
         assert_eq!(t.u8_at(sts::LOCK as usize), 1, "factory: locked");
-        t.write(sts::ID as usize, &[7]).expect("write id while locked");
+        t.write(sts::ID as usize, &[7])
+            .expect("write id while locked");
         assert_eq!(t.id(), 7, "takes effect in RAM");
         assert_eq!(t.eeprom()[sts::ID as usize], 1, "but is not kept");
         t.write(sts::LOCK as usize, &[0]).expect("unlock");
@@ -337,7 +337,10 @@ mod tests {
             t.write(sts::PRESENT_POSITION as usize, &[0, 0]),
             Err(WriteError::Access)
         );
-        assert_eq!(t.write(sts::MODEL as usize, &[1, 2]), Err(WriteError::Access));
+        assert_eq!(
+            t.write(sts::MODEL as usize, &[1, 2]),
+            Err(WriteError::Access)
+        );
         // A power cycle with the kept EEPROM.
         let kept = t.eeprom().to_vec();
         let mut u = Table::new(Protocol::Sts, 1, 2048.0);
@@ -385,12 +388,18 @@ mod tests {
     #[test]
     fn a_power_cycle_forgets_ram_and_keeps_eeprom() {
         let mut t = Table::new(Protocol::Sts, 3, 2048.0);
-        t.write(sts::P_GAIN as usize, &[16]).expect("locked: RAM only");
-        t.write(sts::TORQUE_ENABLE as usize, &[1]).expect("torque on");
+        t.write(sts::P_GAIN as usize, &[16])
+            .expect("locked: RAM only");
+        t.write(sts::TORQUE_ENABLE as usize, &[1])
+            .expect("torque on");
         t.write(sts::LOCK as usize, &[0]).expect("unlock");
         t.write(sts::D_GAIN as usize, &[8]).expect("kept");
         t.power_cycle(1500.0);
-        assert_eq!(t.u8_at(sts::P_GAIN as usize), 32, "the locked write is gone");
+        assert_eq!(
+            t.u8_at(sts::P_GAIN as usize),
+            32,
+            "the locked write is gone"
+        );
         assert_eq!(t.u8_at(sts::D_GAIN as usize), 8, "the kept one stays");
         assert_eq!(t.u8_at(sts::LOCK as usize), 1);
         assert!(!t.drive().torque_on);

@@ -113,7 +113,9 @@ pub(super) fn drive(t: &Table, enables: u32) -> Drive {
     );
     let goal = signed(t, GOAL_POSITION, 15);
     let goal = if hi > lo { goal.clamp(lo, hi) } else { goal };
-    let limit = t.u16_at(TORQUE_LIMIT as usize).min(t.u16_at(MAX_TORQUE as usize));
+    let limit = t
+        .u16_at(TORQUE_LIMIT as usize)
+        .min(t.u16_at(MAX_TORQUE as usize));
     let mode = t.u8_at(MODE as usize);
     let goal_speed = signed(t, GOAL_SPEED, 15);
     // Position mode with a Goal Time (ms) and no Goal Speed: the move from where the
@@ -190,8 +192,14 @@ pub(super) fn publish(t: &mut Table, p: &Present, enables: u32) -> u8 {
 pub(super) fn calibrate(t: &mut Table, homing_offset: i32, min: i32, max: i32) {
     let off = sign_magnitude_encode(homing_offset, 11) as u16;
     t.put(HOMING_OFFSET as usize, &off.to_le_bytes());
-    t.put(MIN_ANGLE as usize, &(min.clamp(0, 4095) as u16).to_le_bytes());
-    t.put(MAX_ANGLE as usize, &(max.clamp(0, 4095) as u16).to_le_bytes());
+    t.put(
+        MIN_ANGLE as usize,
+        &(min.clamp(0, 4095) as u16).to_le_bytes(),
+    );
+    t.put(
+        MAX_ANGLE as usize,
+        &(max.clamp(0, 4095) as u16).to_le_bytes(),
+    );
 }
 
 pub(super) fn calibration(t: &Table) -> (i32, i32, i32) {
