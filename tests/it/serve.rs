@@ -793,3 +793,102 @@ fn controller_faults_on_a_served_joint_reset_hang_or_slow_its_firmware() {
         "a slow firmware answers 5 ms late"
     );
 }
+
+/// A Dynamixel bus with one servo proxied to a "real" one (an emulated bus behind an
+/// in-memory wire, ID 7): Fast Sync Read, Bulk Read and Bulk Write are split and merged
+/// like sync reads and writes.
+#[test]
+fn the_proxy_splits_fast_sync_and_bulk_instructions_too() {
+    use armhil::hardware::protocol::dxl;
+    use armhil::hardware::transport::memory::MemoryTransport;
+    use armhil::hardware::virtual_servo::proxy::Proxy;
+    use armhil::hardware::virtual_servo::table::{Protocol, Table};
+    use armhil::hardware::virtual_servo::{Body, VirtualBus, VirtualServo, serve};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _g = shared();
+    let (host_end, mut servo_end) = MemoryTransport::pair();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let real = std::thread::spawn(move || {
+        let mut bus = VirtualBus::with_positions(Protocol::Dxl, &[(7, 1000.0)], 1_000_000);
+        let clock = armhil::sys::clock::WallClock::new();
+        let _ = serve(&mut bus, &mut servo_end, &stop2, &clock);
+    });
+    let servos = vec![
+        VirtualServo::new(
+            Table::new(Protocol::Dxl, 1, 2048.0),
+            Body::Served(ServedLink::new(2048.0)),
+        ),
+        VirtualServo::new(
+            Table::new(Protocol::Dxl, 3, 2048.0),
+            Body::Proxy(Proxy::new(Box::new(host_end), 7, Protocol::Dxl)),
+        ),
+    ];
+    let mut bus = VirtualBus::with_servos(Protocol::Dxl, servos, 1_000_000);
+    let pos = armhil::hardware::virtual_servo::table::dxl::PRESENT_POSITION;
+    // Fast Sync Read of 3 (the real one) and 1: one packet, blocks in the host's order.
+    let fsr = dxl::Instruction::FastSyncRead {
+        addr: pos,
+        len: 4,
+        ids: vec![3, 1],
+    };
+    let r = bus.receive(&fsr.encode(dxl::BROADCAST).expect("enc"));
+    assert_eq!(r.len(), 1);
+    let mut d = dxl::Decoder::new();
+    d.push(&r[0].bytes);
+    let f = d.next_frame().expect("frame").expect("valid");
+    let blocks = dxl::parse_fast_sync_reply(&f, 4).expect("blocks");
+    assert_eq!(blocks.iter().map(|b| b.id).collect::<Vec<_>>(), [3, 1]);
+    assert_eq!(
+        blocks[0].data,
+        1000i32.to_le_bytes(),
+        "the real servo's position"
+    );
+    assert_eq!(blocks[1].data, 2048i32.to_le_bytes());
+    // Bulk Read: its replies in its order, the real one under ID 3.
+    let br = dxl::Instruction::BulkRead {
+        reads: vec![(3, pos, 4), (1, pos, 4)],
+    };
+    let r = bus.receive(&br.encode(dxl::BROADCAST).expect("enc"));
+    let ids: Vec<u8> = r
+        .iter()
+        .map(|x| {
+            let mut d = dxl::Decoder::new();
+            d.push(&x.bytes);
+            dxl::Status::from_frame(&d.next_frame().expect("frame").expect("valid"))
+                .expect("status")
+                .id
+        })
+        .collect();
+    assert_eq!(ids, [3, 1]);
+    // Bulk Write: torque on and a goal reach the real servo; it moves there.
+    let tq = armhil::hardware::virtual_servo::table::dxl::TORQUE_ENABLE;
+    let goal = armhil::hardware::virtual_servo::table::dxl::GOAL_POSITION;
+    let bw = dxl::Instruction::BulkWrite {
+        writes: vec![(3, tq, vec![1])],
+    };
+    assert!(
+        bus.receive(&bw.encode(dxl::BROADCAST).expect("enc"))
+            .is_empty()
+    );
+    let bw = dxl::Instruction::BulkWrite {
+        writes: vec![(3, goal, 1500i32.to_le_bytes().to_vec())],
+    };
+    assert!(
+        bus.receive(&bw.encode(dxl::BROADCAST).expect("enc"))
+            .is_empty()
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let rd = dxl::Instruction::Read { addr: pos, len: 4 };
+    let r = bus.receive(&rd.encode(3).expect("enc"));
+    let mut d = dxl::Decoder::new();
+    d.push(&r[0].bytes);
+    let st =
+        dxl::Status::from_frame(&d.next_frame().expect("frame").expect("valid")).expect("status");
+    let at = i32::from_le_bytes([st.params[0], st.params[1], st.params[2], st.params[3]]);
+    assert_eq!(st.id, 3);
+    assert!((at - 1500).abs() <= 10, "the real servo went to {at}");
+    stop.store(true, Ordering::Relaxed);
+    let _ = real.join();
+}

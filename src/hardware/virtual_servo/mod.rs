@@ -687,6 +687,12 @@ impl VirtualBus {
                                 data: vec![0; len as usize],
                             }),
                         }
+                    } else if let Some((error, data, rtt)) =
+                        self.proxy_of(id).and_then(|p| p.dxl_read(addr, len))
+                    {
+                        // The real servo's block, in its place in the one reply.
+                        delay = delay.max(rtt.as_micros() as u64);
+                        blocks.push(pdxl::FastBlock { error, id, data });
                     }
                 }
                 if !blocks.is_empty()
@@ -737,10 +743,11 @@ fn sync_order_sts(f: &psts::Frame) -> Vec<u8> {
     }
 }
 
-/// The IDs a sync read names, in order (empty for other instructions).
+/// The IDs a sync or bulk read names, in order (empty for other instructions).
 fn sync_order_dxl(f: &pdxl::Frame) -> Vec<u8> {
     match pdxl::Instruction::from_frame(f) {
         Ok(pdxl::Instruction::SyncRead { ids, .. }) => ids,
+        Ok(pdxl::Instruction::BulkRead { reads }) => reads.iter().map(|r| r.0).collect(),
         _ => Vec::new(),
     }
 }

@@ -6,8 +6,8 @@
 //! from the host's reads or from the bus's own polls while the host is quiet, is
 //! handed to the plant (latest value), whose twin of that joint follows it.
 //!
-//! Not forwarded: Fast Sync Read and Bulk Read/Write (a host using them gets no
-//! answer from the proxied ID).
+//! Fast Sync Read, Bulk Read and Bulk Write are split the same way (a Fast Sync
+//! Read's one reply packet carries the real servo's block beside the others).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -147,6 +147,17 @@ impl Proxy {
         Some((rtt.as_micros() as u64, st.encode().ok()?))
     }
 
+    /// A Dynamixel Read of the real servo: its error byte, data and the round trip
+    /// (for a Fast Sync Read's shared reply).
+    pub(super) fn dxl_read(&self, addr: u16, len: u16) -> Option<(u8, Vec<u8>, Duration)> {
+        let bytes = pdxl::Instruction::Read { addr, len }
+            .encode(self.real_id)
+            .ok()?;
+        let (error, params, rtt) = self.call(&bytes, true)?;
+        self.note(addr, &params);
+        Some((error, params, rtt))
+    }
+
     /// Reads the real servo's position, speed and load itself (the host is quiet).
     pub fn poll(&self) {
         match self.protocol {
@@ -215,6 +226,14 @@ impl super::VirtualBus {
             .filter(|(_, s)| matches!(s.body, super::Body::Proxy(_)))
             .map(|(i, s)| (i, s.table.id()))
             .collect()
+    }
+
+    /// The proxied servo answering for `id`, if any.
+    pub(super) fn proxy_of(&self, id: u8) -> Option<&Proxy> {
+        self.servos.iter().find_map(|s| match &s.body {
+            super::Body::Proxy(p) if s.table.id() == id => Some(p),
+            _ => None,
+        })
     }
 
     /// Polls every proxied servo's reading (while the host is quiet).
@@ -319,6 +338,21 @@ impl super::VirtualBus {
                     }
                     None => None,
                 },
+                I::BulkRead { reads } => match reads.iter().find(|r| r.0 == host) {
+                    Some(&(_, addr, len)) => p.dxl(&I::Read { addr, len }, p.real_id, host, true),
+                    None => None,
+                },
+                I::BulkWrite { writes } => {
+                    // A bulk write has no reply: the real servo's own is not passed on.
+                    if let Some((_, addr, d)) = writes.iter().find(|w| w.0 == host) {
+                        let w = I::Write {
+                            addr: *addr,
+                            data: d.clone(),
+                        };
+                        let _ = p.dxl(&w, p.real_id, host, true);
+                    }
+                    None
+                }
                 _ => None,
             };
             if let Some((rtt, bytes)) = r {
