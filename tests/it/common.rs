@@ -226,3 +226,44 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
     );
     text
 }
+
+/// A child process that is sent SIGTERM and reaped when dropped, so a test failing
+/// midway leaves nothing running; [`Killed::end`] does the same and returns how it
+/// exited (reaped once: its PID is never signalled again).
+pub struct Killed(Option<std::process::Child>);
+
+impl Killed {
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("a running child")
+    }
+
+    /// Sends SIGTERM (the process finishes its report and exits).
+    pub fn terminate(&mut self) {
+        if let Some(c) = &self.0 {
+            // SAFETY: signalling our own child process, not yet reaped.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+    }
+
+    /// SIGTERM, then waits for it: its exit code.
+    pub fn end(mut self) -> Option<i32> {
+        self.terminate();
+        self.0
+            .take()
+            .and_then(|mut c| c.wait().ok())
+            .and_then(|s| s.code())
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.terminate();
+        if let Some(mut c) = self.0.take() {
+            let _ = c.wait();
+        }
+    }
+}

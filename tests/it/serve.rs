@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
@@ -20,7 +20,7 @@ use armhil::servo::firmware::{Drive, Flags};
 
 /// `armhil serve scenes/so101.ron` in the background, on a link in a temp dir.
 struct Serve {
-    child: Child,
+    child: Killed,
     link: PathBuf,
     stdout: BufReader<std::process::ChildStdout>,
 }
@@ -55,7 +55,7 @@ impl Serve {
             path
         );
         Self {
-            child,
+            child: Killed::new(child),
             link,
             stdout,
         }
@@ -67,31 +67,24 @@ impl Serve {
 
     /// Ends the run (SIGTERM when it is still serving) and returns its stdout.
     fn finish(mut self) -> (Option<i32>, String) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.terminate();
         let mut out = String::new();
         let _ = self.stdout.read_to_string(&mut out);
-        let status = self.child.wait().expect("wait");
-        (status.code(), out)
+        (self.child.end(), out)
     }
 }
 
-/// A child process ended (SIGTERM) when the test is done with it, even on failure.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
+/// SO-101 joint `i` served as STS ID i + 1, at rest at 0 (tick 2048), for runs with
+/// no bus thread (the test sets its registers' drive itself).
+fn served_joint(i: usize) -> ServedJoint {
+    ServedJoint {
+        joint: i,
+        id: i as u8 + 1,
+        label: format!("served:sts:{}", i + 1),
+        link: ServedLink::new(2048.0),
+        zero_actual: 2048.0,
+        ticks_per_unit: 4096.0 / std::f64::consts::TAU,
+        proxy: None,
     }
 }
 
@@ -325,18 +318,7 @@ fn serve_refuses_bad_input_with_exit_2_naming_what_is_wrong() {
 #[test]
 fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
     let scene = scene("scenes/so101.ron");
-    let k = 4096.0 / std::f64::consts::TAU;
-    let links: Vec<ServedJoint> = (0..6)
-        .map(|i| ServedJoint {
-            joint: i,
-            id: i as u8 + 1,
-            label: format!("served:sts:{}", i + 1),
-            link: ServedLink::new(2048.0),
-            zero_actual: 2048.0,
-            ticks_per_unit: k,
-            proxy: None,
-        })
-        .collect();
+    let links: Vec<ServedJoint> = (0..6).map(served_joint).collect();
     let on = |goal: f64, enables: u32| Drive {
         torque_on: true,
         enables,
@@ -543,7 +525,7 @@ fn a_proxied_joint_is_a_real_servo_on_another_port_and_its_twin_follows_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The "real" servo: an emulated STS3215 with ID 7 on its own pty.
     let real = dir.path().join("real");
-    let mut servo = Killed(
+    let mut servo = Killed::new(
         armhil()
             .args(["virtual-servo", "--protocol", "sts", "--ids", "7", "--link"])
             .arg(&real)
@@ -553,7 +535,7 @@ fn a_proxied_joint_is_a_real_servo_on_another_port_and_its_twin_follows_it() {
             .expect("virtual-servo"),
     );
     let mut line = String::new();
-    BufReader::new(servo.0.stdout.take().expect("stdout"))
+    BufReader::new(servo.child().stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("path");
     let report = dir.path().join("report.json");
@@ -634,17 +616,7 @@ fn a_proxy_on_another_protocol_or_a_missing_port_is_refused_with_exit_2() {
 #[test]
 fn a_jammed_served_joint_trips_overload_and_a_free_move_never_does() {
     let scene = scene("scenes/so101.ron");
-    let k = 4096.0 / std::f64::consts::TAU;
-    let link = |i: usize| ServedJoint {
-        joint: i,
-        id: i as u8 + 1,
-        label: format!("served:sts:{}", i + 1),
-        link: ServedLink::new(2048.0),
-        zero_actual: 2048.0,
-        ticks_per_unit: k,
-        proxy: None,
-    };
-    let (pan, roll) = (link(0), link(4));
+    let (pan, roll) = (served_joint(0), served_joint(4));
     let on = |goal: f64| Drive {
         torque_on: true,
         enables: 1,
@@ -724,17 +696,7 @@ fn the_so101_scene_shows_its_meshes_when_they_are_there_and_boxes_otherwise() {
 #[test]
 fn controller_faults_on_a_served_joint_reset_hang_or_slow_its_firmware() {
     let scene = scene("scenes/so101.ron");
-    let k = 4096.0 / std::f64::consts::TAU;
-    let link = |i: usize| ServedJoint {
-        joint: i,
-        id: i as u8 + 1,
-        label: format!("served:sts:{}", i + 1),
-        link: ServedLink::new(2048.0),
-        zero_actual: 2048.0,
-        ticks_per_unit: k,
-        proxy: None,
-    };
-    let links: Vec<ServedJoint> = (0..6).map(link).collect();
+    let links: Vec<ServedJoint> = (0..6).map(served_joint).collect();
     for l in &links {
         l.link.drive.set(Drive {
             torque_on: true,

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
@@ -240,7 +240,7 @@ fn garbage_and_corrupt_requests_are_counted_and_survived() {
 
 /// `armhil virtual-servo` as a child process; killed (SIGTERM) on drop.
 struct VirtualServoProcess {
-    child: Child,
+    _child: Killed,
     path: String,
 }
 
@@ -266,15 +266,10 @@ impl VirtualServoProcess {
             .expect("read path");
         let path = line.trim().to_string();
         assert!(path.starts_with("/dev/pts/"), "{path:?}");
-        Self { child, path }
-    }
-}
-
-impl Drop for VirtualServoProcess {
-    fn drop(&mut self) {
-        // SAFETY: sending SIGTERM to our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
+        Self {
+            _child: Killed::new(child),
+            path,
+        }
     }
 }
 

@@ -120,15 +120,22 @@ impl VirtualServo {
     fn refresh(&mut self) {
         if let Body::Served(l) = &self.body {
             self.powered = l.present.get().powered;
-            if let Some(kinds) = l.faults.changed(&mut self.link_seen) {
-                self.link = crate::hardware::mitm::Impairments::from_kinds(&kinds);
-            }
+        }
+        self.refresh_link();
+    }
+
+    /// Takes the link faults acting on a served body's wire, when they changed.
+    fn refresh_link(&mut self) {
+        if let Body::Served(l) = &self.body
+            && let Some(kinds) = l.faults.changed(&mut self.link_seen)
+        {
+            self.link = crate::hardware::mitm::Impairments::from_kinds(&kinds);
         }
     }
 
     /// Publishes the body's state into the registers; returns the status error byte.
     fn publish(&mut self) -> u8 {
-        self.refresh();
+        self.refresh_link();
         let p = match &self.body {
             Body::Motor(m) => m.present(),
             Body::Served(l) => l.present.get(),
@@ -143,10 +150,10 @@ impl VirtualServo {
             self.pending = None;
             self.push_drive();
         }
-        let before = self.table.drive().torque_on;
+        let before = self.table.torque_enabled();
         let err = self.table.publish(&p);
         // A protection may have turned torque off in the registers.
-        if before && !self.table.drive().torque_on {
+        if before && !self.table.torque_enabled() {
             self.push_drive();
         }
         err

@@ -24,6 +24,9 @@ pub(super) struct Served {
     link_faults: Vec<FaultKind>,
     /// The firmware's last output (a hung firmware keeps driving it).
     last_duty: f64,
+    /// This step's encoder reading, ticks and ticks/s (taken once, for the firmware
+    /// and for what the servo reports).
+    reading: (f64, f64),
     /// Firmware resets so far, the faults that caused them, and until when the
     /// servo is silent while it boots.
     boots: u32,
@@ -69,6 +72,7 @@ impl Plant {
             powered: true,
             link_faults: Vec::new(),
             last_duty: 0.0,
+            reading: (actual, 0.0),
             boots: 0,
             reset_by: Vec::new(),
             booting_until: 0.0,
@@ -120,6 +124,7 @@ impl Plant {
         };
         let k = s.link.ticks_per_unit;
         let (ticks, ticks_s) = (s.link.zero_actual + m.pos * k, m.vel * k);
+        s.reading = (ticks, ticks_s);
         // Controller faults act on the servo's own firmware: a panic resets it (torque
         // off, registers from EEPROM, silent while it boots), a hang freezes its
         // output (and silences it, see `served_report`).
@@ -156,8 +161,6 @@ impl Plant {
     /// After delivery: served joint `i`'s protections see the real torque, and the bus
     /// is told what the servo reads now.
     pub(super) fn served_report(&mut self, i: usize) {
-        let st = self.world.joint_state(i);
-        let (pos, vel) = self.sensed(i, st.pos, st.vel);
         let dt = self.dt;
         let mut silent: Option<&str> = None;
         let mut bits = 0u8;
@@ -175,7 +178,6 @@ impl Plant {
         }
         let t = self.t;
         let j = &mut self.joints[i];
-        let m = j.servo.measure(pos, vel, 0.0, &mut j.rng);
         let load = j.delivered / j.servo.spec.stall_torque_nm;
         let temp = j.thermal.temp_c;
         let Some(s) = j.served.as_mut() else {
@@ -186,10 +188,8 @@ impl Plant {
         }
         let powered = silent.is_none();
         s.firmware.protect(dt, load, temp);
-        let k = s.link.ticks_per_unit;
-        let mut p = s
-            .firmware
-            .present(s.link.zero_actual + m.pos * k, m.vel * k, load, temp);
+        let (ticks, ticks_s) = s.reading;
+        let mut p = s.firmware.present(ticks, ticks_s, load, temp);
         p.flags = Flags(p.flags.0 | bits);
         p.powered = powered;
         p.boots = s.boots;

@@ -98,37 +98,29 @@ fn ticks_per_s(units: f64) -> f64 {
     units * RPM_UNIT / 60.0 * 4096.0
 }
 
+/// Hardware Error Status / Shutdown bits and the firmware's condition bits.
+const BITS: [(u8, u8); 5] = [
+    (HW_VOLTAGE, Flags::VOLTAGE),
+    (HW_OVERHEAT, Flags::OVERHEAT),
+    (HW_ENCODER, Flags::ENCODER),
+    (HW_SHOCK, Flags::OVERCURRENT),
+    (HW_OVERLOAD, Flags::OVERLOAD),
+];
+
 /// Shutdown bits → the firmware's condition bits.
 fn to_flags(hw: u8) -> Flags {
-    let mut f = 0;
-    for (h, fl) in [
-        (HW_VOLTAGE, Flags::VOLTAGE),
-        (HW_OVERHEAT, Flags::OVERHEAT),
-        (HW_ENCODER, Flags::ENCODER),
-        (HW_SHOCK, Flags::OVERCURRENT),
-        (HW_OVERLOAD, Flags::OVERLOAD),
-    ] {
-        if hw & h != 0 {
-            f |= fl;
-        }
-    }
-    Flags(f)
+    Flags(
+        BITS.iter()
+            .filter(|(h, _)| hw & h != 0)
+            .fold(0, |f, (_, fl)| f | fl),
+    )
 }
 
+/// The firmware's condition bits → Hardware Error Status bits.
 fn to_hw(f: Flags) -> u8 {
-    let mut h = 0;
-    for (hw, fl) in [
-        (HW_VOLTAGE, Flags::VOLTAGE),
-        (HW_OVERHEAT, Flags::OVERHEAT),
-        (HW_ENCODER, Flags::ENCODER),
-        (HW_SHOCK, Flags::OVERCURRENT),
-        (HW_OVERLOAD, Flags::OVERLOAD),
-    ] {
-        if f.has(fl) {
-            h |= hw;
-        }
-    }
-    h
+    BITS.iter()
+        .filter(|(_, fl)| f.has(*fl))
+        .fold(0, |h, (hw, _)| h | hw)
 }
 
 pub(super) fn drive(t: &Table, enables: u32) -> Drive {

@@ -211,6 +211,14 @@ impl Table {
         true
     }
 
+    /// Torque Enable as the registers say now.
+    pub fn torque_enabled(&self) -> bool {
+        match self.protocol {
+            Protocol::Sts => self.regs[sts::TORQUE_ENABLE as usize] != 0,
+            Protocol::Dxl => self.regs[dxl::TORQUE_ENABLE as usize] != 0,
+        }
+    }
+
     /// What the registers ask of the firmware now.
     pub fn drive(&self) -> Drive {
         match self.protocol {
