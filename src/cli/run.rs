@@ -412,8 +412,12 @@ pub(super) fn print_summary(r: &Report) {
     );
     if let Some(l) = &r.step_lateness_us {
         println!(
-            "step lateness: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
-            l.p50, l.p99, l.p999, l.max
+            "step lateness: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; {} steps missed their slot",
+            l.p50,
+            l.p99,
+            l.p999,
+            l.max,
+            r.missed_steps.unwrap_or(0)
         );
     }
     print!("{}", r.table());

@@ -85,6 +85,11 @@ pub struct Report {
     pub aborted: Option<String>,
     /// Physics step lateness percentiles, µs (real-time executor only).
     pub step_lateness_us: Option<Lateness>,
+    /// Physics steps that began one period or more late, i.e. after the next step was
+    /// already due: the slot they had at the scene's rate passed without them
+    /// (real-time executor only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_steps: Option<u64>,
     pub joints: Vec<JointReport>,
     /// Every injected fault: when it began, was detected, ended.
     pub faults: Vec<FaultRecord>,
@@ -176,6 +181,7 @@ impl Report {
             passed: false,
             aborted: Some(why),
             step_lateness_us: None,
+            missed_steps: None,
             joints: Vec::new(),
             faults: Vec::new(),
             estop: None,

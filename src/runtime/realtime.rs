@@ -146,7 +146,13 @@ impl Realtime {
         let wall = (core.clock.now().saturating_sub(start)).as_secs_f64();
         host.stop.store(true, Ordering::Relaxed);
         core.cancel_services();
-        let report = core.finish(scene, "realtime", wall, Some(percentiles(&mut lateness_us)));
+        let period_us = core.plant.dt() * 1e6;
+        let missed = lateness_us
+            .iter()
+            .filter(|&&l| l + 1e-3 >= period_us)
+            .count() as u64;
+        let mut report = core.finish(scene, "realtime", wall, Some(percentiles(&mut lateness_us)));
+        report.missed_steps = Some(missed);
         // Hung threads are released by their cancel flags; give every thread a moment
         // to end so nothing outlives the run, but never let a controller that ignores
         // the cancel hold the run: it stays detached. (OS threads end on the

@@ -69,6 +69,7 @@ pub(crate) fn facts(
         passed: false,
         aborted,
         step_lateness_us: None,
+        missed_steps: None,
         joints,
         faults: Vec::new(),
         estop: sup.estop().map(|(t, why)| format!("at {t:.4} s: {why}")),

@@ -4,8 +4,13 @@
 //! newest value and whether it changed since it last looked. Unlike a bounded
 //! channel, nothing can be lost: an older value is replaced, which is what it means
 //! for the state to have moved on.
+//!
+//! A real-time thread that must never wait on a lower-priority one (physics on the
+//! served bus's thread) uses the `try_` side: it takes or offers the value only when
+//! the other side is not holding the cell that instant, and otherwise goes on with
+//! what it had (taking or offering the newer value next step).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// Both ends of the cell (clone it to share).
 #[derive(Debug)]
@@ -50,11 +55,49 @@ impl<T: Clone> Latest<T> {
         })
     }
 
+    /// As [`Latest::changed`], without waiting: `None` also while the other side
+    /// holds the cell (ask again next time; nothing is lost, the value stays).
+    pub fn try_changed(&self, seen: &mut u64) -> Option<T> {
+        let g = self.try_lock()?;
+        (g.0 != *seen).then(|| {
+            *seen = g.0;
+            g.1.clone()
+        })
+    }
+
+    /// As [`Latest::set`], without waiting: false while the other side holds the
+    /// cell, and the value is not stored (offer the newer one next time).
+    pub fn offer(&self, v: T) -> bool {
+        let Some(mut g) = self.try_lock() else {
+            return false;
+        };
+        g.0 += 1;
+        g.1 = v;
+        true
+    }
+
+    /// Holds the cell as the other side does mid-copy, until the guard drops: a
+    /// scripted stall, to show that a `try_` user never waits on it.
+    pub fn hold(&self) -> Held<'_, T> {
+        Held(self.lock())
+    }
+
+    fn try_lock(&self) -> Option<MutexGuard<'_, (u64, T)>> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, (u64, T)> {
         // A writer that panicked mid-set left a whole value behind: still usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// The cell held (see [`Latest::hold`]); released on drop.
+pub struct Held<'a, T>(#[allow(dead_code)] MutexGuard<'a, (u64, T)>);
 
 #[cfg(test)]
 mod tests {
@@ -71,5 +114,19 @@ mod tests {
         assert_eq!(cell.changed(&mut seen), Some("offline"));
         assert_eq!(cell.changed(&mut seen), None);
         assert_eq!(cell.get(), "offline");
+    }
+
+    #[test]
+    fn the_try_side_never_waits_and_loses_nothing() {
+        let cell = Latest::new(1);
+        let mut seen = 0;
+        assert!(cell.offer(2));
+        let held = cell.hold();
+        // Held by the other side: neither call waits, and neither takes effect.
+        assert!(!cell.offer(3));
+        assert_eq!(cell.try_changed(&mut seen), None);
+        drop(held);
+        assert_eq!(cell.try_changed(&mut seen), Some(2));
+        assert_eq!(cell.try_changed(&mut seen), None);
     }
 }

@@ -171,6 +171,8 @@ fn a_host_stall_of_the_physics_thread_costs_lateness_and_nothing_else() {
     // executor caught up; every other step was on time.
     assert_eq!(l.p999, 19_000.0);
     assert_eq!(l.p50, 0.0);
+    // Those 20 steps (late by 20 .. 1 ms) each began when the next was already due.
+    assert_eq!(r.missed_steps, Some(20));
     assert!(r.passed);
     untouched(&r, &[]);
 }

@@ -388,6 +388,55 @@ fn a_served_joint_follows_its_registers_and_reports_the_physics_exactly() {
     }
 }
 
+#[test]
+fn physics_never_waits_on_the_bus_thread_even_while_it_holds_the_registers() {
+    // A bus thread stalled in the middle of copying joint 0's registers and reading
+    // holds both cells (a scripted stall) for as long as it likes: the physics of a
+    // real-time run must keep every 1 ms slot regardless, answering from what it had.
+    let scene = scene("scenes/so101.ron");
+    let links: Vec<ServedJoint> = (0..6).map(served_joint).collect();
+    let (held_tx, held_rx) = crossbeam::channel::bounded::<()>(1);
+    let (done_tx, done_rx) = crossbeam::channel::bounded::<()>(1);
+    let stalled = links[0].link.clone();
+    let holder = std::thread::spawn(move || {
+        let drive = stalled.drive.hold();
+        let present = stalled.present.hold();
+        let _ = held_tx.send(());
+        // Released when the run has ended, or (a physics thread that waited) at last.
+        let waited = done_rx.recv_timeout(Duration::from_secs(20)).is_err();
+        drop((drive, present));
+        waited
+    });
+    held_rx.recv().expect("holding");
+    let mut s = scene.clone();
+    s.duration_s = 1.0;
+    let opts = RunOptions {
+        executor: armhil::runtime::Executor::Realtime,
+        clock: Some(std::sync::Arc::new(armhil::sys::clock::ManualClock::new())),
+        served: links.clone(),
+        ..RunOptions::default()
+    };
+    let r = runtime::run(&s, &opts, &mut |_, _| {}).expect("run");
+    let _ = done_tx.send(());
+    assert!(
+        !holder.join().expect("holder"),
+        "physics waited for the stalled bus"
+    );
+    assert_eq!(r.steps, 1000);
+    assert_eq!(r.missed_steps, Some(0));
+    assert_eq!(r.step_lateness_us.as_ref().map(|l| l.max), Some(0.0));
+    // The other servos' readings went on being published; joint 0's waits for the
+    // bus to let go (its cell still holds the power-on reading).
+    assert_eq!(
+        links[0].link.present.get(),
+        ServedLink::new(2048.0).present.get()
+    );
+    assert_ne!(
+        links[1].link.present.get(),
+        ServedLink::new(2048.0).present.get()
+    );
+}
+
 /// Runs a tests/it/python SCRIPT with the official SDKs; returns its output (it must
 /// print PASS).
 fn host(script: &str, args: &[&str]) -> String {

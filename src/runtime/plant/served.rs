@@ -88,7 +88,7 @@ impl Plant {
                 continue;
             };
             let Some(cell) = &s.link.proxy else { continue };
-            if let Some(Some(r)) = cell.changed(&mut s.seen) {
+            if let Some(Some(r)) = cell.try_changed(&mut s.seen) {
                 let k = s.link.ticks_per_unit;
                 h.pos = (r.pos - crate::hardware::served::CENTRE) / k;
                 h.vel = r.vel / k;
@@ -143,7 +143,7 @@ impl Plant {
             }
         }
         if !hung {
-            if let Some(d) = s.link.link.drive.changed(&mut s.seen) {
+            if let Some(d) = s.link.link.drive.try_changed(&mut s.seen) {
                 s.firmware.set(d, ticks);
             }
             s.last_duty = s.firmware.output(dt, ticks, ticks_s);
@@ -193,9 +193,11 @@ impl Plant {
         p.flags = Flags(p.flags.0 | bits);
         p.powered = powered;
         p.boots = s.boots;
-        s.link.link.present.set(p);
-        if link != s.link_faults {
-            s.link.link.faults.set(link.clone());
+        // Physics never waits on the bus thread: if it is reading this instant, the
+        // bus answers from the previous step's reading (1 ms old), and a change of
+        // link faults is offered again next step.
+        s.link.link.present.offer(p);
+        if link != s.link_faults && s.link.link.faults.offer(link.clone()) {
             s.link_faults = link;
         }
         let (was_flags, was_powered) = (s.flags, s.powered);
