@@ -10,47 +10,14 @@ use bevy::prelude::*;
 
 use crate::scene::ShapeSpec;
 
-/// An STL file that could not be used, named.
-#[derive(Debug, thiserror::Error)]
-pub enum MeshError {
-    #[error("{}: {source}", .path.display())]
-    Open {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: not a readable STL file: {source}", .path.display())]
-    Parse {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: no triangles", .path.display())]
-    Empty { path: std::path::PathBuf },
-}
+pub use crate::scene::mesh::MeshError;
 
 /// Reads a binary or ASCII STL file into a flat-shaded triangle mesh, scaled.
 pub fn load_stl(path: &Path, scale: [f64; 3]) -> Result<Mesh, MeshError> {
-    let mut f = std::fs::File::open(path).map_err(|source| MeshError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let m = stl_io::read_stl(&mut f).map_err(|source| MeshError::Parse {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let s = [scale[0] as f32, scale[1] as f32, scale[2] as f32];
-    let mut positions: Vec<[f32; 3]> = Vec::with_capacity(m.faces.len() * 3);
-    let mut normals: Vec<[f32; 3]> = Vec::with_capacity(m.faces.len() * 3);
-    for face in &m.faces {
-        let corners: Option<Vec<[f32; 3]>> = face
-            .vertices
-            .iter()
-            .map(|&k| {
-                m.vertices
-                    .get(k)
-                    .map(|v| [v.0[0] * s[0], v.0[1] * s[1], v.0[2] * s[2]])
-            })
-            .collect();
-        let Some(c) = corners else { continue };
+    let tris = crate::scene::mesh::read_stl(path, scale)?;
+    let mut positions: Vec<[f32; 3]> = Vec::with_capacity(tris.len() * 3);
+    let mut normals: Vec<[f32; 3]> = Vec::with_capacity(tris.len() * 3);
+    for c in tris {
         // The file's normals are often zero or stale: use the winding's.
         let a = Vec3::from(c[0]);
         let n = (Vec3::from(c[1]) - a).cross(Vec3::from(c[2]) - a);
@@ -59,11 +26,6 @@ pub fn load_stl(path: &Path, scale: [f64; 3]) -> Result<Mesh, MeshError> {
             positions.push(p);
             normals.push(n);
         }
-    }
-    if positions.is_empty() {
-        return Err(MeshError::Empty {
-            path: path.to_path_buf(),
-        });
     }
     let count = positions.len() as u32;
     Ok(Mesh::new(

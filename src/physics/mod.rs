@@ -8,7 +8,14 @@
 //! backlash, an extra light "gear" link: motor DoF (actuated, limited) → backlash DoF
 //! (free within ±backlash, as the SO-101 MJCF models it) → the link. The drive torque
 //! is applied as an equal and opposite torque pair on the gear (or link) body and its
-//! parent. No colliders: the arm moves in free space without self-collision.
+//! parent. Without a scene `world` there are no colliders: the arm moves in free
+//! space. With one, [`collide`] adds link colliders, the ground and objects, and
+//! reads what touches what after each step.
+
+mod collide;
+pub mod spec;
+
+pub use collide::{Touch, Toucher};
 
 use rapier3d::math::{Matrix, Pose, Rotation, Vector};
 use rapier3d::prelude::*;
@@ -64,6 +71,8 @@ pub struct ArmWorld {
     /// Every link body, for snapshots.
     pub link_bodies: Vec<RigidBodyHandle>,
     gravity: Vector,
+    /// Colliders and contacts, when the scene has a world.
+    collide: Option<collide::Collide>,
 }
 
 fn v3(a: [f64; 3]) -> Vector {
@@ -119,6 +128,10 @@ impl ArmWorld {
         // Per-DoF settings to apply once the multibody exists: (rb, link kind, values).
         let mut dof_settings: Vec<(RigidBodyHandle, f32, f32, f32)> = Vec::new();
         let mut initial: Vec<(RigidBodyHandle, f32)> = Vec::new();
+        // For colliders: every link body in `link_bodies` order, and the link pairs
+        // that a joint joins.
+        let mut placed: Vec<collide::LinkBody> = Vec::new();
+        let mut joined: Vec<(usize, usize, usize)> = Vec::new();
         // Each copy is its own multibody on its own fixed base.
         for copy in 0..opts.copies {
             let offset = Vector::new(0.0, (copy as f64 * opts.spacing) as f32, 0.0);
@@ -237,12 +250,23 @@ impl ArmWorld {
                 }
             }
             link_bodies.extend(handles.iter().flatten().copied());
+            placed.extend(
+                handles
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(link, h)| h.map(|body| collide::LinkBody { body, copy, link })),
+            );
+            joined.extend(arm.joints.iter().map(|j| (copy, j.parent, j.child)));
         }
+        let collide = scene.world.as_ref().map(|spec| {
+            collide::Collide::build(&mut world, spec, arm, &placed, &joined, origin_pose)
+        });
         let mut aw = ArmWorld {
             gravity: world.gravity,
             world,
             joints,
             link_bodies,
+            collide,
         };
         // Resolve link ids now that all multibodies are assembled (they are stable
         // from here on: the topology never changes during a run).
@@ -437,7 +461,50 @@ impl ArmWorld {
 
     /// Advances the world by one fixed step.
     pub fn step(&mut self) {
-        self.world.step();
+        match &mut self.collide {
+            None => self.world.step(),
+            Some(c) => {
+                self.world.step_with_events(&c.filter, &());
+                c.update(&self.world, self.world.integration_parameters.dt);
+            }
+        }
+    }
+
+    /// Whether the scene has a world (colliders, contacts).
+    pub fn has_world(&self) -> bool {
+        self.collide.is_some()
+    }
+
+    /// What touched what in the last step, sorted by pair (empty without a world).
+    pub fn touches(&self) -> &[Touch] {
+        self.collide.as_ref().map_or(&[], |c| &c.touches)
+    }
+
+    /// World pose (translation, rotation quaternion xyzw) of every object, in scene
+    /// order.
+    pub fn object_poses(&self) -> Vec<([f32; 3], [f32; 4])> {
+        let Some(c) = &self.collide else {
+            return Vec::new();
+        };
+        c.objects
+            .iter()
+            .filter_map(|h| self.world.bodies.get(*h))
+            .map(|b| {
+                let p = b.position();
+                (p.translation.to_array(), p.rotation.to_array())
+            })
+            .collect()
+    }
+
+    /// Linear velocity of object `k`, m/s.
+    pub fn object_velocity(&self, k: usize) -> [f64; 3] {
+        let v = self
+            .collide
+            .as_ref()
+            .and_then(|c| c.objects.get(k))
+            .and_then(|h| self.world.bodies.get(*h))
+            .map_or(Vector::ZERO, |b| b.linvel());
+        [v.x as f64, v.y as f64, v.z as f64]
     }
 
     /// World pose (translation, rotation quaternion xyzw) of every link body.

@@ -5,6 +5,7 @@
 
 mod error;
 pub mod generate;
+pub mod mesh;
 mod model;
 pub mod scenario;
 pub mod schema;
@@ -80,10 +81,28 @@ fn parse_as<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T
     let opts = ron::Options::default()
         .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
         .with_default_extension(ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
-    opts.from_str::<T>(text).map_err(|e| SceneError::Parse {
-        file: path.to_path_buf(),
-        line: e.position.line,
-        column: e.position.col,
-        message: e.code.to_string(),
+    opts.from_str::<T>(text).map_err(|e| {
+        let mut message = e.code.to_string();
+        // `Some((a: 1))` reads as a newtype holding a tuple here: say how to write it.
+        let line = text
+            .lines()
+            .nth(e.position.line.saturating_sub(1))
+            .unwrap_or("");
+        let before: String = line
+            .chars()
+            .take(e.position.col.saturating_sub(1))
+            .collect();
+        if before.trim_end().ends_with("Some(") {
+            message.push_str(
+                " (an optional section is written `Some(field: ..)` or just `(field: ..)`, \
+                 without a second pair of parentheses)",
+            );
+        }
+        SceneError::Parse {
+            file: path.to_path_buf(),
+            line: e.position.line,
+            column: e.position.col,
+            message,
+        }
     })
 }

@@ -27,6 +27,8 @@ pub struct Scene {
     pub expect: Vec<crate::expect::spec::Expectation>,
     /// How `armhil serve` presents the joints to a host (`None`: its defaults).
     pub serve: Option<crate::servo::spec::ServeSpec>,
+    /// Ground, objects, collisions; `None`: free space, no colliders.
+    pub world: Option<crate::physics::spec::WorldSpec>,
 }
 
 /// Physics settings.
@@ -72,6 +74,8 @@ pub struct Link {
     pub shape_origin: OriginSpec,
     /// Visual meshes from a URDF (absolute paths) with their origins.
     pub meshes: Vec<(PathBuf, OriginSpec, [f64; 3])>,
+    /// What the link collides as, with a `world` (empty: it never collides).
+    pub colliders: Vec<crate::physics::spec::LinkCollider>,
 }
 
 /// A joint of the kinematic tree.

@@ -12,6 +12,8 @@ use crate::control::spec::ControllerSpec;
 use crate::faults::spec::FaultSpec;
 use crate::servo::spec::ServoSpec;
 
+pub use crate::physics::spec::{OriginSpec, ShapeSpec, WorldSpec};
+
 /// A whole scene file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +51,10 @@ pub struct SceneFile {
     /// How `armhil serve` presents the joints to a host as servos on one bus.
     #[serde(default)]
     pub serve: Option<crate::servo::spec::ServeSpec>,
+    /// Ground, objects and collisions (see `crate::physics::spec`); `None`: the arm
+    /// moves in free space with no colliders at all.
+    #[serde(default)]
+    pub world: Option<WorldSpec>,
 }
 
 /// Physics settings.
@@ -128,6 +134,13 @@ pub struct LinkSpec {
     /// third-party meshes that only some machines have.
     #[serde(default)]
     pub meshes: Vec<MeshSpec>,
+    /// With a `world`, the link collides as its `shape`; false: it never collides.
+    #[serde(default = "yes")]
+    pub collision: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A visual mesh of a link.
@@ -161,25 +174,6 @@ pub struct InertiaSpec {
     pub ixz: f64,
     #[serde(default)]
     pub iyz: f64,
-}
-
-/// Simple link shapes (metres). Cylinders and capsules run along their local z axis.
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
-pub enum ShapeSpec {
-    Box { size: [f64; 3] },
-    Cylinder { radius: f64, length: f64 },
-    Capsule { radius: f64, length: f64 },
-    Sphere { radius: f64 },
-}
-
-/// A pose: translation (m) then roll/pitch/yaw (rad, URDF convention R = Rz·Ry·Rx).
-#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OriginSpec {
-    #[serde(default)]
-    pub xyz: [f64; 3],
-    #[serde(default)]
-    pub rpy: [f64; 3],
 }
 
 /// Kind of a joint.

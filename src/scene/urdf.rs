@@ -1,11 +1,13 @@
 //! URDF import: links (mass, inertia, centre of mass, visual meshes) and joints
 //! (revolute, continuous, prismatic, fixed; origin, axis, limits, effort, velocity,
-//! damping, friction). Read with `roxmltree`; collisions are not imported (armhil
-//! simulates the arm in free space, see README "Collision shapes").
+//! damping, friction), and collision geometry (box, cylinder, sphere, or a mesh, which
+//! collides as its convex hull; used when the scene has a `world`). Read with
+//! `roxmltree`.
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{JointKind, OriginSpec};
+use super::schema::{JointKind, OriginSpec, ShapeSpec};
+use crate::physics::spec::{ColliderGeom, LinkCollider};
 
 /// A link as the URDF states it.
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct UrdfLink {
     pub inertia: [f64; 6],
     /// Visual meshes: absolute path, origin, scale.
     pub meshes: Vec<(PathBuf, OriginSpec, [f64; 3])>,
+    /// `<collision>` elements.
+    pub colliders: Vec<LinkCollider>,
 }
 
 /// A joint as the URDF states it.
@@ -128,6 +132,7 @@ fn parse_link(n: roxmltree::Node, dir: &Path) -> Result<UrdfLink, String> {
         inertial_origin: OriginSpec::default(),
         inertia: [0.0; 6],
         meshes: Vec::new(),
+        colliders: Vec::new(),
     };
     if let Some(inertial) = child(n, "inertial") {
         link.inertial_origin = origin(inertial, &what)?;
@@ -154,10 +159,7 @@ fn parse_link(n: roxmltree::Node, dir: &Path) -> Result<UrdfLink, String> {
         if let Some(mesh) = child(visual, "geometry").and_then(|g| child(g, "mesh"))
             && let Some(file) = mesh.attribute("filename")
         {
-            let rel = file
-                .strip_prefix("package://")
-                .map(|s| s.split_once('/').map_or(s, |(_, r)| r))
-                .unwrap_or(file);
+            let rel = mesh_path(file);
             let scale = vec3(
                 mesh.attribute("scale"),
                 [1.0; 3],
@@ -166,7 +168,61 @@ fn parse_link(n: roxmltree::Node, dir: &Path) -> Result<UrdfLink, String> {
             link.meshes.push((dir.join(rel), vo, scale));
         }
     }
+    for collision in n
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "collision")
+    {
+        let origin = origin(collision, &what)?;
+        let Some(g) =
+            child(collision, "geometry").and_then(|g| g.children().find(|c| c.is_element()))
+        else {
+            continue;
+        };
+        let w = format!("{what} collision {}", g.tag_name().name());
+        let positive = |attr: &str| -> Result<f64, String> {
+            let v = num(g, attr, &w)?;
+            if v > 0.0 {
+                Ok(v)
+            } else {
+                Err(format!("{w}: {attr}=\"{v}\" must be > 0"))
+            }
+        };
+        let geom = match g.tag_name().name() {
+            "box" => {
+                let size = vec3(g.attribute("size"), [0.0; 3], &w)?;
+                if size.iter().any(|v| *v <= 0.0) {
+                    return Err(format!("{w}: size needs 3 numbers > 0"));
+                }
+                ColliderGeom::Shape(ShapeSpec::Box { size })
+            }
+            "cylinder" => ColliderGeom::Shape(ShapeSpec::Cylinder {
+                radius: positive("radius")?,
+                length: positive("length")?,
+            }),
+            "sphere" => ColliderGeom::Shape(ShapeSpec::Sphere {
+                radius: positive("radius")?,
+            }),
+            "mesh" => {
+                let Some(file) = g.attribute("filename") else {
+                    return Err(format!("{w}: no filename"));
+                };
+                ColliderGeom::Mesh {
+                    file: dir.join(mesh_path(file)),
+                    scale: vec3(g.attribute("scale"), [1.0; 3], &format!("{w} scale"))?,
+                }
+            }
+            other => return Err(format!("{w}: <{other}> is not a URDF geometry")),
+        };
+        link.colliders.push(LinkCollider { geom, origin });
+    }
     Ok(link)
+}
+
+/// A mesh filename relative to the URDF's directory (`package://PKG/` stripped).
+fn mesh_path(file: &str) -> &str {
+    file.strip_prefix("package://")
+        .map(|s| s.split_once('/').map_or(s, |(_, r)| r))
+        .unwrap_or(file)
 }
 
 fn parse_joint(n: roxmltree::Node) -> Result<UrdfJoint, String> {

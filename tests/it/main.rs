@@ -23,3 +23,4 @@ mod tracking;
 mod transport;
 mod urdf;
 mod virtual_servo;
+mod world;

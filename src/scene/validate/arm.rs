@@ -7,6 +7,7 @@ use std::path::Path;
 use nalgebra::Matrix3;
 
 use super::rpy_matrix;
+use crate::physics::spec::{ColliderGeom, LinkCollider};
 use crate::scene::error::Problems;
 use crate::scene::model::{ArmModel, KinJoint, Link};
 use crate::scene::schema::*;
@@ -35,20 +36,7 @@ fn shape_inertia(shape: &ShapeSpec, m: f64) -> [f64; 3] {
 }
 
 fn check_shape(field: &str, shape: &ShapeSpec, p: &mut Problems) {
-    let dims: Vec<(&str, f64)> = match *shape {
-        ShapeSpec::Box { size } => vec![
-            ("size[0]", size[0]),
-            ("size[1]", size[1]),
-            ("size[2]", size[2]),
-        ],
-        ShapeSpec::Cylinder { radius, length } | ShapeSpec::Capsule { radius, length } => {
-            vec![("radius", radius), ("length", length)]
-        }
-        ShapeSpec::Sphere { radius } => vec![("radius", radius)],
-    };
-    for (n, v) in dims {
-        p.positive(format!("{field}.{n}"), v, 10.0, "m");
-    }
+    shape.validate(field, &mut |f, m| p.push(f, m));
 }
 
 fn tensor(i: [f64; 6]) -> Matrix3<f64> {
@@ -67,10 +55,7 @@ fn to_array(m: &Matrix3<f64>) -> [[f64; 3]; 3] {
 }
 
 fn check_origin(field: &str, o: &OriginSpec, p: &mut Problems) {
-    for i in 0..3 {
-        p.range(format!("{field}.xyz[{i}]"), o.xyz[i], -100.0, 100.0, "m");
-        p.finite(format!("{field}.rpy[{i}]"), o.rpy[i]);
-    }
+    o.validate(field, &mut |f, m| p.push(f, m));
 }
 
 pub(super) fn inline_arm(
@@ -137,6 +122,13 @@ pub(super) fn inline_arm(
                 .map(|m| (dir.join(&m.file), m.origin, m.scale))
                 .filter(|(path, _, _)| path.is_file())
                 .collect(),
+            colliders: match (l.collision, l.shape) {
+                (true, Some(shape)) => vec![LinkCollider {
+                    geom: ColliderGeom::Shape(shape),
+                    origin: l.shape_origin,
+                }],
+                _ => Vec::new(),
+            },
         });
     }
     let mut kin = Vec::new();
@@ -187,6 +179,7 @@ pub(super) fn urdf_arm(
             shape: None,
             shape_origin: OriginSpec::default(),
             meshes: l.meshes.clone(),
+            colliders: l.colliders.clone(),
         });
     }
     // The base is the link that is nobody's child.

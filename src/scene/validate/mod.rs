@@ -114,6 +114,7 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
         faults: Vec::new(),
         expect: Vec::new(),
         serve: None,
+        world: None,
     };
     let mut p = Problems::default();
     let arm = urdf_arm(&robot, path, "urdf", &mut p);
@@ -365,6 +366,12 @@ fn finish(
     if let Some(s) = &file.serve {
         s.validate("serve", &names, &mut |fl, m| p.push(fl, m));
     }
+    let mut arm = arm;
+    if let Some(w) = &file.world {
+        let links: Vec<&str> = arm.links.iter().map(|l| l.name.as_str()).collect();
+        w.validate("world", &links, &mut |fl, m| p.push(fl, m));
+        hulls(&mut arm, &mut p);
+    }
     if !p.0.is_empty() {
         return Err(SceneError::Invalid {
             file: path.to_path_buf(),
@@ -387,7 +394,30 @@ fn finish(
         faults: file.faults,
         expect: file.expect,
         serve: file.serve,
+        world: file.world,
     })
+}
+
+/// With a world, each mesh a link collides as becomes its convex hull (a file that
+/// cannot be used is a problem naming the link and the file).
+fn hulls(arm: &mut ArmModel, p: &mut Problems) {
+    use crate::physics::spec::ColliderGeom;
+    for l in &mut arm.links {
+        for (k, c) in l.colliders.iter_mut().enumerate() {
+            let ColliderGeom::Mesh { file, scale } = &c.geom else {
+                continue;
+            };
+            match super::mesh::hull(file, *scale) {
+                Ok(points) => {
+                    c.geom = ColliderGeom::Hull {
+                        file: file.clone(),
+                        points,
+                    }
+                }
+                Err(e) => p.push(format!("arm.links[{:?}].collision[{k}]", l.name), e),
+            }
+        }
+    }
 }
 
 /// Loads the trace of a `Recorded` backend (relative to the scene file).

@@ -1,0 +1,204 @@
+//! The world the arm touches (scene `world`), checked against closed-form answers:
+//! a cube at rest on the ground, a block on an incline (by tilting gravity), a
+//! pendulum stopped by an obstacle, and a folding arm stopped by its own links.
+
+use crate::common::*;
+use armhil::physics::{ArmWorld, Toucher};
+
+/// The common pendulum with `world` spliced in (and `physics` when given).
+fn pendulum_world(initial: f64, world: &str, physics: &str) -> ArmWorld {
+    let text = pendulum(
+        initial,
+        PD_DRIVE,
+        &format!("world: {world},\n    physics: ({physics}),"),
+    );
+    ArmWorld::new(&parse(&text).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Steps `w` for `secs` with no drive torque, calling `each` after every step.
+fn run(w: &mut ArmWorld, secs: f64, mut each: impl FnMut(&ArmWorld)) {
+    let n = (secs / w.dt()).round() as usize;
+    for _ in 0..n {
+        w.clear_torques();
+        w.step();
+        each(w);
+    }
+}
+
+#[test]
+fn a_dropped_cube_comes_to_rest_at_half_its_size_above_the_ground() {
+    let mut w = pendulum_world(
+        0.0,
+        r#"(ground: Some(z: 0.0, friction: 0.8), objects: [
+            (name: "cube", shape: Box(size: (0.03, 0.03, 0.03)), pose: (xyz: (0.5, 0.2, 0.1)), mass_kg: 0.03),
+        ])"#,
+        "",
+    );
+    let mut landed = false;
+    run(&mut w, 2.0, |w| {
+        landed |= w
+            .touches()
+            .iter()
+            .any(|t| (t.a, t.b) == (Toucher::Object(0), Toucher::Ground));
+    });
+    assert!(landed, "the cube touched the ground");
+    // At rest it stays put: nothing creeps over two more seconds.
+    let (settled, _) = w.object_poses()[0];
+    run(&mut w, 2.0, |_| {});
+    let (p, _) = w.object_poses()[0];
+    for k in 0..3 {
+        assert!(
+            (p[k] - settled[k]).abs() < 1e-5,
+            "crept {settled:?} -> {p:?}"
+        );
+    }
+    assert!((p[2] - 0.015).abs() <= 0.001, "at rest at z = {}", p[2]);
+    assert!(
+        (p[0] - 0.5).abs() <= 0.001 && (p[1] - 0.2).abs() <= 0.001,
+        "no drift: {p:?}"
+    );
+    let v = w.object_velocity(0);
+    assert!(v.iter().all(|c| c.abs() < 1e-3), "at rest: {v:?}");
+    // Resting, it presses on the ground with its weight.
+    let t = w
+        .touches()
+        .iter()
+        .find(|t| t.b == Toucher::Ground)
+        .expect("resting");
+    assert!((t.force_n - 0.03 * 9.81).abs() < 0.03, "{} N", t.force_n);
+}
+
+/// A block on the ground under gravity tilted by `deg` (an incline of that angle,
+/// exactly), friction `mu` on both surfaces: how far it moves down the slope in 1 s.
+fn slide(deg: f64, mu: f64) -> f64 {
+    let (s, c) = deg.to_radians().sin_cos();
+    let mut w = pendulum_world(
+        0.0,
+        &format!(
+            r#"(ground: Some(z: 0.0, friction: {mu}), objects: [
+            (name: "block", shape: Box(size: (0.04, 0.04, 0.02)), pose: (xyz: (0.5, 0.0, 0.01)),
+             mass_kg: 0.1, friction: {mu}),
+        ])"#
+        ),
+        &format!("gravity: ({}, 0.0, {})", 9.81 * s, -9.81 * c),
+    );
+    run(&mut w, 1.0, |_| {});
+    w.object_poses()[0].0[0] as f64 - 0.5
+}
+
+#[test]
+fn a_block_on_an_incline_slides_exactly_when_the_slope_beats_friction() {
+    let mu: f64 = 0.5; // tan⁻¹ 0.5 = 26.6°
+    for deg in [15.0, 24.0] {
+        let d = slide(deg, mu);
+        assert!(
+            d.abs() < 1e-3,
+            "{deg}°: tan {:.3} < µ, yet it moved {d} m",
+            deg.to_radians().tan()
+        );
+    }
+    for deg in [29.0, 40.0] {
+        let d = slide(deg, mu);
+        let (s, c) = f64::to_radians(deg).sin_cos();
+        // From rest: x = ½ g (sin θ − µ cos θ) t².
+        let expect = 0.5 * 9.81 * (s - mu * c);
+        assert!(
+            (d - expect).abs() <= 0.05 * expect,
+            "{deg}°: slid {d:.4} m, closed form {expect:.4} m"
+        );
+    }
+}
+
+#[test]
+fn a_pendulum_falling_onto_an_obstacle_stops_on_it_without_tunnelling() {
+    // The pendulum (a 0.3 m × 0.03 m link, hinge at z = 0.1) falls from 0.3 rad
+    // toward +x; a fixed table's top at z = 0.085 meets the link's underside when
+    // it is exactly horizontal, q = π/2. The tip arrives at ~2.5 m/s: 2.5 mm a step.
+    let mut w = pendulum_world(
+        0.3,
+        r#"(objects: [
+            (name: "table", shape: Box(size: (0.54, 0.2, 0.085)), pose: (xyz: (0.33, 0.0, 0.0425)), fixed: true),
+        ])"#,
+        "",
+    );
+    let mut q_max: f64 = 0.0;
+    let mut depth_max: f64 = 0.0;
+    let mut hit = false;
+    run(&mut w, 1.5, |w| {
+        q_max = q_max.max(w.joint_state(0).pos);
+        for t in w.touches() {
+            hit |= (t.a, t.b) == (Toucher::Link(1), Toucher::Object(0));
+            depth_max = depth_max.max(t.depth_m);
+        }
+    });
+    let half_pi = std::f64::consts::FRAC_PI_2;
+    assert!(hit, "the link touched the table");
+    // Never more than 2 mm into the table at the tip (0.3 m out).
+    assert!(q_max <= half_pi + 0.002 / 0.3, "q reached {q_max}");
+    assert!(depth_max <= 0.002, "{depth_max} m deep");
+    let q = w.joint_state(0).pos;
+    assert!((q - half_pi).abs() <= 0.002 / 0.3, "rests at {q}, not π/2");
+    assert!(w.joint_state(0).vel.abs() < 1e-3);
+}
+
+/// A folding arm: a post fixed on the base, a spacer on its top, and an arm hinged
+/// at the spacer's end (x = 0.1, z = 0.45) hanging down beside the post. Folding it
+/// (q > 0) swings its lower end toward the post. Returns (max q, max depth).
+fn fold(self_collision: bool) -> (f64, f64) {
+    let text = format!(
+        r#"(
+    seed: 1, duration_s: 1.0,
+    arm: Inline(base: "base", links: [
+        (name: "base", mass_kg: 1.0, shape: Box(size: (0.1, 0.1, 0.1))),
+        (name: "post", mass_kg: 0.5, com: (0, 0, 0.15), shape: Box(size: (0.03, 0.03, 0.3)), shape_origin: (xyz: (0, 0, 0.15))),
+        (name: "spacer", mass_kg: 0.1, com: (0.05, 0, 0), shape: Box(size: (0.1, 0.03, 0.02)), shape_origin: (xyz: (0.05, 0, 0))),
+        (name: "arm", mass_kg: 0.3, com: (0, 0, -0.1), shape: Box(size: (0.03, 0.03, 0.2)), shape_origin: (xyz: (0, 0, -0.1))),
+    ], joints: [
+        (name: "mount", kind: Fixed, parent: "base", child: "post", origin: (xyz: (0, 0, 0.1))),
+        (name: "top", kind: Fixed, parent: "post", child: "spacer", origin: (xyz: (0, 0, 0.33))),
+        (name: "fold", kind: Revolute, parent: "spacer", child: "arm", origin: (xyz: (0.1, 0, 0.02)),
+         axis: (0, 1, 0), limits: (lower: -2.5, upper: 2.5)),
+    ]),
+    servos: {{ "s": (gear_ratio: 100, stall_torque_nm: 5.0, no_load_speed_rad_s: 6.0, rotor_inertia_kgm2: 1e-7,
+                     damping_nm_s_per_rad: 0.05, friction_nm: 0.0, encoder_ticks_per_rev: 4096) }},
+    drives: {{ "fold": (servo: "s", rate_hz: 500, controller: Pid(kp: 1.0, kd: 0.0)) }},
+    world: (self_collision: {self_collision}),
+)"#
+    );
+    let mut w = ArmWorld::new(&parse(&text).unwrap_or_else(|e| panic!("{e}")));
+    let (mut q_max, mut depth): (f64, f64) = (0.0, 0.0);
+    for _ in 0..1000 {
+        w.clear_torques();
+        w.set_torque(0, 1.0);
+        w.step();
+        q_max = q_max.max(w.joint_state(0).pos);
+        depth = w.touches().iter().fold(depth, |d, t| d.max(t.depth_m));
+    }
+    (q_max, depth)
+}
+
+#[test]
+fn self_collision_stops_a_folding_arm_before_its_links_interpenetrate() {
+    // The arm's lower inner corner, (-0.015, -0.2) in its frame, reaches the post's
+    // face (x = 0.015) when 0.1 - 0.015 cos q - 0.2 sin q = 0.015.
+    let f = |q: f64| 0.1 - 0.015 * q.cos() - 0.2 * q.sin() - 0.015;
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) > 0.0 { lo = mid } else { hi = mid }
+    }
+    let q_contact = lo;
+    let (q_max, depth) = fold(true);
+    assert!(depth <= 0.002, "links {depth} m deep in each other");
+    assert!(
+        q_max <= q_contact + 0.002 / 0.2,
+        "folded to {q_max}, contact at {q_contact}"
+    );
+    assert!(
+        q_max >= q_contact - 0.002 / 0.2,
+        "stopped early at {q_max}, contact at {q_contact}"
+    );
+    // Without self-collision the same torque folds it straight through the post.
+    let (q_free, _) = fold(false);
+    assert!(q_free > q_contact + 0.3, "{q_free}");
+}
