@@ -6,10 +6,12 @@
 mod run;
 pub mod served;
 mod stats;
+pub mod world;
 
 pub use run::{FaultRecord, JointReport, Lateness, LinkReport, RecordingReport, Report, Verdict};
 pub use served::{ServedJointReport, ServedReport};
 pub use stats::JointStats;
+pub use world::{LinkContactReport, ObjectReport};
 
 use serde::{Deserialize, Serialize};
 

@@ -102,6 +102,12 @@ pub struct Report {
     /// The served bus, for `armhil serve` runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served: Option<super::ServedReport>,
+    /// The world's objects (scenes with a `world`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<super::ObjectReport>,
+    /// Each link's contacts (scenes with a `world`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<super::LinkContactReport>,
     pub events: Vec<Event>,
 }
 
@@ -188,6 +194,8 @@ impl Report {
             expectations: Vec::new(),
             recording: None,
             served: None,
+            objects: Vec::new(),
+            links: Vec::new(),
             events: Vec::new(),
         }
     }

@@ -114,6 +114,11 @@ impl Lockstep {
         self.core.plant.steps()
     }
 
+    /// The plant, to look at between steps (its joints, events, contacts).
+    pub fn plant(&self) -> &super::plant::Plant {
+        &self.core.plant
+    }
+
     /// Why the run ended early, if it did.
     pub fn aborted(&self) -> Option<&str> {
         self.core.aborted.as_deref()

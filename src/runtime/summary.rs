@@ -76,8 +76,11 @@ pub(crate) fn facts(
         expectations: Vec::new(),
         recording: None,
         served: None,
+        objects: Vec::new(),
+        links: Vec::new(),
         events: plant.events().to_vec(),
     };
+    (report.links, report.objects) = plant.world_report();
     report.faults = plant
         .faults()
         .iter()

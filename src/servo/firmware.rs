@@ -24,22 +24,7 @@ pub const KD_PER_UNIT: f64 = 2.731 * (std::f64::consts::TAU / 4096.0) / 2.94 / 3
 /// Fraction of maximum torque per tick·s of integrated error, per unit of I.
 pub const KI_PER_UNIT: f64 = KP_PER_UNIT * 0.1;
 
-/// Protection conditions, with the bit layout of the Feetech status byte (the
-/// Dynamixel table maps them onto its Hardware Error Status).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags(pub u8);
-
-impl Flags {
-    pub const VOLTAGE: u8 = 1 << 0;
-    pub const ENCODER: u8 = 1 << 1;
-    pub const OVERHEAT: u8 = 1 << 2;
-    pub const OVERCURRENT: u8 = 1 << 3;
-    pub const OVERLOAD: u8 = 1 << 5;
-
-    pub fn has(self, bit: u8) -> bool {
-        self.0 & bit != 0
-    }
-}
+pub use super::protection::{Flags, Guard, Protection};
 
 /// Operating mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,36 +35,6 @@ pub enum OpMode {
     Velocity,
     /// Open loop: the output is the goal PWM.
     Pwm,
-}
-
-/// What the protections are set to (from the servo's EEPROM).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Protection {
-    /// Delivered torque (fraction of maximum) at or above which the overload timer runs.
-    pub overload_fraction: f64,
-    /// How long the overload must last before the protection trips, s.
-    pub overload_time_s: f64,
-    /// The output cap after an overload that does not cut torque (fraction).
-    pub protective_fraction: f64,
-    /// Winding temperature limit, °C.
-    pub temp_limit_c: f64,
-    /// Conditions that cut torque when they trip (the rest only raise their bit).
-    pub cut: Flags,
-}
-
-impl Default for Protection {
-    /// The STS3215's factory settings: overload at 80 % for 2 s, protective torque
-    /// 20 %, 70 °C, and overheat, overcurrent and overload cut torque (Unloading
-    /// Condition 44).
-    fn default() -> Self {
-        Self {
-            overload_fraction: 0.8,
-            overload_time_s: 2.0,
-            protective_fraction: 0.2,
-            temp_limit_c: 70.0,
-            cut: Flags(44),
-        }
-    }
 }
 
 /// What the host asked of the servo through its registers.
@@ -191,12 +146,8 @@ pub struct Firmware {
     ref_pos: f64,
     ref_vel: f64,
     integral: f64,
-    /// Time the delivered torque has stayed at or above the overload threshold, s.
-    overload_s: f64,
-    /// Conditions that tripped and stay until the host turns torque on again.
-    latched: Flags,
-    /// Conditions present now (overheat while hot).
-    now: Flags,
+    /// The protections' state; what trips stays until the host turns torque on again.
+    guard: Guard,
     was_on: bool,
 }
 
@@ -208,9 +159,7 @@ impl Firmware {
             ref_pos: pos,
             ref_vel: 0.0,
             integral: 0.0,
-            overload_s: 0.0,
-            latched: Flags::default(),
-            now: Flags::default(),
+            guard: Guard::default(),
             was_on: false,
         }
     }
@@ -223,8 +172,7 @@ impl Firmware {
     /// enable) clears the latched faults and starts the profile from where the shaft is.
     pub fn set(&mut self, d: Drive, pos: f64) {
         if d.enables != self.drive.enables {
-            self.latched = Flags::default();
-            self.overload_s = 0.0;
+            self.guard = Guard::default();
         }
         self.drive = d;
         if !self.torque_on() {
@@ -236,12 +184,12 @@ impl Firmware {
 
     /// Whether the motor is driven: the host turned torque on and no protection cut it.
     pub fn torque_on(&self) -> bool {
-        self.drive.torque_on && self.latched.0 & self.drive.protection.cut.0 == 0
+        self.drive.torque_on && !self.guard.cuts(&self.drive.protection)
     }
 
     /// The conditions to report (latched ones and those present now).
     pub fn flags(&self) -> Flags {
-        Flags(self.latched.0 | self.now.0)
+        self.guard.flags()
     }
 
     /// One firmware cycle of `dt` s with the shaft at `pos` ticks moving at `vel`
@@ -261,7 +209,7 @@ impl Firmware {
             self.ref_vel = 0.0;
         }
         let d = self.drive;
-        let cap = if self.latched.has(Flags::OVERLOAD) {
+        let cap = if self.guard.latched().has(Flags::OVERLOAD) {
             d.torque_limit.min(d.protection.protective_fraction)
         } else {
             d.torque_limit
@@ -334,23 +282,9 @@ impl Firmware {
     /// comes from sustained real torque (a stall against a limit or an obstacle, a
     /// held payload), never from position error alone.
     pub fn protect(&mut self, dt: f64, delivered: f64, temp_c: f64) {
-        let p = self.drive.protection;
-        if self.torque_on() && delivered.abs() >= p.overload_fraction {
-            self.overload_s += dt;
-        } else {
-            self.overload_s = 0.0;
-        }
-        // (With a little slack for the sum of many small steps.)
-        if self.overload_s + 1e-9 >= p.overload_time_s {
-            self.latched.0 |= Flags::OVERLOAD;
-        }
-        self.now = Flags::default();
-        if temp_c >= p.temp_limit_c {
-            self.now.0 |= Flags::OVERHEAT;
-            if p.cut.has(Flags::OVERHEAT) {
-                self.latched.0 |= Flags::OVERHEAT;
-            }
-        }
+        let on = self.torque_on();
+        self.guard
+            .step(&self.drive.protection, dt, on, delivered, temp_c);
     }
 
     /// What the servo reports now.

@@ -10,6 +10,7 @@
 //! physics (see `physics`), from the same [`ServoSpec`].
 
 pub mod firmware;
+pub mod protection;
 pub mod spec;
 mod thermal;
 pub use thermal::Thermal;
@@ -135,6 +136,7 @@ mod tests {
             velocity_resolution_rad_s: 0.0,
             hold_kp: 17.8,
             hold_kd: 0.2,
+            protection: None,
         }
     }
 

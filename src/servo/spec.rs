@@ -39,6 +39,101 @@ pub struct ServoSpec {
     /// ... and damping, N·m·s/rad.
     #[serde(default = "default_hold_kd")]
     pub hold_kd: f64,
+    /// The servo's own protections (overload, overheat), STS3215 factory settings by
+    /// default; `None`: a servo that never protects itself.
+    #[serde(default = "default_protection")]
+    pub protection: Option<ProtectionSpec>,
+}
+
+fn default_protection() -> Option<ProtectionSpec> {
+    Some(ProtectionSpec::default())
+}
+
+/// A servo's protections as its settings give them. Tripped, the servo cuts its
+/// torque and raises the condition's error bit; armhil's own driver turns torque back
+/// on `restart_s` after an overload, and once the winding has cooled
+/// [`COOLED_K`] below the limit after an overheat (a host on a served bus decides
+/// for itself).
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionSpec {
+    /// Delivered torque, fraction of the stall torque, in (0, 1], at or above which
+    /// the overload timer runs.
+    #[serde(default = "d_overload_fraction")]
+    pub overload_fraction: f64,
+    /// How long the overload must last before it trips, s, in (0, 60].
+    #[serde(default = "d_overload_time")]
+    pub overload_time_s: f64,
+    /// Winding temperature limit, °C, in (25, 200].
+    #[serde(default = "d_temp_limit")]
+    pub temp_limit_c: f64,
+    /// Time after an overload trip before the driver turns torque back on, s, in
+    /// [0, 600].
+    #[serde(default = "d_restart")]
+    pub restart_s: f64,
+}
+
+/// How far below its limit the winding must cool before torque comes back, K.
+pub const COOLED_K: f64 = 5.0;
+
+fn d_overload_fraction() -> f64 {
+    0.8
+}
+fn d_overload_time() -> f64 {
+    2.0
+}
+fn d_temp_limit() -> f64 {
+    70.0
+}
+fn d_restart() -> f64 {
+    1.0
+}
+
+impl Default for ProtectionSpec {
+    fn default() -> Self {
+        Self {
+            overload_fraction: d_overload_fraction(),
+            overload_time_s: d_overload_time(),
+            temp_limit_c: d_temp_limit(),
+            restart_s: d_restart(),
+        }
+    }
+}
+
+impl ProtectionSpec {
+    /// Range checks, reporting `(field, message)`.
+    pub fn validate(&self, field: &str, problem: &mut dyn FnMut(String, String)) {
+        let checks = [
+            (
+                "overload_fraction",
+                self.overload_fraction,
+                0.0,
+                1.0,
+                false,
+                "",
+            ),
+            (
+                "overload_time_s",
+                self.overload_time_s,
+                0.0,
+                60.0,
+                false,
+                " s",
+            ),
+            ("temp_limit_c", self.temp_limit_c, 25.0, 200.0, false, " °C"),
+            ("restart_s", self.restart_s, 0.0, 600.0, true, " s"),
+        ];
+        for (name, v, lo, hi, lo_in, unit) in checks {
+            let ok = v <= hi && (v > lo || (lo_in && v == lo));
+            if !ok {
+                let open = if lo_in { ">=" } else { ">" };
+                problem(
+                    format!("{field}.{name}"),
+                    format!("{v} is out of range: expected {open} {lo} and <= {hi}{unit}"),
+                );
+            }
+        }
+    }
 }
 
 fn default_hold_kp() -> f64 {

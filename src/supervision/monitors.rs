@@ -96,10 +96,14 @@ impl Monitors {
     /// Encoder plausibility on one control sample. Between samples the position must
     /// move by what the reported velocities say (trapezoid), within `bound` =
     /// 3 ticks + 6·√2·σ(noise) + velocity resolution × period + 2 × backlash (the
-    /// output crosses its gear play faster than any velocity sample shows). A position that stays
+    /// output crosses its gear play faster than any velocity sample shows) + ½ |Δv| ×
+    /// period: a joint that hits something changes speed at an unknown instant between
+    /// two samples, and the trapezoid is off by at most that much (a position jump
+    /// with no change of speed, an offset or a noise spike, still shows). A position that stays
     /// bit-identical for `frozen_samples` (20 ms) while the setpoint moves by more than
     /// 16 ticks is a frozen encoder (a joint held by stiction breaks away well before
-    /// its setpoint is that far off). Floors: offsets and noise spikes above `bound`
+    /// its setpoint is that far off), unless the servo is `stalled` (delivering its
+    /// full torque: blocked by an obstacle or a jam). Floors: offsets and noise spikes above `bound`
     /// (about 0.011 rad for a 4096-tick, 0.5-tick-noise servo), frozen encoders
     /// while the joint is commanded to move.
     #[allow(clippy::too_many_arguments)]
@@ -114,6 +118,7 @@ impl Monitors {
         vel_resolution: f64,
         backlash: f64,
         period: f64,
+        stalled: bool,
     ) -> Option<Symptom> {
         let mut bad = false;
         if let Some((pt, pp, pv)) = self.prev {
@@ -122,12 +127,16 @@ impl Monitors {
             let bound = 3.0 * tick
                 + 6.0 * std::f64::consts::SQRT_2 * noise_ticks * tick
                 + vel_resolution * dt
-                + 2.0 * backlash;
+                + 2.0 * backlash
+                + 0.5 * (vel - pv).abs() * dt;
             bad |= (pos - predicted).abs() > bound;
         }
         self.prev = Some((t, pos, vel));
         let frozen_samples = ((0.02 / period).ceil() as u32).max(3);
         match &mut self.frozen {
+            // A joint pushed against something at the servo's full torque stands
+            // still for real: its servo's protection deals with that, not this check.
+            _ if stalled => self.frozen = None,
             Some((bits, n, sp0)) if *bits == pos.to_bits() => {
                 *n += 1;
                 if *n >= frozen_samples && (setpoint - *sp0).abs() > 16.0 * tick {
@@ -214,22 +223,46 @@ mod tests {
             let t = k as f64 * 1e-3;
             let q = (t / tick).round() * tick;
             assert_eq!(
-                m.encoder(t, q, 1.0, t, tick, 0.5, 0.0, 0.0, 1e-3),
+                m.encoder(t, q, 1.0, t, tick, 0.5, 0.0, 0.0, 1e-3, false),
                 None,
                 "k={k}"
             );
         }
+        // An impact: 20 rad/s to rest at any instant within a 2 ms period is
+        // plausible: right after the last sample, or right before this one.
+        for q in [0.0, 0.04] {
+            let mut hit = Monitors::default();
+            assert_eq!(
+                hit.encoder(0.0, 0.0, 20.0, 0.0, tick, 0.5, 0.0, 0.0, 2e-3, false),
+                None
+            );
+            assert_eq!(
+                hit.encoder(0.002, q, 0.0, 0.0, tick, 0.5, 0.0, 0.0, 2e-3, false),
+                None,
+                "{q}"
+            );
+        }
         // A 0.05 rad jump with no velocity to explain it.
         assert_eq!(
-            m.encoder(0.2, 0.25, 1.0, 0.2, tick, 0.5, 0.0, 0.0, 1e-3),
+            m.encoder(0.2, 0.25, 1.0, 0.2, tick, 0.5, 0.0, 0.0, 1e-3, false),
             Some(Symptom::EncoderImplausible)
         );
+        // Standing still while the setpoint moves, at full torque: blocked, which
+        // is not the encoder's fault.
+        let mut m = Monitors::default();
+        for k in 0..40 {
+            let t = k as f64 * 1e-3;
+            assert_eq!(
+                m.encoder(t, 0.1, 0.0, 0.1 + t, tick, 0.5, 0.0, 0.0, 1e-3, true),
+                None
+            );
+        }
         // Frozen while the setpoint moves.
         let mut m = Monitors::default();
         let mut hit = None;
         for k in 0..40 {
             let t = k as f64 * 1e-3;
-            if m.encoder(t, 0.1, 0.0, 0.1 + t, tick, 0.5, 0.0, 0.0, 1e-3)
+            if m.encoder(t, 0.1, 0.0, 0.1 + t, tick, 0.5, 0.0, 0.0, 1e-3, false)
                 .is_some()
             {
                 hit = Some(k);
@@ -243,7 +276,18 @@ mod tests {
         let mut m = Monitors::default();
         for k in 0..100 {
             assert_eq!(
-                m.encoder(k as f64 * 1e-3, 0.1, 0.0, 0.1, tick, 0.5, 0.0, 0.0, 1e-3),
+                m.encoder(
+                    k as f64 * 1e-3,
+                    0.1,
+                    0.0,
+                    0.1,
+                    tick,
+                    0.5,
+                    0.0,
+                    0.0,
+                    1e-3,
+                    false
+                ),
                 None
             );
         }

@@ -18,6 +18,7 @@ mod runtime;
 mod scenes;
 mod serve;
 mod session;
+mod stall;
 mod supervision;
 mod tracking;
 mod transport;

@@ -185,13 +185,18 @@ impl Plant {
     /// What joint `i`'s servo status says now, if anything is wrong: its error bits,
     /// or silence when it has no power.
     pub fn servo_status(&self, i: usize) -> Option<String> {
-        self.faults.iter().find_map(|f| match f.spec.kind {
-            FaultKind::ServoError { bit } if f.acting(i) => Some(format!(
-                "servo status error bits {:#04x} ({bit:?})",
-                bit.mask()
-            )),
-            FaultKind::PowerLoss if f.acting(i) => Some("servo has no power (no status)".into()),
-            _ => None,
+        let own = self.joints[i].guard.status();
+        own.or_else(|| {
+            self.faults.iter().find_map(|f| match f.spec.kind {
+                FaultKind::ServoError { bit } if f.acting(i) => Some(format!(
+                    "servo status error bits {:#04x} ({bit:?})",
+                    bit.mask()
+                )),
+                FaultKind::PowerLoss if f.acting(i) => {
+                    Some("servo has no power (no status)".into())
+                }
+                _ => None,
+            })
         })
     }
 

@@ -6,9 +6,11 @@
 //! (`runtime::supervisor`) decides what a joint's health is and what its failures
 //! lead to; the plant carries it out (`drive.rs`).
 
+mod contacts;
 mod drive;
 mod fault_log;
 mod followed;
+mod protect;
 mod served;
 
 pub use fault_log::PlantFault;
@@ -79,6 +81,8 @@ pub struct PlantJoint {
     thermal: crate::servo::Thermal,
     /// Set for joints a host drives over the served bus.
     served: Option<served::Served>,
+    /// The simulated servo's own protections.
+    guard: protect::SimGuard,
 }
 
 /// What the rest of the runtime may read of a joint; the plant alone changes it.
@@ -192,6 +196,8 @@ pub struct Plant {
     events: Vec<Event>,
     /// The scene's faults, with their onset/clear bookkeeping.
     faults: Vec<PlantFault>,
+    /// Contacts, for scenes with a world.
+    contacts: Option<contacts::ContactLog>,
 }
 
 impl Plant {
@@ -236,6 +242,7 @@ impl Plant {
                     clipped: 0.0,
                     thermal: crate::servo::Thermal::default(),
                     served: None,
+                    guard: protect::SimGuard::new(c.servo.protection),
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
@@ -276,6 +283,16 @@ impl Plant {
             } else {
                 Vec::new()
             },
+            contacts: scene.world.as_ref().map(|w| {
+                let n = scene.arm.links.len();
+                let links = (0..n * opts.copies)
+                    .map(|k| match (opts.copies, &scene.arm.links[k % n].name) {
+                        (1, name) => name.clone(),
+                        (_, name) => format!("{name}#{}", k / n),
+                    })
+                    .collect();
+                contacts::ContactLog::new(links, w.objects.iter().map(|o| o.name.clone()).collect())
+            }),
         }
     }
 
@@ -518,6 +535,44 @@ impl Plant {
         self.world.step();
         self.steps += 1;
         self.t = self.steps as f64 * self.dt;
+        if let Some(c) = &mut self.contacts {
+            let mut out = Vec::new();
+            c.step(self.t, self.dt, self.world.touches(), &mut out);
+            for (kind, detail) in out {
+                self.event(usize::MAX, kind, detail);
+            }
+        }
+    }
+
+    /// What touched what in the last step (scenes with a world).
+    pub fn touches(&self) -> &[crate::physics::Touch] {
+        self.world.touches()
+    }
+
+    /// Pairs in contact now (ended only after [`contacts::END_AFTER_S`] apart).
+    pub fn touching(&self) -> Vec<(crate::physics::Toucher, crate::physics::Toucher)> {
+        self.contacts
+            .as_ref()
+            .map_or(Vec::new(), |c| c.touching().collect())
+    }
+
+    /// Each object's pose now (translation, quaternion xyzw), in scene order.
+    pub fn object_poses(&self) -> Vec<([f32; 3], [f32; 4])> {
+        self.world.object_poses()
+    }
+
+    /// The report's `links[]` and `objects[]` (empty without a world).
+    pub fn world_report(
+        &self,
+    ) -> (
+        Vec<crate::report::LinkContactReport>,
+        Vec<crate::report::ObjectReport>,
+    ) {
+        self.contacts
+            .as_ref()
+            .map_or((Vec::new(), Vec::new()), |c| {
+                c.report(&self.world.object_poses())
+            })
     }
 
     /// Delivers this step's torques (what each joint's drive asks, through its servo's
@@ -580,11 +635,38 @@ impl Plant {
                     _ => {}
                 }
             }
+            let guarded = !served;
+            if guarded && j.guard.cut() {
+                // The servo's own protection has cut its torque (not a fault's doing).
+                d.torque = 0.0;
+                d.saturated = false;
+            }
+            let expected = if guarded && j.guard.cut() {
+                0.0
+            } else {
+                expected
+            };
             j.delivered = d.torque;
             j.expected = expected;
             j.clipped = (expected - d.torque).abs();
-            j.thermal
-                .step(d.torque / j.servo.spec.stall_torque_nm, self.dt);
+            let load = d.torque / j.servo.spec.stall_torque_nm;
+            j.thermal.step(load, self.dt);
+            if guarded
+                && let Some(change) =
+                    j.guard
+                        .after_step(self.t + self.dt, self.dt, load, j.thermal.temp_c)
+            {
+                let detail = match change {
+                    protect::Change::Tripped(f) => j.guard.describe(f),
+                    protect::Change::Restored => "the driver turned torque on again".to_string(),
+                };
+                let kind = match change {
+                    protect::Change::Tripped(_) => "servo_protection",
+                    protect::Change::Restored => "servo_restored",
+                };
+                self.event(i, kind, detail);
+            }
+            let j = &mut self.joints[i];
             let sp = match &j.served {
                 // A served joint's target is the host's goal.
                 Some(_) if served => self.served_goal(i).unwrap_or(state.pos),

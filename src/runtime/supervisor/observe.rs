@@ -10,6 +10,10 @@ use crate::report::JointHealth;
 use crate::runtime::plant::{DriveMode, Plant};
 use crate::supervision::Symptom;
 
+/// A servo delivering this fraction of its stall torque or more is stalled: a joint
+/// standing still under it is blocked, not read by a frozen encoder.
+const STALLED: f64 = 0.95;
+
 impl Supervisor {
     /// Joint `i`'s service missed a deadline. Every miss is a symptom (it reveals a
     /// slow or hung controller at once); the joint is DEGRADED from the second miss
@@ -106,6 +110,7 @@ impl Supervisor {
             spec.velocity_resolution_rad_s,
             spec.backlash_rad,
             j.period(),
+            m.torque.abs() >= STALLED * spec.stall_torque_nm,
         );
         // While blending back onto its trajectory the joint follows a path the
         // supervisor made up for it: the following-error limit applies again (to the

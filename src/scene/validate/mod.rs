@@ -138,6 +138,7 @@ pub fn default_servo(effort: f64, velocity: f64, damping: f64, friction: f64) ->
         velocity_resolution_rad_s: 0.0,
         hold_kp: 20.0,
         hold_kd: 0.5,
+        protection: Some(Default::default()),
     }
 }
 
@@ -235,6 +236,9 @@ fn check_servo(f: &str, s: &ServoSpec, p: &mut Problems) {
     );
     p.range(format!("{f}.hold_kp"), s.hold_kp, 0.0, 1e6, "N·m/rad");
     p.range(format!("{f}.hold_kd"), s.hold_kd, 0.0, 1e5, "N·m·s/rad");
+    if let Some(pr) = &s.protection {
+        pr.validate(&format!("{f}.protection"), &mut |fl, m| p.push(fl, m));
+    }
 }
 
 fn finish(

@@ -1,0 +1,178 @@
+//! Contacts as the run tells them (scenes with a `world`): begin and end events for
+//! each pair of things (links, objects, the ground), and per-link and per-object
+//! figures for the report. A contact ends only after it has been gone for
+//! [`END_AFTER_S`], so a part resting lightly does not flicker in the event log.
+
+use crate::physics::{Touch, Toucher};
+use crate::report::{LinkContactReport, ObjectReport, world::Pose};
+
+/// A contact absent this long has ended, s.
+pub const END_AFTER_S: f64 = 0.01;
+
+/// One pair in contact.
+#[derive(Debug, Clone)]
+struct Open {
+    a: Toucher,
+    b: Toucher,
+    since: f64,
+    last_seen: f64,
+    max_force_n: f64,
+}
+
+/// The run's contact bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ContactLog {
+    link_names: Vec<String>,
+    object_names: Vec<String>,
+    open: Vec<Open>,
+    links: Vec<LinkContactReport>,
+    object_force: Vec<f64>,
+}
+
+/// An event to log: (kind, detail).
+pub(super) type ContactEvent = (&'static str, String);
+
+impl ContactLog {
+    pub(super) fn new(link_names: Vec<String>, object_names: Vec<String>) -> Self {
+        Self {
+            links: link_names
+                .iter()
+                .map(|n| LinkContactReport {
+                    name: n.clone(),
+                    contacts: 0,
+                    max_contact_force_n: 0.0,
+                    max_depth_m: 0.0,
+                    contact_s: 0.0,
+                })
+                .collect(),
+            object_force: vec![0.0; object_names.len()],
+            link_names,
+            object_names,
+            open: Vec::new(),
+        }
+    }
+
+    fn name(&self, t: Toucher) -> &str {
+        match t {
+            Toucher::Link(k) => self.link_names.get(k).map_or("?", String::as_str),
+            Toucher::Object(k) => self.object_names.get(k).map_or("?", String::as_str),
+            Toucher::Ground => "ground",
+        }
+    }
+
+    /// After the step that ended at `t` (of `dt` s) with `touches`.
+    pub(super) fn step(&mut self, t: f64, dt: f64, touches: &[Touch], out: &mut Vec<ContactEvent>) {
+        let mut touching_links = vec![false; self.links.len()];
+        for x in touches {
+            for (me, force, depth) in [(x.a, x.force_n, x.depth_m), (x.b, x.force_n, x.depth_m)] {
+                match me {
+                    Toucher::Link(k) => {
+                        if let Some(l) = self.links.get_mut(k) {
+                            l.max_contact_force_n = l.max_contact_force_n.max(force);
+                            l.max_depth_m = l.max_depth_m.max(depth);
+                            touching_links[k] = true;
+                        }
+                    }
+                    Toucher::Object(k) => {
+                        if let Some(f) = self.object_force.get_mut(k) {
+                            *f = f.max(force);
+                        }
+                    }
+                    Toucher::Ground => {}
+                }
+            }
+            match self.open.iter_mut().find(|o| (o.a, o.b) == (x.a, x.b)) {
+                Some(o) => {
+                    o.last_seen = t;
+                    o.max_force_n = o.max_force_n.max(x.force_n);
+                }
+                None => {
+                    for k in [x.a, x.b] {
+                        if let Toucher::Link(k) = k
+                            && let Some(l) = self.links.get_mut(k)
+                        {
+                            l.contacts += 1;
+                        }
+                    }
+                    out.push((
+                        "contact_begin",
+                        format!("{} touches {}", self.name(x.a), self.name(x.b)),
+                    ));
+                    self.open.push(Open {
+                        a: x.a,
+                        b: x.b,
+                        since: t,
+                        last_seen: t,
+                        max_force_n: x.force_n,
+                    });
+                }
+            }
+        }
+        for (l, on) in self.links.iter_mut().zip(touching_links) {
+            if on {
+                l.contact_s += dt;
+            }
+        }
+        let mut k = 0;
+        while k < self.open.len() {
+            let o = &self.open[k];
+            if t - o.last_seen >= END_AFTER_S - 1e-9 {
+                out.push((
+                    "contact_end",
+                    format!(
+                        "{} left {} after {:.3} s, max {:.2} N",
+                        self.name(o.a),
+                        self.name(o.b),
+                        o.last_seen - o.since,
+                        o.max_force_n
+                    ),
+                ));
+                self.open.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+    }
+
+    /// The pairs in contact now, by name.
+    pub(super) fn touching(&self) -> impl Iterator<Item = (Toucher, Toucher)> + '_ {
+        self.open.iter().map(|o| (o.a, o.b))
+    }
+
+    /// The report's `links[]` and `objects[]`, with the objects' final poses
+    /// (translation, quaternion xyzw).
+    pub(super) fn report(
+        &self,
+        poses: &[([f32; 3], [f32; 4])],
+    ) -> (Vec<LinkContactReport>, Vec<ObjectReport>) {
+        let objects = self
+            .object_names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let (p, q) = poses
+                    .get(k)
+                    .copied()
+                    .unwrap_or(([0.0; 3], [0.0, 0.0, 0.0, 1.0]));
+                ObjectReport {
+                    name: name.clone(),
+                    final_pose: Pose {
+                        xyz: p.map(f64::from),
+                        rpy: rpy(q),
+                    },
+                    max_contact_force_n: self.object_force[k],
+                }
+            })
+            .collect();
+        (self.links.clone(), objects)
+    }
+}
+
+/// Roll/pitch/yaw (R = Rz·Ry·Rx) of a unit quaternion (x, y, z, w).
+pub fn rpy(q: [f32; 4]) -> [f64; 3] {
+    let [x, y, z, w] = q.map(f64::from);
+    let roll = (2.0 * (w * x + y * z)).atan2(1.0 - 2.0 * (x * x + y * y));
+    let pitch = (2.0 * (w * y - z * x)).clamp(-1.0, 1.0).asin();
+    let yaw = (2.0 * (w * z + x * y)).atan2(1.0 - 2.0 * (y * y + z * z));
+    [roll, pitch, yaw]
+}
