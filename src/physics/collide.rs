@@ -274,6 +274,6 @@ impl Collide {
                 None => self.touches.push(t),
             }
         }
-        self.touches.sort_by(|x, y| (x.a, x.b).cmp(&(y.a, y.b)));
+        self.touches.sort_by_key(|x| (x.a, x.b));
     }
 }

@@ -65,7 +65,8 @@ pub fn read_stl(path: &Path, scale: [f64; 3]) -> Result<Vec<Triangle>, MeshError
 /// the file has not changed.
 pub fn hull(path: &Path, scale: [f64; 3]) -> Result<Arc<Vec<[f32; 3]>>, MeshError> {
     type Key = (PathBuf, Option<SystemTime>, [u64; 3]);
-    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<Vec<[f32; 3]>>>>> = OnceLock::new();
+    type Hulls = Mutex<HashMap<Key, Arc<Vec<[f32; 3]>>>>;
+    static CACHE: OnceLock<Hulls> = OnceLock::new();
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let key = (path.to_path_buf(), modified, scale.map(f64::to_bits));
     let cache = CACHE.get_or_init(Default::default);

@@ -10,6 +10,10 @@ use crate::common::*;
 use armhil::runtime::{Lockstep, RunOptions};
 use armhil::scene::Scene;
 
+/// Per step: (t at its end, delivered torque, winding temperature, new events).
+type Step = (f64, f64, f64, Vec<(String, String)>);
+type Trace = [Step];
+
 /// The pendulum (stall torque 20 N·m) commanded from 0.3 rad to 2.0 rad in 0.5 s,
 /// through a fixed table whose top stops it at π/2. `servo` is spliced into the
 /// servo's fields.
@@ -29,12 +33,7 @@ fn into_the_table(duration: f64, servo: &str) -> Scene {
 
 /// Steps `s` to its end; per step: (t at the step's end, delivered torque, winding
 /// temperature, new events as (kind, detail)).
-fn trace(
-    s: &Scene,
-) -> (
-    Vec<(f64, f64, f64, Vec<(String, String)>)>,
-    armhil::report::Report,
-) {
+fn trace(s: &Scene) -> (Vec<Step>, armhil::report::Report) {
     let mut sim = Lockstep::new(s, &RunOptions::default()).expect("lockstep");
     let mut seen = 0;
     let mut out = Vec::new();
@@ -51,8 +50,6 @@ fn trace(
     }
     (out, sim.finish(s))
 }
-
-type Trace = [(f64, f64, f64, Vec<(String, String)>)];
 
 /// Start of the unbroken stretch of |torque| >= `at` N·m that runs up to `until`.
 fn saturated_since(tr: &Trace, at: f64, until: f64) -> f64 {
