@@ -3,6 +3,10 @@
 //! Tracking(joints: Others, rms_below: 0.02), NoDeadlineMisses(joints: Others),
 //! Recovered(joint: "elbow", within_ms: 100)]`.
 //!
+//! Scenes with a `world` can judge contacts and objects: `NoCollision(links: All)`,
+//! `MaxContactForce(link: "gripper", below_n: 20)`, `ObjectAt(object: "cube", xyz:
+//! (0.25, 0.15, 0.015), tol_m: 0.01)`, `Grasped(object: "cube", from_s: 2, to_s: 4)`.
+//!
 //! Served runs (`armhil serve`) can also judge the host software's reactions:
 //! `HostTorqueOff(joint: "gripper", within_ms: 100)`,
 //! `HostStopsWriting(joint: "elbow_flex", within_ms: 200)`.
@@ -15,8 +19,9 @@ use crate::report::{JointHealth, Report, Verdict};
 
 mod host;
 pub mod spec;
+mod world;
 
-pub use spec::{Expectation, Joints};
+pub use spec::{Expectation, Joints, Links};
 
 impl Expectation {
     /// Short text of the expectation for tables and JUnit names.
@@ -54,6 +59,22 @@ impl Expectation {
             Expectation::HostStopsWriting { joint, within_ms } => {
                 format!("HostStopsWriting({joint} within {within_ms} ms of silence)")
             }
+            Expectation::NoCollision { links } => match links {
+                Links::All => "NoCollision(all links)".into(),
+                Links::Only(v) => format!("NoCollision({})", v.join(", ")),
+            },
+            Expectation::MaxContactForce { link, below_n } => {
+                format!("MaxContactForce({link} < {below_n} N)")
+            }
+            Expectation::ObjectAt { object, xyz, tol_m } => format!(
+                "ObjectAt({object} within {tol_m} m of ({}, {}, {}))",
+                xyz[0], xyz[1], xyz[2]
+            ),
+            Expectation::Grasped {
+                object,
+                from_s,
+                to_s,
+            } => format!("Grasped({object} from {from_s} s to {to_s} s)"),
         }
     }
 
@@ -139,6 +160,97 @@ impl Expectation {
             } => {
                 joint(j, push);
                 ms("within_ms", *within_ms, push);
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks of the world expectations: the scene has a world, the links and objects
+    /// they name exist, and their numbers are in range.
+    pub fn validate_world(
+        &self,
+        f: &str,
+        world: Option<(&[&str], &[&str])>,
+        duration_s: f64,
+        push: &mut dyn FnMut(String, String),
+    ) {
+        let (links, objects): (&[&str], &[&str]) = match (self, world) {
+            (
+                Expectation::NoCollision { .. }
+                | Expectation::MaxContactForce { .. }
+                | Expectation::ObjectAt { .. }
+                | Expectation::Grasped { .. },
+                None,
+            ) => {
+                return push(
+                    f.to_string(),
+                    "judges contacts, but the scene has no `world: (...)`".into(),
+                );
+            }
+            (_, Some(w)) => w,
+            (_, None) => return,
+        };
+        let known = |field: String,
+                     name: &str,
+                     set: &[&str],
+                     what: &str,
+                     push: &mut dyn FnMut(String, String)| {
+            if !set.contains(&name) {
+                push(
+                    field,
+                    format!("unknown {what} {name:?}: expected one of {set:?}"),
+                );
+            }
+        };
+        let positive = |field: String, v: f64, unit: &str, push: &mut dyn FnMut(String, String)| {
+            if !(v.is_finite() && v > 0.0) {
+                push(field, format!("{v} is out of range: expected > 0 {unit}"));
+            }
+        };
+        match self {
+            Expectation::NoCollision {
+                links: Links::Only(v),
+            } => {
+                for (k, l) in v.iter().enumerate() {
+                    known(format!("{f}.links[{k}]"), l, links, "link", push);
+                }
+            }
+            Expectation::MaxContactForce { link, below_n } => {
+                known(format!("{f}.link"), link, links, "link", push);
+                positive(format!("{f}.below_n"), *below_n, "N", push);
+            }
+            Expectation::ObjectAt { object, xyz, tol_m } => {
+                known(format!("{f}.object"), object, objects, "object", push);
+                positive(format!("{f}.tol_m"), *tol_m, "m", push);
+                for (k, v) in xyz.iter().enumerate() {
+                    if !v.is_finite() {
+                        push(
+                            format!("{f}.xyz[{k}]"),
+                            format!("{v} is not a finite number"),
+                        );
+                    }
+                }
+            }
+            Expectation::Grasped {
+                object,
+                from_s,
+                to_s,
+            } => {
+                known(format!("{f}.object"), object, objects, "object", push);
+                if !(0.0..=duration_s).contains(from_s) {
+                    push(
+                        format!("{f}.from_s"),
+                        format!("{from_s} is out of range: expected 0 ..= {duration_s} s"),
+                    );
+                }
+                if !(*to_s >= *from_s && *to_s <= duration_s) {
+                    push(
+                        format!("{f}.to_s"),
+                        format!(
+                            "{to_s} is out of range: expected from_s ({from_s}) ..= {duration_s} s"
+                        ),
+                    );
+                }
             }
             _ => {}
         }
@@ -262,6 +374,16 @@ impl Expectation {
             Expectation::HostStopsWriting { joint, within_ms } => {
                 host::stops_writing(r, joint, *within_ms)
             }
+            Expectation::NoCollision { links } => world::no_collision(r, links),
+            Expectation::MaxContactForce { link, below_n } => world::max_force(r, link, *below_n),
+            Expectation::ObjectAt { object, xyz, tol_m } => {
+                world::object_at(r, object, *xyz, *tol_m)
+            }
+            Expectation::Grasped {
+                object,
+                from_s,
+                to_s,
+            } => world::grasped(r, object, *from_s, *to_s),
         };
         Verdict {
             expectation: self.label(),

@@ -16,6 +16,15 @@ pub enum Joints {
     Only(Vec<String>),
 }
 
+/// A set of links.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub enum Links {
+    /// Every link.
+    All,
+    /// These links.
+    Only(Vec<String>),
+}
+
 /// One expectation.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub enum Expectation {
@@ -49,4 +58,23 @@ pub enum Expectation {
     /// Served runs: each time `joint`'s servo went silent (no power), the host
     /// stopped writing to it within `within_ms` ms (until it answered again).
     HostStopsWriting { joint: String, within_ms: f64 },
+    /// Scenes with a world: none of `links` touched anything (the ground, an object,
+    /// another link) during the run.
+    NoCollision { links: Links },
+    /// Scenes with a world: the largest contact force on `link` stayed below
+    /// `below_n` N.
+    MaxContactForce { link: String, below_n: f64 },
+    /// Scenes with a world: `object` ends the run within `tol_m` m of `xyz`.
+    ObjectAt {
+        object: String,
+        xyz: [f64; 3],
+        tol_m: f64,
+    },
+    /// Scenes with a world: the arm held `object` (squeezed between two or more of its
+    /// links, touching nothing else) the whole time from `from_s` to `to_s`.
+    Grasped {
+        object: String,
+        from_s: f64,
+        to_s: f64,
+    },
 }

@@ -61,7 +61,10 @@ pub fn draw(scene: &Scene, seed: u64, cfg: &FuzzConfig) -> Vec<FaultSpec> {
         let at = round_ms(rng.random_range(0.3..(scene.duration_s - 0.8).max(0.31)));
         let len = rng.random_range(0.05..0.6);
         let until = Some(round_ms((at + len).min(scene.duration_s)));
-        let kind = match rng.random_range(0..9) {
+        // Scenes with a world draw jams too (the gear train locks against the
+        // controller, as a part caught in it would).
+        let kinds = if scene.world.is_some() { 10 } else { 9 };
+        let kind = match rng.random_range(0..kinds) {
             0 => FaultKind::Panic,
             1 => FaultKind::Hang,
             2 => FaultKind::Slow {
@@ -85,7 +88,8 @@ pub fn draw(scene: &Scene, seed: u64, cfg: &FuzzConfig) -> Vec<FaultSpec> {
                     ServoErrorBit::Voltage,
                 ][rng.random_range(0..3)],
             },
-            _ => FaultKind::PowerLoss,
+            8 => FaultKind::PowerLoss,
+            _ => FaultKind::Jam,
         };
         // Panics and hangs: half one-shot (a restart cures them), half windowed.
         let until = if matches!(kind, FaultKind::Panic | FaultKind::Hang) && rng.random_bool(0.5) {

@@ -17,6 +17,10 @@ pub struct ObjectReport {
     pub final_pose: Pose,
     /// The largest normal force on it from any one thing it touched, N.
     pub max_contact_force_n: f64,
+    /// When the arm held it: squeezed between two or more links, touching nothing
+    /// else; (from, to) s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grasped: Vec<(f64, f64)>,
 }
 
 /// One link's contacts.

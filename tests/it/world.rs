@@ -202,3 +202,84 @@ fn self_collision_stops_a_folding_arm_before_its_links_interpenetrate() {
     let (q_free, _) = fold(false);
     assert!(q_free > q_contact + 0.3, "{q_free}");
 }
+
+/// The pendulum pushed into a table beside a cube that drops onto the ground, with
+/// `expect` spliced in.
+fn judged(expect: &str) -> Result<armhil::scene::Scene, armhil::scene::SceneError> {
+    parse(&pendulum(
+        0.3,
+        PD_DRIVE,
+        &format!(
+            r#"world: (ground: (z: -0.05), objects: [
+            (name: "table", shape: Box(size: (0.54, 0.2, 0.085)), pose: (xyz: (0.33, 0.0, 0.0425)), fixed: true),
+            (name: "cube", shape: Box(size: (0.03, 0.03, 0.03)), pose: (xyz: (0.3, 0.3, 0.1)), mass_kg: 0.03),
+        ]),
+        trajectory: [Waypoints(joints: ["pitch"], points: [(t: 0.0, q: [0.3]), (t: 0.5, q: [1.6])])],
+        expect: [{expect}],"#
+        ),
+    ))
+}
+
+#[test]
+fn world_expectations_judge_contacts_forces_and_where_objects_end() {
+    let s = judged(
+        r#"NoCollision(links: Only(["base"])), MaxContactForce(link: "arm", below_n: 400),
+           ObjectAt(object: "cube", xyz: (0.3, 0.3, -0.035), tol_m: 0.002),
+           NoCollision(links: All), MaxContactForce(link: "arm", below_n: 1),
+           ObjectAt(object: "cube", xyz: (0.3, 0.3, 0.1), tol_m: 0.01),
+           Grasped(object: "cube", from_s: 1, to_s: 2)"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = armhil::runtime::run(&s, &Default::default(), &mut |_, _| {}).expect("run");
+    let got: Vec<(bool, &str)> = r
+        .expectations
+        .iter()
+        .map(|v| (v.passed, v.detail.as_str()))
+        .collect();
+    let passed: Vec<bool> = got.iter().map(|g| g.0).collect();
+    assert_eq!(
+        passed,
+        [true, true, true, false, false, false, false],
+        "{got:?}"
+    );
+    assert!(got[3].1.contains("arm (1 contacts"), "{}", got[3].1);
+    assert!(
+        got[3].1.contains("arm touches table at 0.323 s"),
+        "{}",
+        got[3].1
+    );
+    assert_eq!(got[6].1, "held never");
+    assert!(!r.passed);
+    // The cube fell 0.15 m onto the ground and rests there.
+    let cube = r.objects.iter().find(|o| o.name == "cube").expect("cube");
+    assert!(cube.max_contact_force_n > 0.03 * 9.81, "{cube:?}");
+}
+
+#[test]
+fn world_expectations_name_what_they_judge_and_need_a_world() {
+    let e = judged(
+        r#"NoCollision(links: Only(["elbow"])), ObjectAt(object: "ball", xyz: (0, 0, 0), tol_m: 0),
+           Grasped(object: "cube", from_s: 2, to_s: 1)"#,
+    )
+    .expect_err("bad names");
+    let text = e.to_string();
+    for want in [
+        "expect[0].links[0]: unknown link \"elbow\"",
+        "expect[1].object: unknown object \"ball\"",
+        "expect[1].tol_m: 0 is out of range: expected > 0 m",
+        "expect[2].to_s: 1 is out of range",
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
+    let e = parse(&pendulum(
+        0.0,
+        PD_DRIVE,
+        r#"expect: [NoCollision(links: All)],"#,
+    ))
+    .expect_err("no world");
+    assert!(
+        e.to_string()
+            .contains("expect[0]: judges contacts, but the scene has no `world: (...)`"),
+        "{e}"
+    );
+}

@@ -27,6 +27,9 @@ pub(super) struct ContactLog {
     open: Vec<Open>,
     links: Vec<LinkContactReport>,
     object_force: Vec<f64>,
+    /// Per object: held since (s), and the spans it was held.
+    held_since: Vec<Option<f64>>,
+    held: Vec<Vec<(f64, f64)>>,
 }
 
 /// An event to log: (kind, detail).
@@ -46,6 +49,8 @@ impl ContactLog {
                 })
                 .collect(),
             object_force: vec![0.0; object_names.len()],
+            held_since: vec![None; object_names.len()],
+            held: vec![Vec::new(); object_names.len()],
             link_names,
             object_names,
             open: Vec::new(),
@@ -132,6 +137,36 @@ impl ContactLog {
                 k += 1;
             }
         }
+        self.holding(t);
+    }
+
+    /// Which objects the arm holds now: in contact with two or more links and with
+    /// nothing else (the ground, another object).
+    fn holding(&mut self, t: f64) {
+        for k in 0..self.held.len() {
+            let me = Toucher::Object(k);
+            let mut links = Vec::new();
+            let mut other = false;
+            for o in self.open.iter().filter(|o| o.a == me || o.b == me) {
+                match if o.a == me { o.b } else { o.a } {
+                    Toucher::Link(l) => {
+                        if !links.contains(&l) {
+                            links.push(l);
+                        }
+                    }
+                    _ => other = true,
+                }
+            }
+            let now = links.len() >= 2 && !other;
+            match (now, self.held_since[k]) {
+                (true, None) => self.held_since[k] = Some(t),
+                (false, Some(since)) => {
+                    self.held[k].push((since, t));
+                    self.held_since[k] = None;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The pairs in contact now, by name.
@@ -143,6 +178,7 @@ impl ContactLog {
     /// (translation, quaternion xyzw).
     pub(super) fn report(
         &self,
+        t: f64,
         poses: &[([f32; 3], [f32; 4])],
     ) -> (Vec<LinkContactReport>, Vec<ObjectReport>) {
         let objects = self
@@ -161,6 +197,11 @@ impl ContactLog {
                         rpy: rpy(q),
                     },
                     max_contact_force_n: self.object_force[k],
+                    grasped: self.held[k]
+                        .iter()
+                        .copied()
+                        .chain(self.held_since[k].map(|since| (since, t)))
+                        .collect(),
                 }
             })
             .collect();

@@ -571,7 +571,7 @@ impl Plant {
         self.contacts
             .as_ref()
             .map_or((Vec::new(), Vec::new()), |c| {
-                c.report(&self.world.object_poses())
+                c.report(self.t, &self.world.object_poses())
             })
     }
 

@@ -371,9 +371,27 @@ fn finish(
         s.validate("serve", &names, &mut |fl, m| p.push(fl, m));
     }
     let mut arm = arm;
+    let links: Vec<&str> = arm.links.iter().map(|l| l.name.as_str()).collect();
     if let Some(w) = &file.world {
-        let links: Vec<&str> = arm.links.iter().map(|l| l.name.as_str()).collect();
         w.validate("world", &links, &mut |fl, m| p.push(fl, m));
+    }
+    let objects: Vec<&str> = file
+        .world
+        .iter()
+        .flat_map(|w| w.objects.iter().map(|o| o.name.as_str()))
+        .collect();
+    for (i, e) in file.expect.iter().enumerate() {
+        e.validate_world(
+            &format!("expect[{i}]"),
+            file.world
+                .as_ref()
+                .map(|_| (links.as_slice(), objects.as_slice())),
+            file.duration_s,
+            &mut |fl, m| p.push(fl, m),
+        );
+    }
+    drop(links);
+    if file.world.is_some() {
         hulls(&mut arm, &mut p);
     }
     if !p.0.is_empty() {
