@@ -242,12 +242,19 @@ impl Collide {
             let mut normal = Vector::ZERO;
             let mut point = Vector::ZERO;
             let mut depth = 0.0f32;
+            let mut dist = f32::INFINITY;
             if let Some((m, c)) = pair.find_deepest_contact()
                 && let Some(co) = world.colliders.get(pair.collider1)
             {
                 normal = m.data.normal;
                 point = co.position().transform_point(c.local_p1);
                 depth = (-c.dist).max(0.0);
+                dist = c.dist;
+            }
+            // rapier keeps contacts a little ahead of touching (its prediction
+            // distance); a touch is one that pushes, or surfaces that meet.
+            if force <= 0.0 && dist > 0.0 {
+                continue;
             }
             // The same touch, whichever collider came first.
             let (a, b, normal) = if o1 <= o2 {

@@ -11,7 +11,8 @@
 //! )
 //! ```
 //!
-//! The base scene's faults and expectations are kept and the scenario's appended.
+//! The base scene's faults and expectations are kept and the scenario's appended; a
+//! scenario's `world: (...)` puts the base scene's arm in that world.
 //! Errors name the scenario file (syntax, unknown fields, a missing base) or the
 //! base file (its own problems).
 
@@ -45,6 +46,9 @@ pub struct ScenarioFile {
     pub faults: Vec<FaultSpec>,
     #[serde(default)]
     pub expect: Vec<Expectation>,
+    /// A world for the base scene's arm (replacing the base scene's own, if any).
+    #[serde(default)]
+    pub world: Option<crate::physics::spec::WorldSpec>,
 }
 
 /// What a scenario may change in a joint's drive.
@@ -149,5 +153,8 @@ pub fn resolve(
     }
     f.faults.extend(s.faults);
     f.expect.extend(s.expect);
+    if s.world.is_some() {
+        f.world = s.world;
+    }
     Ok((base_path, f))
 }

@@ -283,3 +283,53 @@ fn world_expectations_name_what_they_judge_and_need_a_world() {
         "{e}"
     );
 }
+
+#[test]
+fn the_so101_picks_a_cube_from_the_table_and_places_it_15_cm_away() {
+    let s = scene("scenes/so101_pick.ron");
+    let r = armhil::runtime::run(&s, &Default::default(), &mut |_, _| {}).expect("run");
+    for v in &r.expectations {
+        assert!(v.passed, "{}: {}", v.expectation, v.detail);
+    }
+    assert!(r.passed);
+    let cube = r.objects.iter().find(|o| o.name == "cube").expect("cube");
+    let start = [0.1815, 0.0749];
+    let moved = ((cube.final_pose.xyz[0] - start[0]).powi(2)
+        + (cube.final_pose.xyz[1] - start[1]).powi(2))
+    .sqrt();
+    assert!((moved - 0.15).abs() < 0.01, "moved {moved} m");
+    // Lifted off the table by friction alone, carried across, set down once.
+    let (from, to) = cube.grasped[0];
+    assert_eq!(cube.grasped.len(), 1, "{:?}", cube.grasped);
+    assert!(from < 4.0 && to > 7.0, "held {from}-{to} s");
+    // Held, its weight loads the arm: the lift's servo delivers more torque while
+    // carrying it (5.0-6.0 s, panning across) than on the same tour with an empty jaw:
+    // at most its weight times its reach from the lift's axis (0.03 kg · 9.81 ·
+    // 0.13 m = 0.038 N·m), less what the joint's Coulomb friction (±0.052 N·m) holds.
+    let mean_lift = |s: &armhil::scene::Scene| {
+        let mut sim = armhil::runtime::Lockstep::new(s, &Default::default()).expect("lockstep");
+        let k = s
+            .joints
+            .iter()
+            .position(|j| j.name == "shoulder_lift")
+            .expect("lift");
+        let (mut sum, mut n) = (0.0, 0);
+        while sim.steps() < 6000 && sim.step().expect("step") {
+            if sim.t() > 5.0 {
+                sum += sim.plant().joints()[k].delivered();
+                n += 1;
+            }
+        }
+        sum / n as f64
+    };
+    let mut empty = s.clone();
+    if let Some(w) = empty.world.as_mut() {
+        w.objects.clear();
+    }
+    empty.expect.clear();
+    let extra = (mean_lift(&s) - mean_lift(&empty)).abs();
+    assert!(
+        (0.01..=0.039).contains(&extra),
+        "{extra} N·m more with the cube"
+    );
+}
