@@ -244,7 +244,7 @@ fn world_expectations_judge_contacts_forces_and_where_objects_end() {
     );
     assert!(got[3].1.contains("arm (1 contacts"), "{}", got[3].1);
     assert!(
-        got[3].1.contains("arm touches table at 0.323 s"),
+        got[3].1.contains("arm touches table at 0.450 s"),
         "{}",
         got[3].1
     );
