@@ -286,7 +286,7 @@ impl Session {
             match r {
                 Record::Joint(j, s) => self.history.push(j as usize, s),
                 Record::Event(e) => self.events.push(e),
-                Record::Bus(..) | Record::Port(..) | Record::Served(..) => {}
+                Record::Bus(..) | Record::Port(..) | Record::Served(..) | Record::World(..) => {}
             }
         }
         if let Ok(snap) = feed.shared.try_lock()

@@ -129,4 +129,60 @@ pub enum Record {
     Port(u16, String),
     /// One host request on the served bus (port index of [`SERVED_PORT`], sample).
     Served(u16, ServedSample),
+    /// What the world looks like now (scenes with a `world`): on the channel
+    /// announced as port [`WORLD_TF`] or [`WORLD_CONTACTS`].
+    World(u16, WorldSample),
+}
+
+/// The channel of object poses, as Foxglove's `foxglove.FrameTransforms` (JSON), so
+/// its 3D panel places each object (frame = the object's name, parent `world`).
+pub const WORLD_TF: &str = "/world/tf";
+/// The channel of contacts: each pair touching now, its force and where.
+pub const WORLD_CONTACTS: &str = "/world/contacts";
+
+/// A world record: object poses or the contacts now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorldSample {
+    /// (t, [(object, xyz, quaternion xyzw)]).
+    Poses(f64, Vec<(String, [f32; 3], [f32; 4])>),
+    /// (t, contacts).
+    Contacts(f64, Vec<ContactSample>),
+}
+
+/// One contact, as recorded on `/world/contacts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactSample {
+    pub a: String,
+    pub b: String,
+    pub force_n: f64,
+    pub depth_m: f64,
+    pub point: [f32; 3],
+    pub normal: [f32; 3],
+}
+
+impl WorldSample {
+    /// Simulated time, s.
+    pub fn t(&self) -> f64 {
+        match self {
+            WorldSample::Poses(t, _) | WorldSample::Contacts(t, _) => *t,
+        }
+    }
+
+    /// The message body: `foxglove.FrameTransforms` for poses, `{t, contacts}` else.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            WorldSample::Poses(t, v) => {
+                let sec = t.max(0.0).floor();
+                let stamp = serde_json::json!({"sec": sec as u64, "nsec": ((t - sec) * 1e9).round() as u64});
+                serde_json::json!({"transforms": v.iter().map(|(name, p, q)| serde_json::json!({
+                    "timestamp": stamp,
+                    "parent_frame_id": "world",
+                    "child_frame_id": name,
+                    "translation": {"x": p[0], "y": p[1], "z": p[2]},
+                    "rotation": {"x": q[0], "y": q[1], "z": q[2], "w": q[3]},
+                })).collect::<Vec<_>>()})
+            }
+            WorldSample::Contacts(t, v) => serde_json::json!({"t": t, "contacts": v}),
+        }
+    }
 }

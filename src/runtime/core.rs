@@ -264,6 +264,7 @@ impl Core {
         self.plant.note_command_ages();
         self.plant.play_traces();
         self.observers.samples(&self.plant, &self.sup);
+        self.observers.world(&self.plant);
         self.sup.refresh_all(&mut self.plant);
         self.plant.actuate();
         self.sup.on_torques(&mut self.plant);

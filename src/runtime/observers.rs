@@ -23,7 +23,13 @@ pub(crate) struct Observers {
     handed_events: usize,
     /// When each joint's next sample is due, s (one per control period).
     next_sample: Vec<f64>,
+    /// When the world's next sample is due, s.
+    next_world: f64,
 }
+
+/// How often the world (object poses, contacts) is sampled for the recording and the
+/// live feed, s: 50 Hz, smooth in Foxglove's 3D panel and the GUI.
+pub(crate) const WORLD_PERIOD_S: f64 = 0.02;
 
 impl Observers {
     /// Nobody watching yet, for a plant of `joints` joints whose scene names `ports`.
@@ -34,6 +40,7 @@ impl Observers {
             ports,
             handed_events: 0,
             next_sample: vec![0.0; joints],
+            next_world: 0.0,
         }
     }
 
@@ -85,6 +92,56 @@ impl Observers {
             }
             if let Some(r) = &self.recorder {
                 r.send(rec);
+            }
+        }
+    }
+
+    /// The world's objects and contacts, every [`WORLD_PERIOD_S`] (scenes with a
+    /// world): recorded on `/world/tf` and `/world/contacts`, and to the live feed.
+    pub(crate) fn world(&mut self, plant: &Plant) {
+        if (self.recorder.is_none() && self.live.is_none())
+            || !plant.has_world()
+            || plant.t() + 1e-9 < self.next_world
+        {
+            return;
+        }
+        self.next_world += WORLD_PERIOD_S;
+        let t = plant.t();
+        let poses = crate::recording::WorldSample::Poses(
+            t,
+            plant
+                .object_names()
+                .iter()
+                .zip(plant.object_poses())
+                .map(|(n, (p, q))| (n.clone(), p, q))
+                .collect(),
+        );
+        let contacts = crate::recording::WorldSample::Contacts(
+            t,
+            plant
+                .touches()
+                .iter()
+                .map(|x| crate::recording::ContactSample {
+                    a: plant.toucher_name(x.a).to_string(),
+                    b: plant.toucher_name(x.b).to_string(),
+                    force_n: x.force_n,
+                    depth_m: x.depth_m,
+                    point: x.point,
+                    normal: x.normal,
+                })
+                .collect(),
+        );
+        for (name, sample) in [
+            (crate::recording::WORLD_TF, poses),
+            (crate::recording::WORLD_CONTACTS, contacts),
+        ] {
+            if let Some(l) = &self.live {
+                l.send(crate::recording::Record::World(0, sample.clone()));
+            }
+            if let Some(k) = self.port_index(name)
+                && let Some(r) = &self.recorder
+            {
+                r.send(Record::World(k, sample));
             }
         }
     }

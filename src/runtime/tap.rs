@@ -39,7 +39,9 @@ impl Tap {
             let slot = match r {
                 Record::Joint(j, _) => j as usize,
                 Record::Event(_) => self.joints,
-                Record::Bus(b, _) | Record::Served(b, _) => self.joints + 1 + b as usize,
+                Record::Bus(b, _) | Record::Served(b, _) | Record::World(b, _) => {
+                    self.joints + 1 + b as usize
+                }
                 Record::Port(..) => return,
             };
             if let Some(d) = self.drops.get(slot) {

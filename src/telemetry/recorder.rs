@@ -5,7 +5,9 @@
 //! `crate::recording::proto`: the bulk of the data, compact and cheap to encode), `/events`
 //! every event of the log (JSON, as the rest), `/bus/<port>` one [`BusSample`] per bus
 //! transaction, `/bus/served` one `ServedSample` per host request on the served bus
-//! (`armhil serve`), `/scene` the scene file once. Log time is simulated time in ns; each
+//! (`armhil serve`), `/world/tf` the objects' poses as `foxglove.FrameTransforms` and
+//! `/world/contacts` what touches what (scenes with a `world`, 50 Hz), `/scene` the
+//! scene file once. Log time is simulated time in ns; each
 //! channel numbers its messages from 0 (`sequence`), so gaps are visible.
 //!
 //! The control loop never waits for the disk: it hands records to a bounded channel
@@ -29,7 +31,8 @@ use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, Tap};
 /// What the writer thread ends with: each channel's topic and message count.
 type WriterOutcome = Result<(Vec<String>, Vec<u64>), RecordError>;
 
-/// Ports beyond the scene's that a recording can take on while running.
+/// Channels beyond the scene's ports that a recording can take on while running:
+/// buses first used by a swap, the served bus, the world's two channels.
 const MORE_PORTS: usize = 32;
 
 /// Records waiting for the writer: ~4300 a simulated second for arm6, so 2 s in real
@@ -178,6 +181,8 @@ struct Writer<W: Write + Seek> {
 const EVENT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"joint":{"type":"string"},"kind":{"type":"string"},"detail":{"type":"string"},"state":{"type":"string"},"latency_s":{"type":"number"}}}"#;
 const SERVED_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"instruction":{"type":"string"},"id":{"type":"integer"},"addr":{"type":"integer"},"len":{"type":"integer"},"writes":{"type":"array"},"reads":{"type":"array","items":{"type":"integer"}},"replies":{"type":"integer"},"lost":{"type":"integer"},"latency_us":{"type":["number","null"]}}}"#;
 const BUS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"latency_us":{"type":"number"},"replies":{"type":"integer"},"errors":{"type":"integer"}}}"#;
+const FRAME_TRANSFORMS_SCHEMA: &str = r#"{"type":"object","properties":{"transforms":{"type":"array","items":{"type":"object","properties":{"timestamp":{"type":"object","properties":{"sec":{"type":"integer"},"nsec":{"type":"integer"}}},"parent_frame_id":{"type":"string"},"child_frame_id":{"type":"string"},"translation":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"},"z":{"type":"number"}}},"rotation":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"},"z":{"type":"number"},"w":{"type":"number"}}}}}}}}"#;
+const CONTACTS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"contacts":{"type":"array","items":{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"},"force_n":{"type":"number"},"depth_m":{"type":"number"},"point":{"type":"array","items":{"type":"number"}},"normal":{"type":"array","items":{"type":"number"}}}}}}}"#;
 const SCENE_SCHEMA: &str =
     r#"{"type":"object","properties":{"name":{"type":"string"},"text":{"type":"string"}}}"#;
 
@@ -284,16 +289,35 @@ impl<W: Write + Seek> Writer<W> {
             Record::Served(b, s) => {
                 self.write_one(self.joints + 1 + b as usize, s.t, serde_json::to_vec(&s))
             }
+            Record::World(b, w) => self.write_one(
+                self.joints + 1 + b as usize,
+                w.t(),
+                serde_json::to_vec(&w.to_json()),
+            ),
             Record::Port(b, name) => {
                 let slot = self.joints + 1 + b as usize;
                 // Ports are announced in index order; an index already known (or out
                 // of order, or beyond the drop counters) is ignored.
                 if slot == self.channels.len() && slot < self.max_slots {
-                    let topic = format!("/bus/{name}");
-                    let schema = if name == crate::recording::SERVED_PORT {
-                        self.served_schema
+                    // A name that is a topic (the world's channels) stands for itself.
+                    let topic = if name.starts_with('/') {
+                        name.clone()
                     } else {
-                        self.bus_schema
+                        format!("/bus/{name}")
+                    };
+                    let schema = match name.as_str() {
+                        crate::recording::SERVED_PORT => self.served_schema,
+                        crate::recording::WORLD_TF => self.mcap.add_schema(
+                            "foxglove.FrameTransforms",
+                            "jsonschema",
+                            FRAME_TRANSFORMS_SCHEMA.as_bytes(),
+                        )?,
+                        crate::recording::WORLD_CONTACTS => self.mcap.add_schema(
+                            "armhil.Contacts",
+                            "jsonschema",
+                            CONTACTS_SCHEMA.as_bytes(),
+                        )?,
+                        _ => self.bus_schema,
                     };
                     let id = self
                         .mcap

@@ -333,3 +333,76 @@ fn the_so101_picks_a_cube_from_the_table_and_places_it_15_cm_away() {
         "{extra} N·m more with the cube"
     );
 }
+
+#[test]
+fn a_recording_carries_object_poses_as_foxglove_frame_transforms_and_the_contacts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("w.mcap");
+    let opts = armhil::runtime::RunOptions {
+        duration_s: Some(5.0),
+        record: Some(armhil::telemetry::recorder::to_file(&file)),
+        ..Default::default()
+    };
+    let r =
+        armhil::runtime::run(&scene("scenes/so101_pick.ron"), &opts, &mut |_, _| {}).expect("run");
+    let bytes = std::fs::read(&file).expect("read");
+    let (mut tf, mut contacts) = (Vec::new(), Vec::new());
+    for m in mcap::MessageStream::new(&bytes).expect("mcap") {
+        let m = m.expect("message");
+        let body: serde_json::Value = match m.channel.topic.as_str() {
+            "/world/tf" | "/world/contacts" => serde_json::from_slice(&m.data).expect("json"),
+            _ => continue,
+        };
+        let s = m.channel.schema.as_ref().expect("schema");
+        let t = m.log_time as f64 / 1e9;
+        if m.channel.topic == "/world/tf" {
+            assert_eq!(
+                (s.name.as_str(), s.encoding.as_str()),
+                ("foxglove.FrameTransforms", "jsonschema")
+            );
+            tf.push((t, body));
+        } else {
+            assert_eq!(s.name, "armhil.Contacts");
+            contacts.push((t, body));
+        }
+    }
+    // 50 Hz over 5 s.
+    assert_eq!((tf.len(), contacts.len()), (250, 250));
+    let (t, last) = tf.last().expect("tf");
+    assert!((t - 4.98).abs() < 1e-9, "{t}");
+    let x = &last["transforms"][0];
+    assert_eq!(
+        (x["parent_frame_id"].as_str(), x["child_frame_id"].as_str()),
+        (Some("world"), Some("cube"))
+    );
+    assert_eq!(x["timestamp"]["sec"], 4);
+    // Held in the jaw at 4.98 s: well off the table, and the contacts say by what.
+    assert!(x["translation"]["z"].as_f64().expect("z") > 0.05, "{x}");
+    let (_, now) = contacts.last().expect("contacts");
+    let pairs: Vec<(String, String)> = now["contacts"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| {
+            (
+                c["a"].as_str().unwrap_or("").into(),
+                c["b"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    for want in [("gripper", "cube"), ("moving_jaw", "cube")] {
+        assert!(pairs.contains(&(want.0.into(), want.1.into())), "{pairs:?}");
+    }
+    let chans: Vec<&str> = r
+        .recording
+        .as_ref()
+        .expect("recording")
+        .channels
+        .iter()
+        .map(|c| c.0.as_str())
+        .collect();
+    assert!(
+        chans.contains(&"/world/tf") && chans.contains(&"/world/contacts"),
+        "{chans:?}"
+    );
+}

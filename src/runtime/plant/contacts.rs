@@ -57,7 +57,7 @@ impl ContactLog {
         }
     }
 
-    fn name(&self, t: Toucher) -> &str {
+    pub(super) fn name(&self, t: Toucher) -> &str {
         match t {
             Toucher::Link(k) => self.link_names.get(k).map_or("?", String::as_str),
             Toucher::Object(k) => self.object_names.get(k).map_or("?", String::as_str),
@@ -167,6 +167,11 @@ impl ContactLog {
                 _ => {}
             }
         }
+    }
+
+    /// The objects' names, in scene order.
+    pub(super) fn object_names(&self) -> &[String] {
+        &self.object_names
     }
 
     /// The pairs in contact now, by name.

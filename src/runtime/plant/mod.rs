@@ -556,6 +556,21 @@ impl Plant {
             .map_or(Vec::new(), |c| c.touching().collect())
     }
 
+    /// Whether the scene has a world (colliders, contacts, objects).
+    pub fn has_world(&self) -> bool {
+        self.contacts.is_some()
+    }
+
+    /// The name of a link, an object or the ground (scenes with a world).
+    pub fn toucher_name(&self, t: crate::physics::Toucher) -> &str {
+        self.contacts.as_ref().map_or("?", |c| c.name(t))
+    }
+
+    /// The objects' names, in scene order (empty without a world).
+    pub fn object_names(&self) -> &[String] {
+        self.contacts.as_ref().map_or(&[], |c| c.object_names())
+    }
+
     /// Each object's pose now (translation, quaternion xyzw), in scene order.
     pub fn object_poses(&self) -> Vec<([f32; 3], [f32; 4])> {
         self.world.object_poses()
