@@ -238,6 +238,11 @@ impl Replay {
             estop: None,
             joints,
             links: self.world.link_poses(),
+            // Objects stay where the scene puts them (the replay does not read
+            // /world/tf back yet).
+            objects: Vec::new(),
+            touching: Vec::new(),
+            contacts: Vec::new(),
             dropped: 0,
             finished: false,
             report: None,

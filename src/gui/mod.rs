@@ -13,6 +13,7 @@ mod panels;
 mod shot;
 mod style;
 mod view3d;
+mod world;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -148,10 +149,19 @@ impl Plugin for GuiPlugin {
             })
             .insert_resource(shot::ShotPlan::new(&self.opts))
             .configure_sets(Update, GuiSystems::View.after(LiveSystems::Refresh))
-            .add_systems(Startup, (view3d::setup, panels::setup))
+            .add_systems(
+                Startup,
+                ((view3d::setup, world::setup).chain(), panels::setup),
+            )
             .add_systems(
                 Update,
-                (view3d::update_arm, view3d::gizmos, view3d::orbit).in_set(GuiSystems::View),
+                (
+                    (view3d::update_arm, world::update).chain(),
+                    view3d::gizmos,
+                    world::forces,
+                    view3d::orbit,
+                )
+                    .in_set(GuiSystems::View),
             )
             .add_systems(
                 bevy_egui::EguiPrimaryContextPass,

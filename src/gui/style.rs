@@ -10,6 +10,10 @@ use crate::scene::JointKind;
 pub const BACKGROUND: Color = Color::srgb(0.16, 0.18, 0.22);
 /// The fixed base link.
 pub const BASE: Color = Color::srgb(0.35, 0.36, 0.40);
+/// A link touching something (blended over its state colour), and the world's objects.
+pub const CONTACT: Color = Color::srgb(0.1, 0.85, 1.0);
+pub const OBJECT: Color = Color::srgb(0.62, 0.52, 0.42);
+pub const FIXED_OBJECT: Color = Color::srgb(0.45, 0.47, 0.5);
 
 /// (r, g, b) of a joint state, 0..=255.
 pub fn rgb(h: JointHealth) -> [u8; 3] {

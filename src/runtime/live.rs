@@ -67,6 +67,12 @@ pub struct LiveSnapshot {
     pub joints: Vec<LiveJoint>,
     /// World pose of every link body: translation, rotation quaternion (x, y, z, w).
     pub links: Vec<([f32; 3], [f32; 4])>,
+    /// World pose of every object (scenes with a world), in scene order.
+    pub objects: Vec<([f32; 3], [f32; 4])>,
+    /// Links touching anything now (indices into `links`).
+    pub touching: Vec<usize>,
+    /// Contacts now: (point, normal from the first to the second, force N), world.
+    pub contacts: Vec<([f32; 3], [f32; 3], f32)>,
     /// Records the observer's channel dropped (it fell behind).
     pub dropped: u64,
     /// Set once the run has ended.
@@ -203,6 +209,21 @@ impl Publisher {
             });
         }
         snap.links = plant.world().link_poses();
+        if plant.has_world() {
+            snap.objects = plant.object_poses();
+            snap.touching.clear();
+            snap.contacts.clear();
+            for t in plant.touches() {
+                for w in [t.a, t.b] {
+                    if let crate::physics::Toucher::Link(k) = w
+                        && !snap.touching.contains(&k)
+                    {
+                        snap.touching.push(k);
+                    }
+                }
+                snap.contacts.push((t.point, t.normal, t.force_n as f32));
+            }
+        }
     }
 
     /// Marks the run finished with its report.

@@ -361,3 +361,31 @@ fn a_replay_session_scrubs_and_plays_a_recording() {
     let e = s.send(ControlCommand::EStop).expect_err("refused");
     assert_eq!(e, armhil::app::session::SendError::Replay, "{e}");
 }
+
+#[test]
+fn a_live_session_shows_the_world_objects_in_the_jaw_and_the_links_touching() {
+    let _g = shared();
+    let mut s = Session::start(scene("scenes/so101_pick.ron"), SessionOptions::default());
+    // Paused, then stepped to exactly 5.1 s: between the lift (4.8 s) and the pan
+    // across, the cube is in the jaw.
+    s.send(ControlCommand::Pace(Pace::Pause)).expect("send");
+    wait_for(&mut s, Duration::from_secs(5), "paused", |s| {
+        s.snapshot.paused
+    });
+    let held = s.snapshot.steps;
+    s.send(ControlCommand::Pace(Pace::Step((5100 - held) as u32)))
+        .expect("send");
+    wait_for(&mut s, Duration::from_secs(60), "stepped to 5.1 s", |s| {
+        s.snapshot.steps == 5100
+    });
+    let snap = &s.snapshot;
+    assert_eq!(snap.objects.len(), 1);
+    assert!(snap.objects[0].0[2] > 0.05, "cube at {:?}", snap.objects[0]);
+    // Links 5 and 6: the gripper (its fixed finger) and the moving jaw.
+    assert!(
+        snap.touching.contains(&5) && snap.touching.contains(&6),
+        "{:?}",
+        snap.touching
+    );
+    assert!(snap.contacts.iter().all(|c| c.2 >= 0.0) && snap.contacts.len() >= 2);
+}

@@ -137,6 +137,8 @@ fn view_options(ui: &mut Ui, st: &mut UiState) {
         .on_hover_text("joint axes");
     ui.checkbox(&mut st.show_frames, "frames")
         .on_hover_text("link frames (x red, y green, z blue)");
+    ui.checkbox(&mut st.show_forces, "forces")
+        .on_hover_text("contact forces (scenes with a world): an arrow per contact, 2 cm per N");
 }
 
 /// The state colours, over the 3D view's top-left corner.

@@ -30,6 +30,8 @@ pub struct UiState {
     pub dragging_view: bool,
     pub show_axes: bool,
     pub show_frames: bool,
+    /// Contact force arrows (scenes with a world).
+    pub show_forces: bool,
     pub units: Units,
     /// Joints shown in the plots.
     pub plotted: Vec<bool>,
@@ -63,6 +65,7 @@ impl Default for UiState {
             dragging_view: false,
             show_axes: false,
             show_frames: false,
+            show_forces: true,
             units: Units::Deg,
             plotted: Vec::new(),
             window_s: 10.0,
