@@ -9,7 +9,7 @@
 //! cost nothing extra. Dynamic objects use CCD, so a small fast part cannot pass
 //! through a link in one step.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rapier3d::math::{Pose, Vector};
 use rapier3d::prelude::*;
@@ -41,29 +41,36 @@ pub struct Touch {
     pub normal: [f32; 3],
 }
 
-/// Which pairs of link bodies never collide.
+/// Which pairs of link bodies never collide. A link body carries its arm copy and
+/// link index in its `user_data` (copy << 32 | link + 1; 0: not a link), so the
+/// filter, which rapier calls for every candidate pair each step, reads two bodies and
+/// one bit instead of hashing.
 pub(super) struct PairFilter {
-    /// Each link body and the arm copy it belongs to.
-    arm: HashMap<RigidBodyHandle, usize>,
-    /// Pairs (ordered by handle) that never collide.
-    never: HashSet<(RigidBodyHandle, RigidBodyHandle)>,
+    links: usize,
+    /// `never[a * links + b]`: links a and b of one copy never collide.
+    never: Vec<bool>,
     self_collision: bool,
 }
 
-fn ordered(a: RigidBodyHandle, b: RigidBodyHandle) -> (RigidBodyHandle, RigidBodyHandle) {
-    if a.into_raw_parts() <= b.into_raw_parts() {
-        (a, b)
-    } else {
-        (b, a)
-    }
+/// What a link body's `user_data` says: (copy, link).
+fn link_tag(copy: usize, link: usize) -> u128 {
+    ((copy as u128) << 32) | (link as u128 + 1)
+}
+
+fn untag(v: u128) -> Option<(u128, usize)> {
+    let link = (v & 0xffff_ffff) as usize;
+    (link > 0).then(|| (v >> 32, link - 1))
 }
 
 impl PhysicsHooks for PairFilter {
     fn filter_contact_pair(&self, c: &PairFilterContext) -> Option<SolverFlags> {
-        if let (Some(a), Some(b)) = (c.rigid_body1, c.rigid_body2)
-            && let (Some(ca), Some(cb)) = (self.arm.get(&a), self.arm.get(&b))
+        let tag = |h: Option<RigidBodyHandle>| {
+            h.and_then(|h| c.bodies.get(h))
+                .and_then(|b| untag(b.user_data))
+        };
+        if let (Some((ca, a)), Some((cb, b))) = (tag(c.rigid_body1), tag(c.rigid_body2))
             && ca == cb
-            && (!self.self_collision || self.never.contains(&ordered(a, b)))
+            && (!self.self_collision || self.never.get(a * self.links + b).copied().unwrap_or(true))
         {
             return None;
         }
@@ -118,7 +125,7 @@ fn shape_turn(s: &ShapeSpec) -> Pose {
 
 impl Collide {
     /// Colliders for every link (`links`), the ground and the objects of `spec`;
-    /// `joined`: link pairs a joint joins, as (copy, link, link).
+    /// `joined`: link pairs a joint joins, as (copy, link, link) (every copy the same).
     pub(super) fn build(
         world: &mut PhysicsWorld,
         spec: &WorldSpec,
@@ -128,11 +135,10 @@ impl Collide {
         origin_pose: impl Fn(&crate::scene::OriginSpec) -> Pose,
     ) -> Self {
         let mut owner = HashMap::new();
-        let mut arm_of = HashMap::new();
-        let mut body_of: HashMap<(usize, usize), RigidBodyHandle> = HashMap::new();
         for (k, lb) in links.iter().enumerate() {
-            arm_of.insert(lb.body, lb.copy);
-            body_of.insert((lb.copy, lb.link), lb.body);
+            if let Some(b) = world.bodies.get_mut(lb.body) {
+                b.user_data = link_tag(lb.copy, lb.link);
+            }
             for c in &arm.links[lb.link].colliders {
                 let turn;
                 let sh = match &c.geom {
@@ -165,22 +171,19 @@ impl Collide {
                 owner.insert(h, Toucher::Link(k));
             }
         }
-        let mut never = HashSet::new();
-        for &(copy, a, b) in joined {
-            if let (Some(&x), Some(&y)) = (body_of.get(&(copy, a)), body_of.get(&(copy, b))) {
-                never.insert(ordered(x, y));
-            }
+        let n = arm.links.len();
+        let mut never = vec![false; n * n];
+        let mut forbid = |a: usize, b: usize| {
+            never[a * n + b] = true;
+            never[b * n + a] = true;
+        };
+        for &(_, a, b) in joined {
+            forbid(a, b);
         }
-        let index = |n: &str| arm.links.iter().position(|l| l.name == n);
-        let copies = links.iter().map(|l| l.copy + 1).max().unwrap_or(0);
+        let index = |name: &str| arm.links.iter().position(|l| l.name == name);
         for (a, b) in &spec.disable_collisions {
-            let (Some(a), Some(b)) = (index(a), index(b)) else {
-                continue;
-            };
-            for copy in 0..copies {
-                if let (Some(&x), Some(&y)) = (body_of.get(&(copy, a)), body_of.get(&(copy, b))) {
-                    never.insert(ordered(x, y));
-                }
+            if let (Some(a), Some(b)) = (index(a), index(b)) {
+                forbid(a, b);
             }
         }
         if let Some(g) = &spec.ground {
@@ -215,7 +218,7 @@ impl Collide {
         }
         Self {
             filter: PairFilter {
-                arm: arm_of,
+                links: n,
                 never,
                 self_collision: spec.self_collision,
             },

@@ -406,3 +406,42 @@ fn a_recording_carries_object_poses_as_foxglove_frame_transforms_and_the_contact
         "{chans:?}"
     );
 }
+
+#[test]
+fn a_urdf_arm_collides_as_the_convex_hulls_of_its_collision_meshes() {
+    let urdf = so101_urdf();
+    let text = format!(
+        r#"(
+    seed: 1, duration_s: 1.0,
+    arm: Urdf(path: "{}"),
+    servos: {{ "s": (gear_ratio: 345.0, stall_torque_nm: 3.35, no_load_speed_rad_s: 4.8, rotor_inertia_kgm2: 2.35e-7,
+                    damping_nm_s_per_rad: 0.6, friction_nm: 0.052, encoder_ticks_per_rev: 4096) }},
+    default_drive: (servo: "s", rate_hz: 500, controller: Pid(kp: 30.0, ki: 30.0, kd: 0.4, gravity_compensation: true)),
+    world: (ground: Some(z: 0.0), objects: [
+        (name: "cube", shape: Box(size: (0.03, 0.03, 0.03)), pose: (xyz: (0.0, 0.25, 0.3)), mass_kg: 0.03),
+    ]),
+    expect: [NoCollision(links: All)],
+)"#,
+        urdf.display()
+    );
+    let s = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    // Every <collision> mesh of the SO-101 (17 of them) is a hull of its STL.
+    let hulls: usize = s
+        .arm
+        .links
+        .iter()
+        .flat_map(|l| &l.colliders)
+        .filter(|c| matches!(c.geom, armhil::physics::spec::ColliderGeom::Hull { .. }))
+        .count();
+    assert_eq!(hulls, 17);
+    // At rest the arm touches neither itself nor the ground (the hulls of joined
+    // links overlap, and are not held against each other); the cube drops beside
+    // it onto the ground.
+    let r = armhil::runtime::run(&s, &Default::default(), &mut |_, _| {}).expect("run");
+    assert!(r.passed, "{:?}", r.expectations);
+    let cube = &r.objects[0];
+    assert!((cube.final_pose.xyz[2] - 0.015).abs() < 0.002, "{cube:?}");
+    // A missing mesh is named, with the link, when the scene has a world.
+    let bad = text.replace(&urdf.display().to_string(), "/nonexistent/robot.urdf");
+    assert!(parse(&bad).is_err());
+}
