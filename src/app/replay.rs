@@ -19,6 +19,8 @@ pub struct Replay {
     /// Per scene joint, its samples in time order (empty if it was not recorded).
     samples: Vec<Vec<JointSample>>,
     events: Vec<Event>,
+    /// Per scene object, its recorded poses (t, xyz, quaternion xyzw) in time order.
+    objects: Vec<Vec<(f64, [f32; 3], [f32; 4])>>,
     world: ArmWorld,
     /// First and last recorded time, s.
     pub start: f64,
@@ -87,9 +89,23 @@ impl Replay {
             .filter_map(|v| v.last().map(|s| s.t))
             .fold(0.0, f64::max);
         let start = if start.is_finite() { start } else { 0.0 };
+        let names: Vec<&str> = scene
+            .world
+            .iter()
+            .flat_map(|w| w.objects.iter().map(|o| o.name.as_str()))
+            .collect();
+        let mut objects = vec![Vec::new(); names.len()];
+        for (t, frames) in &rec.objects {
+            for (name, p, q) in frames {
+                if let Some(k) = names.iter().position(|n| n == name) {
+                    objects[k].push((*t, *p, *q));
+                }
+            }
+        }
         Self {
             samples,
             events: rec.events,
+            objects,
             world: ArmWorld::new(scene),
             start,
             end: end.max(start),
@@ -238,9 +254,19 @@ impl Replay {
             estop: None,
             joints,
             links: self.world.link_poses(),
-            // Objects stay where the scene puts them (the replay does not read
-            // /world/tf back yet).
-            objects: Vec::new(),
+            // Each object where it was last recorded (/world/tf, 50 Hz); all where
+            // the scene puts them if the recording has no poses for one.
+            objects: if self.objects.iter().any(Vec::is_empty) {
+                Vec::new()
+            } else {
+                self.objects
+                    .iter()
+                    .map(|v| {
+                        let k = v.partition_point(|x| x.0 <= self.t + 1e-9).max(1);
+                        (v[k - 1].1, v[k - 1].2)
+                    })
+                    .collect()
+            },
             touching: Vec::new(),
             contacts: Vec::new(),
             dropped: 0,

@@ -45,6 +45,9 @@ pub struct Recording {
     /// Joint samples by joint name, in time order.
     pub joints: BTreeMap<String, Vec<JointSample>>,
     pub events: Vec<Event>,
+    /// Object poses from `/world/tf`, in time order: (t, [(object, xyz, quaternion
+    /// xyzw)]).
+    pub objects: Vec<(f64, Vec<(String, [f32; 3], [f32; 4])>)>,
     /// The scene's name and text, from `/scene`.
     pub scene: Option<(String, String)>,
     /// Why reading stopped before the end of a complete file (a truncated file).
@@ -128,6 +131,10 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
             if let Ok(e) = serde_json::from_slice::<Event>(&m.data) {
                 rec.events.push(e);
             }
+        } else if topic == super::WORLD_TF {
+            if let Some(poses) = frame_transforms(&m.data) {
+                rec.objects.push((m.log_time as f64 / 1e9, poses));
+            }
         } else if topic == "/scene"
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.data)
         {
@@ -144,6 +151,24 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
         });
     }
     Ok(rec)
+}
+
+/// The frames of a `foxglove.FrameTransforms` JSON message; `None` if it is not one.
+fn frame_transforms(data: &[u8]) -> Option<Vec<(String, [f32; 3], [f32; 4])>> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let num = |x: &serde_json::Value| x.as_f64().map(|f| f as f32);
+    v["transforms"]
+        .as_array()?
+        .iter()
+        .map(|t| {
+            let (p, q) = (&t["translation"], &t["rotation"]);
+            Some((
+                t["child_frame_id"].as_str()?.to_string(),
+                [num(&p["x"])?, num(&p["y"])?, num(&p["z"])?],
+                [num(&q["x"])?, num(&q["y"])?, num(&q["z"])?, num(&q["w"])?],
+            ))
+        })
+        .collect()
 }
 
 /// One CSV per joint in `dir` (`<joint>.csv`, a header row with units); returns the

@@ -405,6 +405,16 @@ fn a_recording_carries_object_poses_as_foxglove_frame_transforms_and_the_contact
         chans.contains(&"/world/tf") && chans.contains(&"/world/contacts"),
         "{chans:?}"
     );
+    // A replay puts the cube where the recording says it was.
+    let s = scene("scenes/so101_pick.ron");
+    let rec = armhil::recording::read(&file).expect("read");
+    assert_eq!(rec.objects.len(), 250);
+    let mut replay = armhil::app::replay::Replay::new(&s, rec);
+    replay.seek(4.99);
+    let snap = replay.snapshot(&s);
+    let z = x["translation"]["z"].as_f64().expect("z") as f32;
+    assert_eq!(snap.objects.len(), 1);
+    assert_eq!(snap.objects[0].0[2], z);
 }
 
 #[test]
