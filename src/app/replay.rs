@@ -20,7 +20,7 @@ pub struct Replay {
     samples: Vec<Vec<JointSample>>,
     events: Vec<Event>,
     /// Per scene object, its recorded poses (t, xyz, quaternion xyzw) in time order.
-    objects: Vec<Vec<(f64, [f32; 3], [f32; 4])>>,
+    objects: Vec<Vec<(f64, crate::physics::BodyPose)>>,
     world: ArmWorld,
     /// First and last recorded time, s.
     pub start: f64,
@@ -98,7 +98,7 @@ impl Replay {
         for (t, frames) in &rec.objects {
             for (name, p, q) in frames {
                 if let Some(k) = names.iter().position(|n| n == name) {
-                    objects[k].push((*t, *p, *q));
+                    objects[k].push((*t, (*p, *q)));
                 }
             }
         }
@@ -263,7 +263,7 @@ impl Replay {
                     .iter()
                     .map(|v| {
                         let k = v.partition_point(|x| x.0 <= self.t + 1e-9).max(1);
-                        (v[k - 1].1, v[k - 1].2)
+                        v[k - 1].1
                     })
                     .collect()
             },

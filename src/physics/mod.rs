@@ -52,6 +52,9 @@ struct PhysJoint {
     subtree_mass: Vec<(RigidBodyHandle, f32, Vector)>,
 }
 
+/// A body's world pose: translation (m), rotation quaternion (x, y, z, w).
+pub type BodyPose = ([f32; 3], [f32; 4]);
+
 /// Joint state read from the physics (true values, before the servo's encoder).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct JointState {
@@ -482,11 +485,14 @@ impl ArmWorld {
 
     /// World pose (translation, rotation quaternion xyzw) of every object, in scene
     /// order.
-    pub fn object_poses(&self) -> Vec<([f32; 3], [f32; 4])> {
-        let Some(c) = &self.collide else {
-            return Vec::new();
-        };
-        c.objects
+    pub fn object_poses(&self) -> Vec<BodyPose> {
+        self.collide
+            .as_ref()
+            .map_or(Vec::new(), |c| self.poses(&c.objects))
+    }
+
+    fn poses(&self, bodies: &[RigidBodyHandle]) -> Vec<BodyPose> {
+        bodies
             .iter()
             .filter_map(|h| self.world.bodies.get(*h))
             .map(|b| {
@@ -508,15 +514,8 @@ impl ArmWorld {
     }
 
     /// World pose (translation, rotation quaternion xyzw) of every link body.
-    pub fn link_poses(&self) -> Vec<([f32; 3], [f32; 4])> {
-        self.link_bodies
-            .iter()
-            .filter_map(|h| self.world.bodies.get(*h))
-            .map(|b| {
-                let p = b.position();
-                (p.translation.to_array(), p.rotation.to_array())
-            })
-            .collect()
+    pub fn link_poses(&self) -> Vec<BodyPose> {
+        self.poses(&self.link_bodies)
     }
 
     /// World position of a link body's origin.

@@ -140,11 +140,14 @@ pub const WORLD_TF: &str = "/world/tf";
 /// The channel of contacts: each pair touching now, its force and where.
 pub const WORLD_CONTACTS: &str = "/world/contacts";
 
+/// One object's pose: (name, xyz, quaternion xyzw).
+pub type ObjectPose = (String, [f32; 3], [f32; 4]);
+
 /// A world record: object poses or the contacts now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorldSample {
     /// (t, [(object, xyz, quaternion xyzw)]).
-    Poses(f64, Vec<(String, [f32; 3], [f32; 4])>),
+    Poses(f64, Vec<ObjectPose>),
     /// (t, contacts).
     Contacts(f64, Vec<ContactSample>),
 }

@@ -47,7 +47,7 @@ pub struct Recording {
     pub events: Vec<Event>,
     /// Object poses from `/world/tf`, in time order: (t, [(object, xyz, quaternion
     /// xyzw)]).
-    pub objects: Vec<(f64, Vec<(String, [f32; 3], [f32; 4])>)>,
+    pub objects: Vec<(f64, Vec<super::ObjectPose>)>,
     /// The scene's name and text, from `/scene`.
     pub scene: Option<(String, String)>,
     /// Why reading stopped before the end of a complete file (a truncated file).
@@ -154,7 +154,7 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
 }
 
 /// The frames of a `foxglove.FrameTransforms` JSON message; `None` if it is not one.
-fn frame_transforms(data: &[u8]) -> Option<Vec<(String, [f32; 3], [f32; 4])>> {
+fn frame_transforms(data: &[u8]) -> Option<Vec<super::ObjectPose>> {
     let v: serde_json::Value = serde_json::from_slice(data).ok()?;
     let num = |x: &serde_json::Value| x.as_f64().map(|f| f as f32);
     v["transforms"]

@@ -66,9 +66,9 @@ pub struct LiveSnapshot {
     pub estop: Option<String>,
     pub joints: Vec<LiveJoint>,
     /// World pose of every link body: translation, rotation quaternion (x, y, z, w).
-    pub links: Vec<([f32; 3], [f32; 4])>,
+    pub links: Vec<crate::physics::BodyPose>,
     /// World pose of every object (scenes with a world), in scene order.
-    pub objects: Vec<([f32; 3], [f32; 4])>,
+    pub objects: Vec<crate::physics::BodyPose>,
     /// Links touching anything now (indices into `links`).
     pub touching: Vec<usize>,
     /// Contacts now: (point, normal from the first to the second, force N), world.

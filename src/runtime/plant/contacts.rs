@@ -184,7 +184,7 @@ impl ContactLog {
     pub(super) fn report(
         &self,
         t: f64,
-        poses: &[([f32; 3], [f32; 4])],
+        poses: &[crate::physics::BodyPose],
     ) -> (Vec<LinkContactReport>, Vec<ObjectReport>) {
         let objects = self
             .object_names

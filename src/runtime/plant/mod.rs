@@ -572,7 +572,7 @@ impl Plant {
     }
 
     /// Each object's pose now (translation, quaternion xyzw), in scene order.
-    pub fn object_poses(&self) -> Vec<([f32; 3], [f32; 4])> {
+    pub fn object_poses(&self) -> Vec<crate::physics::BodyPose> {
         self.world.object_poses()
     }
 
