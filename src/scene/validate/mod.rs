@@ -245,7 +245,7 @@ fn finish(
     path: &Path,
     name: String,
     file: SceneFile,
-    arm: ArmModel,
+    mut arm: ArmModel,
     mut p: Problems,
 ) -> Result<Scene, SceneError> {
     for (n, s) in &file.servos {
@@ -370,27 +370,7 @@ fn finish(
     if let Some(s) = &file.serve {
         s.validate("serve", &names, &mut |fl, m| p.push(fl, m));
     }
-    let mut arm = arm;
-    let links: Vec<&str> = arm.links.iter().map(|l| l.name.as_str()).collect();
-    if let Some(w) = &file.world {
-        w.validate("world", &links, &mut |fl, m| p.push(fl, m));
-    }
-    let objects: Vec<&str> = file
-        .world
-        .iter()
-        .flat_map(|w| w.objects.iter().map(|o| o.name.as_str()))
-        .collect();
-    for (i, e) in file.expect.iter().enumerate() {
-        e.validate_world(
-            &format!("expect[{i}]"),
-            file.world
-                .as_ref()
-                .map(|_| (links.as_slice(), objects.as_slice())),
-            file.duration_s,
-            &mut |fl, m| p.push(fl, m),
-        );
-    }
-    drop(links);
+    check_world(&file, &arm, &mut p);
     if file.world.is_some() {
         hulls(&mut arm, &mut p);
     }
@@ -418,6 +398,31 @@ fn finish(
         serve: file.serve,
         world: file.world,
     })
+}
+
+/// The world section against the arm's links, and the expectations that judge it.
+fn check_world(file: &SceneFile, arm: &ArmModel, p: &mut Problems) {
+    let links: Vec<&str> = arm.links.iter().map(|l| l.name.as_str()).collect();
+    if let Some(w) = &file.world {
+        w.validate("world", &links, &mut |fl, m| p.push(fl, m));
+    }
+    let objects: Vec<&str> = file
+        .world
+        .iter()
+        .flat_map(|w| w.objects.iter().map(|o| o.name.as_str()))
+        .collect();
+    let world = file
+        .world
+        .as_ref()
+        .map(|_| (links.as_slice(), objects.as_slice()));
+    for (i, e) in file.expect.iter().enumerate() {
+        e.validate_world(
+            &format!("expect[{i}]"),
+            world,
+            file.duration_s,
+            &mut |fl, m| p.push(fl, m),
+        );
+    }
 }
 
 /// With a world, each mesh a link collides as becomes its convex hull (a file that
