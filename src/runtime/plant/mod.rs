@@ -651,16 +651,11 @@ impl Plant {
                 }
             }
             let guarded = !served;
+            let mut expected = expected;
             if guarded && j.guard.cut() {
                 // The servo's own protection has cut its torque (not a fault's doing).
-                d.torque = 0.0;
-                d.saturated = false;
+                (d.torque, d.saturated, expected) = (0.0, false, 0.0);
             }
-            let expected = if guarded && j.guard.cut() {
-                0.0
-            } else {
-                expected
-            };
             j.delivered = d.torque;
             j.expected = expected;
             j.clipped = (expected - d.torque).abs();
@@ -671,14 +666,7 @@ impl Plant {
                     j.guard
                         .after_step(self.t + self.dt, self.dt, load, j.thermal.temp_c)
             {
-                let detail = match change {
-                    protect::Change::Tripped(f) => j.guard.describe(f),
-                    protect::Change::Restored => "the driver turned torque on again".to_string(),
-                };
-                let kind = match change {
-                    protect::Change::Tripped(_) => "servo_protection",
-                    protect::Change::Restored => "servo_restored",
-                };
+                let (kind, detail) = j.guard.event(change);
                 self.event(i, kind, detail);
             }
             let j = &mut self.joints[i];

@@ -90,20 +90,26 @@ impl SimGuard {
         ))
     }
 
-    /// How the trip reads in the event log.
-    pub(super) fn describe(&self, f: Flags) -> String {
+    /// The event a change makes: (kind, detail).
+    pub(super) fn event(&self, change: Change) -> (&'static str, String) {
         let m = &self.model;
-        if f.has(Flags::OVERLOAD) {
-            format!(
-                "overload: torque held at >= {:.0} % of stall for {} s; the servo cut its torque",
-                m.overload_fraction * 100.0,
-                m.overload_time_s
-            )
-        } else {
-            format!(
-                "overheat: winding at {} °C; the servo cut its torque",
-                m.temp_limit_c
-            )
+        match change {
+            Change::Tripped(f) if f.has(Flags::OVERLOAD) => (
+                "servo_protection",
+                format!(
+                    "overload: torque held at >= {:.0} % of stall for {} s; the servo cut its torque",
+                    m.overload_fraction * 100.0,
+                    m.overload_time_s
+                ),
+            ),
+            Change::Tripped(_) => (
+                "servo_protection",
+                format!(
+                    "overheat: winding at {} °C; the servo cut its torque",
+                    m.temp_limit_c
+                ),
+            ),
+            Change::Restored => ("servo_restored", "the driver turned torque on again".into()),
         }
     }
 }
