@@ -482,6 +482,7 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
             bit: armhil::faults::ServoErrorBit::Overload,
         },
         FaultKind::PowerLoss,
+        FaultKind::Jam,
     ];
     for k in kinds {
         let name = k.name();
@@ -490,6 +491,10 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|o| &o.faults)
             .filter(|f| f.kind.name() == name)
             .count();
+        // Jams are drawn only on scenes with a world.
+        if n == 0 && k == FaultKind::Jam {
+            continue;
+        }
         let mut det: Vec<f64> = outcomes
             .iter()
             .flat_map(|o| &o.detections)

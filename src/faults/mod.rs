@@ -36,9 +36,14 @@ impl FaultKind {
             }
             FaultKind::TorqueSag { .. } => matches!(s, S::TorqueDeficit | S::FollowingError),
             FaultKind::ServoError { .. } | FaultKind::PowerLoss => s == S::ServoStatus,
-            // Stuck: the joint falls behind a moving setpoint; a servo pushing against
-            // it may also trip its overload protection (its status).
-            FaultKind::Jam => matches!(s, S::FollowingError | S::ServoStatus),
+            // Stuck: the joint stands still under a moving setpoint (to the host, as a
+            // frozen encoder would), its servo pushes at full torque without moving it
+            // (a stall), it falls behind, and the servo's overload protection trips
+            // (its status).
+            FaultKind::Jam => matches!(
+                s,
+                S::EncoderImplausible | S::Stalled | S::FollowingError | S::ServoStatus
+            ),
             FaultKind::LinkDrop { .. }
             | FaultKind::LinkCorrupt { .. }
             | FaultKind::LinkLatency { .. }

@@ -32,7 +32,19 @@ pub enum Symptom {
     FollowingError,
     /// Serial link errors (timeouts, checksums, wrong IDs) or the link went down.
     LinkError,
+    /// The servo delivers its full torque and the joint stands still: blocked (an
+    /// obstacle, a jam).
+    Stalled,
 }
+
+/// A servo delivering this fraction of its stall torque or more is at its limit.
+pub const STALL_FRACTION: f64 = 0.95;
+/// A joint slower than this stands still, rad/s (m/s): a jammed joint rings against
+/// the jam at a few hundredths of a rad/s; a joint lifting its load at full torque
+/// moves faster.
+const STILL: f64 = 0.1;
+/// How long a stall must last to be one, s.
+const STALL_S: f64 = 0.02;
 
 /// Restart budget: at most `max` restarts within any `window_s`.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +90,8 @@ pub struct Monitors {
     fe_over_since: Option<f64>,
     /// Last missed deadline.
     pub late_t: Option<f64>,
+    /// Since when the servo has been at its torque limit with the joint still.
+    stall_since: Option<f64>,
 }
 
 /// How long a condition must stay away before its DEGRADED state clears, s.
@@ -91,6 +105,20 @@ impl Monitors {
         self.fe_over_since = None;
         self.deficit_steps = 0;
         self.late_t = None;
+        self.stall_since = None;
+    }
+
+    /// A stall on one control sample: the servo reports at least [`STALL_FRACTION`]
+    /// of its stall torque (`torque_fraction`, signed) and the joint has stood still
+    /// for [`STALL_S`]; a symptom on every sample while it lasts.
+    pub fn stall(&mut self, t: f64, torque_fraction: f64, vel: f64) -> Option<Symptom> {
+        if torque_fraction.abs() >= STALL_FRACTION && vel.abs() < STILL {
+            let since = *self.stall_since.get_or_insert(t);
+            (t - since + 1e-12 >= STALL_S).then_some(Symptom::Stalled)
+        } else {
+            self.stall_since = None;
+            None
+        }
     }
 
     /// Encoder plausibility on one control sample. Between samples the position must
@@ -99,11 +127,11 @@ impl Monitors {
     /// output crosses its gear play faster than any velocity sample shows) + ½ |Δv| ×
     /// period: a joint that hits something changes speed at an unknown instant between
     /// two samples, and the trapezoid is off by at most that much (a position jump
-    /// with no change of speed, an offset or a noise spike, still shows). A position that stays
-    /// bit-identical for `frozen_samples` (20 ms) while the setpoint moves by more than
-    /// 16 ticks is a frozen encoder (a joint held by stiction breaks away well before
-    /// its setpoint is that far off), unless the servo is `stalled` (delivering its
-    /// full torque: blocked by an obstacle or a jam). Floors: offsets and noise spikes above `bound`
+    /// with no change of speed, an offset or a noise spike, still shows). A position that
+    /// stays bit-identical for `frozen_samples` (20 ms) while the setpoint moves by more
+    /// than 16 ticks is a frozen encoder (a joint held by stiction breaks away well
+    /// before its setpoint is that far off), unless the servo is `stalled` (at its full
+    /// torque: that is a stall, see [`Monitors::stall`]). Floors: offsets and noise spikes above `bound`
     /// (about 0.011 rad for a 4096-tick, 0.5-tick-noise servo), frozen encoders
     /// while the joint is commanded to move.
     #[allow(clippy::too_many_arguments)]
@@ -202,6 +230,20 @@ impl Monitors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stall_is_full_torque_with_the_joint_still_for_20_ms() {
+        let mut m = Monitors::default();
+        let at = |m: &mut Monitors, k: u32, tau: f64, v: f64| m.stall(k as f64 * 2e-3, tau, v);
+        for k in 0..10 {
+            assert_eq!(at(&mut m, k, -0.97, 0.001), None, "k={k}");
+        }
+        assert_eq!(at(&mut m, 10, -0.97, 0.001), Some(Symptom::Stalled));
+        // Moving, or below the limit: no stall, and the time starts again.
+        assert_eq!(at(&mut m, 11, 0.97, 0.5), None);
+        assert_eq!(at(&mut m, 12, 0.5, 0.0), None);
+        assert_eq!(at(&mut m, 13, 0.97, 0.0), None);
+    }
 
     #[test]
     fn restart_budget_allows_n_within_the_window_then_refuses() {

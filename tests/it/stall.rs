@@ -73,6 +73,7 @@ fn first(tr: &Trace, kind: &str, after: f64) -> f64 {
 
 #[test]
 fn a_joint_stalled_on_an_obstacle_trips_overload_after_its_time_and_comes_back() {
+    let _g = shared();
     let s = into_the_table(8.0, "");
     let (tr, report) = trace(&s);
     let dt = 0.001;
@@ -138,6 +139,7 @@ fn a_joint_stalled_on_an_obstacle_trips_overload_after_its_time_and_comes_back()
 
 #[test]
 fn a_stall_below_the_overload_time_heats_the_winding_to_its_limit_on_time() {
+    let _g = shared();
     // Overload would need 60 s; the winding reaches 70 °C first. Held at full stall
     // torque (load 1), T(t) = 25 + 75 (1 - e^(-t/50)) reaches 70 °C after
     // -50 ln(0.4) = 45.8 s; off, it cools back to 65 °C in 50 ln(45/40) = 5.9 s.
@@ -168,6 +170,7 @@ fn a_stall_below_the_overload_time_heats_the_winding_to_its_limit_on_time() {
 
 #[test]
 fn a_jam_stalls_the_servo_until_its_protection_trips_and_the_fault_is_detected() {
+    let _g = shared();
     // The pendulum is commanded from 0 to 1 rad over 1 s; at 0.5 s its gear train
     // locks. The controller pushes against the jam at full torque, and the servo's
     // protection trips 2 s later.

@@ -27,6 +27,7 @@ fn run(w: &mut ArmWorld, secs: f64, mut each: impl FnMut(&ArmWorld)) {
 
 #[test]
 fn a_dropped_cube_comes_to_rest_at_half_its_size_above_the_ground() {
+    let _g = shared();
     let mut w = pendulum_world(
         0.0,
         r#"(ground: Some(z: 0.0, friction: 0.8), objects: [
@@ -88,6 +89,7 @@ fn slide(deg: f64, mu: f64) -> f64 {
 
 #[test]
 fn a_block_on_an_incline_slides_exactly_when_the_slope_beats_friction() {
+    let _g = shared();
     let mu: f64 = 0.5; // tan⁻¹ 0.5 = 26.6°
     for deg in [15.0, 24.0] {
         let d = slide(deg, mu);
@@ -111,6 +113,7 @@ fn a_block_on_an_incline_slides_exactly_when_the_slope_beats_friction() {
 
 #[test]
 fn a_pendulum_falling_onto_an_obstacle_stops_on_it_without_tunnelling() {
+    let _g = shared();
     // The pendulum (a 0.3 m × 0.03 m link, hinge at z = 0.1) falls from 0.3 rad
     // toward +x; a fixed table's top at z = 0.085 meets the link's underside when
     // it is exactly horizontal, q = π/2. The tip arrives at ~2.5 m/s: 2.5 mm a step.
@@ -179,6 +182,7 @@ fn fold(self_collision: bool) -> (f64, f64) {
 
 #[test]
 fn self_collision_stops_a_folding_arm_before_its_links_interpenetrate() {
+    let _g = shared();
     // The arm's lower inner corner, (-0.015, -0.2) in its frame, reaches the post's
     // face (x = 0.015) when 0.1 - 0.015 cos q - 0.2 sin q = 0.015.
     let f = |q: f64| 0.1 - 0.015 * q.cos() - 0.2 * q.sin() - 0.015;
@@ -222,6 +226,7 @@ fn judged(expect: &str) -> Result<armhil::scene::Scene, armhil::scene::SceneErro
 
 #[test]
 fn world_expectations_judge_contacts_forces_and_where_objects_end() {
+    let _g = shared();
     let s = judged(
         r#"NoCollision(links: Only(["base"])), MaxContactForce(link: "arm", below_n: 400),
            ObjectAt(object: "cube", xyz: (0.3, 0.3, -0.035), tol_m: 0.002),
@@ -257,6 +262,7 @@ fn world_expectations_judge_contacts_forces_and_where_objects_end() {
 
 #[test]
 fn world_expectations_name_what_they_judge_and_need_a_world() {
+    let _g = shared();
     let e = judged(
         r#"NoCollision(links: Only(["elbow"])), ObjectAt(object: "ball", xyz: (0, 0, 0), tol_m: 0),
            Grasped(object: "cube", from_s: 2, to_s: 1)"#,
@@ -286,6 +292,7 @@ fn world_expectations_name_what_they_judge_and_need_a_world() {
 
 #[test]
 fn the_so101_picks_a_cube_from_the_table_and_places_it_15_cm_away() {
+    let _g = shared();
     let s = scene("scenes/so101_pick.ron");
     let r = armhil::runtime::run(&s, &Default::default(), &mut |_, _| {}).expect("run");
     for v in &r.expectations {
@@ -336,6 +343,7 @@ fn the_so101_picks_a_cube_from_the_table_and_places_it_15_cm_away() {
 
 #[test]
 fn a_recording_carries_object_poses_as_foxglove_frame_transforms_and_the_contacts() {
+    let _g = shared();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("w.mcap");
     let opts = armhil::runtime::RunOptions {
@@ -419,6 +427,7 @@ fn a_recording_carries_object_poses_as_foxglove_frame_transforms_and_the_contact
 
 #[test]
 fn a_urdf_arm_collides_as_the_convex_hulls_of_its_collision_meshes() {
+    let _g = shared();
     let urdf = so101_urdf();
     let text = format!(
         r#"(
@@ -454,4 +463,35 @@ fn a_urdf_arm_collides_as_the_convex_hulls_of_its_collision_meshes() {
     // A missing mesh is named, with the link, when the scene has a world.
     let bad = text.replace(&urdf.display().to_string(), "/nonexistent/robot.urdf");
     assert!(parse(&bad).is_err());
+}
+
+/// On a scene with a world, fuzz-faults draws jams too, and every invariant holds:
+/// each jam that held its servo at its torque limit is detected (a stall), and a
+/// strike on the world is physics, not a containment failure.
+#[test]
+fn fuzz_faults_on_a_world_draws_jams_and_holds_every_invariant() {
+    let _g = shared();
+    let out = armhil()
+        .args([
+            "fuzz-faults",
+            "scenes/arm6_world.ron",
+            "--seeds",
+            "1..80",
+            "--jobs",
+            "1",
+            "--duration",
+            "5",
+        ])
+        .output()
+        .expect("spawn");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 seeds with violations"), "{text}");
+    let jams: u32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("jam "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(jams >= 10, "{jams} jams drawn in 80 seeds:\n{text}");
 }

@@ -255,6 +255,18 @@ impl Plant {
                     self.faults[k].effect_steps = steps;
                     steps as f64 * self.dt >= 0.01 - 1e-12
                 }
+                // A locked gear train matters once the servo strains against it: at
+                // its torque limit for 25 ms (a stall the host sees, 20 ms, plus a
+                // control period). Held back with less, the joint lags its setpoint,
+                // which the following-error limit judges.
+                FaultKind::Jam => {
+                    let at_limit = j.delivered.abs()
+                        >= crate::supervision::monitors::STALL_FRACTION
+                            * j.servo.spec.stall_torque_nm;
+                    let steps = if at_limit { f.effect_steps + 1 } else { 0 };
+                    self.faults[k].effect_steps = steps;
+                    steps as f64 * self.dt >= 0.025 - 1e-12
+                }
                 FaultKind::EncoderStuck => {
                     let tick = j.servo.resolution;
                     t - f.spec.at >= 0.03

@@ -9,10 +9,7 @@ use crate::control::Measured;
 use crate::report::JointHealth;
 use crate::runtime::plant::{DriveMode, Plant};
 use crate::supervision::Symptom;
-
-/// A servo delivering this fraction of its stall torque or more is stalled: a joint
-/// standing still under it is blocked, not read by a frozen encoder.
-const STALLED: f64 = 0.95;
+use crate::supervision::monitors::STALL_FRACTION;
 
 impl Supervisor {
     /// Joint `i`'s service missed a deadline. Every miss is a symptom (it reveals a
@@ -110,8 +107,11 @@ impl Supervisor {
             spec.velocity_resolution_rad_s,
             spec.backlash_rad,
             j.period(),
-            m.torque.abs() >= STALLED * spec.stall_torque_nm,
+            // A joint standing still at full torque is blocked, not read by a
+            // frozen encoder.
+            m.torque.abs() >= STALL_FRACTION * spec.stall_torque_nm,
         );
+        let stall = w.monitors.stall(t, m.torque / spec.stall_torque_nm, m.vel);
         // While blending back onto its trajectory the joint follows a path the
         // supervisor made up for it: the following-error limit applies again (to the
         // trajectory itself) once the blend is over.
@@ -128,6 +128,20 @@ impl Supervisor {
                 "encoder reading inconsistent with its velocity or frozen",
             );
             self.condition(plant, i, Condition::Encoder);
+        }
+        // A stall reveals a fault that blocks the joint (a jam); it is not a health
+        // condition of its own: a joint pushed against an obstacle is working as
+        // told, and its servo's protection acts if it lasts.
+        if let Some(s) = stall {
+            self.symptom(
+                plant,
+                i,
+                s,
+                &format!(
+                    "servo at its torque limit ({:.3} N·m) and the joint still",
+                    m.torque
+                ),
+            );
         }
         if let Some(s) = fe {
             let sup = self.watch[i].spec;
