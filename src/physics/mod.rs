@@ -27,6 +27,8 @@ use crate::servo::ServoModel;
 /// Per-DoF damping and armature of the backlash DoF (from the SO-101 MJCF).
 const BACKLASH_DAMPING: f32 = 0.01;
 const BACKLASH_ARMATURE: f32 = 1e-4;
+/// How far ahead contacts are predicted, m: 5 m/s for one 1 ms step.
+const PREDICTION_M: f32 = 0.005;
 /// Mass of the virtual gear link between motor and backlash DoFs, kg.
 const GEAR_MASS: f32 = 1e-3;
 
@@ -125,6 +127,10 @@ impl ArmWorld {
         world.integration_parameters.dt = scene.physics.dt() as f32;
         world.integration_parameters.num_solver_iterations =
             scene.physics.solver_iterations as usize;
+        // Contacts are predicted this far ahead (rapier's default, 2 cm, suits
+        // metre-sized bodies): a desk arm's links move at most a few mm per 1 ms
+        // step, and every pair within the distance is a constraint to solve.
+        world.integration_parameters.normalized_prediction_distance = PREDICTION_M;
         let arm = &scene.arm;
         let mut joints = Vec::new();
         let mut link_bodies = Vec::new();
