@@ -479,11 +479,6 @@ impl ArmWorld {
         }
     }
 
-    /// Whether the scene has a world (colliders, contacts).
-    pub fn has_world(&self) -> bool {
-        self.collide.is_some()
-    }
-
     /// What touched what in the last step, sorted by pair (empty without a world).
     pub fn touches(&self) -> &[Touch] {
         self.collide.as_ref().map_or(&[], |c| &c.touches)

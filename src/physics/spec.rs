@@ -38,19 +38,6 @@ impl ShapeSpec {
             }
         }
     }
-
-    /// Volume, m³.
-    pub fn volume(&self) -> f64 {
-        use std::f64::consts::PI;
-        match *self {
-            ShapeSpec::Box { size: [x, y, z] } => x * y * z,
-            ShapeSpec::Cylinder { radius, length } => PI * radius * radius * length,
-            ShapeSpec::Capsule { radius, length } => {
-                PI * radius * radius * length + 4.0 / 3.0 * PI * radius.powi(3)
-            }
-            ShapeSpec::Sphere { radius } => 4.0 / 3.0 * PI * radius.powi(3),
-        }
-    }
 }
 
 /// A pose: translation (m) then roll/pitch/yaw (rad, URDF convention R = Rz·Ry·Rx).

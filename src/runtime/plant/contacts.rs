@@ -30,6 +30,8 @@ pub(super) struct ContactLog {
     /// Per object: held since (s), and the spans it was held.
     held_since: Vec<Option<f64>>,
     held: Vec<Vec<(f64, f64)>>,
+    /// Per link: touching anything this step (reused, not allocated per step).
+    touching_links: Vec<bool>,
 }
 
 /// An event to log: (kind, detail).
@@ -51,6 +53,7 @@ impl ContactLog {
             object_force: vec![0.0; object_names.len()],
             held_since: vec![None; object_names.len()],
             held: vec![Vec::new(); object_names.len()],
+            touching_links: vec![false; link_names.len()],
             link_names,
             object_names,
             open: Vec::new(),
@@ -67,7 +70,8 @@ impl ContactLog {
 
     /// After the step that ended at `t` (of `dt` s) with `touches`.
     pub(super) fn step(&mut self, t: f64, dt: f64, touches: &[Touch], out: &mut Vec<ContactEvent>) {
-        let mut touching_links = vec![false; self.links.len()];
+        let mut touching_links = std::mem::take(&mut self.touching_links);
+        touching_links.fill(false);
         for x in touches {
             for (me, force, depth) in [(x.a, x.force_n, x.depth_m), (x.b, x.force_n, x.depth_m)] {
                 match me {
@@ -113,11 +117,12 @@ impl ContactLog {
                 }
             }
         }
-        for (l, on) in self.links.iter_mut().zip(touching_links) {
-            if on {
+        for (l, on) in self.links.iter_mut().zip(&touching_links) {
+            if *on {
                 l.contact_s += dt;
             }
         }
+        self.touching_links = touching_links;
         let mut k = 0;
         while k < self.open.len() {
             let o = &self.open[k];
@@ -174,11 +179,6 @@ impl ContactLog {
         &self.object_names
     }
 
-    /// The pairs in contact now, by name.
-    pub(super) fn touching(&self) -> impl Iterator<Item = (Toucher, Toucher)> + '_ {
-        self.open.iter().map(|o| (o.a, o.b))
-    }
-
     /// The report's `links[]` and `objects[]`, with the objects' final poses
     /// (translation, quaternion xyzw).
     pub(super) fn report(
@@ -217,8 +217,20 @@ impl ContactLog {
 /// Roll/pitch/yaw (R = Rz·Ry·Rx) of a unit quaternion (x, y, z, w).
 pub fn rpy(q: [f32; 4]) -> [f64; 3] {
     let [x, y, z, w] = q.map(f64::from);
-    let roll = (2.0 * (w * x + y * z)).atan2(1.0 - 2.0 * (x * x + y * y));
-    let pitch = (2.0 * (w * y - z * x)).clamp(-1.0, 1.0).asin();
-    let yaw = (2.0 * (w * z + x * y)).atan2(1.0 - 2.0 * (y * y + z * z));
+    let (roll, pitch, yaw) =
+        nalgebra::UnitQuaternion::from_quaternion(nalgebra::Quaternion::new(w, x, y, z))
+            .euler_angles();
     [roll, pitch, yaw]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rpy_reads_back_the_urdf_angles_of_a_quaternion() {
+        let q = nalgebra::UnitQuaternion::from_euler_angles(0.1, -0.2, 0.3);
+        let got = super::rpy([q.i as f32, q.j as f32, q.k as f32, q.w as f32]);
+        for (g, want) in got.iter().zip([0.1, -0.2, 0.3]) {
+            assert!((g - want).abs() < 1e-6, "{got:?}");
+        }
+    }
 }

@@ -549,13 +549,6 @@ impl Plant {
         self.world.touches()
     }
 
-    /// Pairs in contact now (ended only after [`contacts::END_AFTER_S`] apart).
-    pub fn touching(&self) -> Vec<(crate::physics::Toucher, crate::physics::Toucher)> {
-        self.contacts
-            .as_ref()
-            .map_or(Vec::new(), |c| c.touching().collect())
-    }
-
     /// Whether the scene has a world (colliders, contacts, objects).
     pub fn has_world(&self) -> bool {
         self.contacts.is_some()
