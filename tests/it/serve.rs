@@ -90,7 +90,9 @@ fn served_joint(i: usize) -> ServedJoint {
 
 #[test]
 fn official_feetech_sdk_drives_the_served_so101() {
-    let _g = shared();
+    // A host flat out against a real-time bus, with the SDK's own reply timeouts:
+    // alone on the machine, so no other test's load makes a reply late.
+    let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Serve::start(dir.path(), &["--duration", "60"]);
     let out = run_python("served_sdk.py", &["sts", &s.link(), "1000000"]);
@@ -112,7 +114,9 @@ fn official_feetech_sdk_drives_the_served_so101() {
 
 #[test]
 fn official_dynamixel_sdk_drives_the_served_so101() {
-    let _g = shared();
+    // A host flat out against a real-time bus, with the SDK's own reply timeouts:
+    // alone on the machine, so no other test's load makes a reply late.
+    let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Serve::start(dir.path(), &["--duration", "60", "--protocol", "dxl"]);
     let out = run_python("served_sdk.py", &["dxl", &s.link(), "1000000"]);
@@ -152,7 +156,9 @@ fn lerobot() -> (PathBuf, std::ffi::OsString) {
 
 #[test]
 fn lerobot_so101_follower_connects_reaches_a_pose_and_reconnects_without_a_prompt() {
-    let _g = shared();
+    // A host flat out against a real-time bus, with the SDK's own reply timeouts:
+    // alone on the machine, so no other test's load makes a reply late.
+    let _g = exclusive();
     let (py, pythonpath) = lerobot();
     let dir = tempfile::tempdir().expect("tempdir");
     let calib = dir.path().join("calibration");
