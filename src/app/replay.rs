@@ -236,6 +236,7 @@ impl Replay {
                 temperature_c: None,
                 deadline_misses: 0,
                 restarts,
+                service: "replay".into(),
                 link_latency_us: None,
                 gains: None,
                 lower: c.limits.0,

@@ -28,6 +28,97 @@ pub struct BenchArgs {
     /// Only the named rows (comma-separated: arm6, chain6, chain12, chain24, chain48, arm6x1, arm6x4, arm6x16).
     #[arg(long)]
     only: Option<String>,
+    /// Where every joint's service runs in every row: thread (the scenes' own
+    /// setting when not given) or process.
+    #[arg(long, value_parser = ["thread", "process"])]
+    isolation: Option<String>,
+    /// Also time this many sample -> command round trips per service kind (thread;
+    /// process behind its service thread, as in real time; process in place, as in
+    /// lockstep) and print p50/p99/max (0 = skip).
+    #[arg(long, default_value_t = 0)]
+    round_trips: u32,
+}
+
+/// Times `n` sample -> command round trips through a service of each kind.
+fn round_trips(scene: &Scene, n: u32) -> anyhow::Result<()> {
+    use armhil::runtime::process::{Launch, wire};
+    use armhil::runtime::{FaultMode, JointService, ServiceInput, ServiceOutput};
+    let j = &scene.joints[0];
+    let launch = Launch {
+        exe: std::env::current_exe()?,
+        hello: wire::Hello {
+            version: wire::VERSION,
+            name: j.name.clone(),
+            controller: j.controller.clone(),
+            servo: j.servo.clone(),
+            faults: Vec::new(),
+            mode: FaultMode::Real,
+        },
+        limits: Default::default(),
+        rt_priority: None,
+        reply_bound: None,
+    };
+    let kinds: [(&str, bool); 3] = [
+        ("thread", true),
+        ("process (its service thread, real time)", true),
+        ("process (in place, lockstep)", false),
+    ];
+    println!("round trips, sample -> command, {n} each:");
+    for (k, (name, threaded)) in kinds.into_iter().enumerate() {
+        let (mut svc, port) = if k == 0 {
+            JointService::new(&j.name, armhil::control::build(&j.controller, &j.servo))
+        } else {
+            JointService::in_process(&j.name, launch.clone())
+        };
+        svc.prepare();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut worker = None;
+        let mut local = None;
+        if threaded {
+            let stop = stop.clone();
+            worker = Some(std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    && svc.serve_one(std::time::Duration::from_millis(20))
+                {}
+            }));
+        } else {
+            local = Some(svc);
+        }
+        let mut us = Vec::with_capacity(n as usize);
+        for seq in 0..n as u64 {
+            let mut input = ServiceInput {
+                seq,
+                input: Default::default(),
+                reset: false,
+            };
+            input.input.t = seq as f64 * 1e-3;
+            input.input.dt = 1e-3;
+            let t0 = Instant::now();
+            port.to_service.send(input)?;
+            if let Some(s) = local.as_mut() {
+                s.poll();
+            }
+            match port.from_service.recv()? {
+                ServiceOutput::Command { .. } => {}
+                ServiceOutput::Died { message, .. } => anyhow::bail!("{name}: {message}"),
+            }
+            us.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(port);
+        if let Some(w) = worker {
+            let _ = w.join();
+        }
+        us.sort_by(f64::total_cmp);
+        let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "  {name:<42} p50 {:>7.1} µs  p99 {:>7.1} µs  max {:>8.1} µs",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    Ok(())
 }
 
 fn bare_rtf(scene: &Scene, copies: usize, seconds: f64) -> f64 {
@@ -70,10 +161,27 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let arm6 = Scene::load(&a.scene)?;
+    let mut arm6 = Scene::load(&a.scene)?;
+    let isolate = |s: &mut Scene| {
+        if let Some(i) = &a.isolation {
+            for j in &mut s.joints {
+                j.isolation = if i == "process" {
+                    armhil::control::Isolation::Process
+                } else {
+                    armhil::control::Isolation::Thread
+                };
+            }
+        }
+    };
+    isolate(&mut arm6);
+    if a.round_trips > 0 {
+        round_trips(&arm6, a.round_trips)?;
+    }
     let mut rows: Vec<(String, Scene, usize)> = vec![("arm6".into(), arm6.clone(), 1)];
     for n in [6, 12, 24, 48] {
-        rows.push((format!("chain{n}"), generate::chain(n, a.seconds)?, 1));
+        let mut chain = generate::chain(n, a.seconds)?;
+        isolate(&mut chain);
+        rows.push((format!("chain{n}"), chain, 1));
     }
     for c in [1, 4, 16] {
         rows.push((format!("arm6x{c}"), arm6.clone(), c));

@@ -34,7 +34,7 @@ pub(super) fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
         .unwrap_or(5)
         .max(5);
     println!(
-        "  {:<16} {:<9} {:>17} {:<w$} {:>8} {:>8} {:>9} {:>8} {:>8} {:<10} {:>7} {:<5}",
+        "  {:<16} {:<9} {:>17} {:<w$} {:>8} {:>8} {:>9} {:>8} {:>8} {:<10} {:>7} {:<8} service",
         "joint",
         "kind",
         "limits (rad|m)",
@@ -51,7 +51,7 @@ pub(super) fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
     for j in &scene.joints {
         let m = ServoModel::new(&j.servo, j.kind);
         println!(
-            "  {:<16} {:<9} {:>8.3}..{:<8.3} {:<w$} {:>8.3} {:>8.2} {:>9.4} {:>8} {:>7.2}° {:<10} {:>5.0}Hz {:<5}",
+            "  {:<16} {:<9} {:>8.3}..{:<8.3} {:<w$} {:>8.3} {:>8.2} {:>9.4} {:>8} {:>7.2}° {:<10} {:>5.0}Hz {:<8} {}",
             j.name,
             match j.kind {
                 JointKind::Revolute => "revolute",
@@ -68,7 +68,8 @@ pub(super) fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
             j.servo.backlash_rad.to_degrees(),
             j.controller.kind(),
             j.rate_hz,
-            format!("{:?}", j.safe_state)
+            format!("{:?}", j.safe_state),
+            service(j)
         );
     }
     println!(
@@ -90,4 +91,30 @@ pub(super) fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
         println!("    expect {}", e.label());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a joint's service will run, with its process's limits.
+fn service(j: &armhil::scene::JointConfig) -> String {
+    match j.isolation {
+        armhil::control::Isolation::Thread => "thread".into(),
+        armhil::control::Isolation::Process => {
+            let p = &j.process;
+            let cpus = if p.cpus.is_empty() {
+                "any CPU".to_string()
+            } else {
+                format!(
+                    "CPUs {}",
+                    p.cpus
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            };
+            format!(
+                "process ({} MiB heap, {cpus}, nice {})",
+                p.memory_mb, p.nice
+            )
+        }
+    }
 }

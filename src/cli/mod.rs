@@ -79,6 +79,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         csv: PathBuf,
     },
+    /// One joint's service in its own process (`isolation: Process`): armhil starts
+    /// this itself, with its end of a socket pair as descriptor FD.
+    #[command(hide = true)]
+    JointService {
+        #[arg(long, value_name = "FD", value_parser = clap::value_parser!(i32).range(3..))]
+        fd: i32,
+    },
 }
 
 /// Refuses (exit 2) an output file that cannot be written, before anything runs.
@@ -118,6 +125,9 @@ pub fn main() -> ExitCode {
         Command::Inspect { file } => recording::cmd_inspect(&file),
         Command::Replay(a) => replay::cmd_replay(a),
         Command::Export { file, csv } => recording::cmd_export(&file, &csv),
+        Command::JointService { fd } => armhil::runtime::process::serve::serve(fd)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,

@@ -483,6 +483,8 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
         },
         FaultKind::PowerLoss,
         FaultKind::Jam,
+        FaultKind::Abort,
+        FaultKind::Crash,
     ];
     for k in kinds {
         let name = k.name();
@@ -491,8 +493,9 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|o| &o.faults)
             .filter(|f| f.kind.name() == name)
             .count();
-        // Jams are drawn only on scenes with a world.
-        if n == 0 && k == FaultKind::Jam {
+        // Jams are drawn only on scenes with a world, aborts and crashes only on
+        // services in their own processes.
+        if n == 0 && matches!(k, FaultKind::Jam | FaultKind::Abort | FaultKind::Crash) {
             continue;
         }
         let mut det: Vec<f64> = outcomes

@@ -10,7 +10,7 @@ pub mod spec;
 pub mod trajectory;
 
 pub use pid::Pid;
-pub use spec::{ControllerSpec, Gains, GainsError, PidConfig};
+pub use spec::{ControllerSpec, Gains, GainsError, Isolation, PidConfig, ProcessLimits};
 pub use trajectory::{JointTrajectory, Trajectory};
 
 use serde::{Deserialize, Serialize};

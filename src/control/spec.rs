@@ -168,3 +168,84 @@ pub(crate) fn check(
         );
     }
 }
+
+/// Where a joint's controller service runs: its failure domain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Isolation {
+    /// A thread of the simulator (default, the cheapest). A panic is caught at the
+    /// service boundary, but a controller that aborts, crashes (SIGSEGV) or exhausts
+    /// memory takes the whole simulator down with it.
+    #[default]
+    Thread,
+    /// Its own OS process (armhil re-executed as a joint-service child), reached over
+    /// a Unix socket: an abort, a crash or a leak ends only that process; its joint
+    /// goes to its safe state and the service is restarted under its policy while
+    /// every other joint keeps running. Limits in the drive's `process`.
+    Process,
+}
+
+impl Isolation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::Thread => "thread",
+            Isolation::Process => "process",
+        }
+    }
+}
+
+/// Resource limits of a process-isolated service (`isolation: Process`), set in the
+/// child before it runs any controller code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessLimits {
+    /// Heap (data segment) limit, MB, 16..=65536: an allocation beyond it fails and
+    /// the process aborts; only this joint's service dies.
+    pub memory_mb: u32,
+    /// CPUs the process may run on, each below the machine's CPU count (empty: any).
+    pub cpus: Vec<u32>,
+    /// Nice value, -20..=19 (below 0 needs the privilege to raise priority). Under
+    /// `--rt-priority` the process takes the services' SCHED_FIFO priority instead.
+    pub nice: i32,
+}
+
+impl Default for ProcessLimits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 256,
+            cpus: Vec::new(),
+            nice: 0,
+        }
+    }
+}
+
+impl ProcessLimits {
+    /// Range checks; `cpus_online` is the machine's CPU count.
+    pub fn validate(&self, field: &str, cpus_online: usize, push: &mut dyn FnMut(String, String)) {
+        if !(16..=65536).contains(&self.memory_mb) {
+            push(
+                format!("{field}.memory_mb"),
+                format!(
+                    "{} is out of range: expected 16 ..= 65536 MB",
+                    self.memory_mb
+                ),
+            );
+        }
+        for (i, &c) in self.cpus.iter().enumerate() {
+            if c as usize >= cpus_online {
+                push(
+                    format!("{field}.cpus[{i}]"),
+                    format!(
+                        "CPU {c} does not exist: expected 0 ..= {} (this machine has {cpus_online})",
+                        cpus_online.saturating_sub(1)
+                    ),
+                );
+            }
+        }
+        if !(-20..=19).contains(&self.nice) {
+            push(
+                format!("{field}.nice"),
+                format!("{} is out of range: expected -20 ..= 19", self.nice),
+            );
+        }
+    }
+}

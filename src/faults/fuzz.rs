@@ -94,8 +94,22 @@ pub fn draw(scene: &Scene, seed: u64, cfg: &FuzzConfig) -> Vec<FaultSpec> {
             8 => FaultKind::PowerLoss,
             _ => FaultKind::Jam,
         };
-        // Panics and hangs: half one-shot (a restart cures them), half windowed.
-        let until = if matches!(kind, FaultKind::Panic | FaultKind::Hang) && rng.random_bool(0.5) {
+        // A service in its own process may abort or crash instead of panicking (a
+        // draw only such joints make, so other scenes' seeds keep their schedules).
+        let kind = if kind == FaultKind::Panic
+            && j.isolation == crate::control::spec::Isolation::Process
+        {
+            [FaultKind::Panic, FaultKind::Abort, FaultKind::Crash][rng.random_range(0..3)]
+        } else {
+            kind
+        };
+        // Panics, hangs, aborts and crashes: half one-shot (a restart cures them),
+        // half windowed.
+        let until = if matches!(
+            kind,
+            FaultKind::Panic | FaultKind::Hang | FaultKind::Abort | FaultKind::Crash
+        ) && rng.random_bool(0.5)
+        {
             None
         } else {
             until

@@ -26,7 +26,10 @@ impl FaultKind {
     pub fn revealed_by(self, s: Symptom) -> bool {
         use Symptom as S;
         match self {
-            FaultKind::Panic => s == S::Died,
+            // A process that aborts, crashes or is ended at its memory limit dies.
+            FaultKind::Panic | FaultKind::Abort | FaultKind::Crash | FaultKind::Leak { .. } => {
+                s == S::Died
+            }
             FaultKind::Hang => matches!(s, S::Silent | S::Late),
             FaultKind::Slow { .. } => matches!(s, S::Late | S::Silent),
             FaultKind::EncoderStuck

@@ -45,6 +45,18 @@ pub enum FaultKind {
     Hang,
     /// Each controller cycle in the window takes `ms` longer, 0..=10000.
     Slow { ms: f64 },
+    /// The service's process aborts (SIGABRT), once or in the window as for `Panic`.
+    /// Under `isolation: Process` only that joint's service dies; under `Thread` the
+    /// whole simulator dies with it, as a real abort in a thread does.
+    Abort,
+    /// The service's process crashes with a segmentation fault (SIGSEGV), once or in
+    /// the window as for `Panic`; `Process` and `Thread` as for `Abort`.
+    Crash,
+    /// The service leaks `mb_per_s` MB of memory per second (0.1..=100000, touched, so
+    /// really resident) in the window, until its process's heap limit ends it (only
+    /// that service under `Process`; under `Thread` the simulator grows until the OS
+    /// stops it).
+    Leak { mb_per_s: f64 },
     /// The encoder reports the position it had at onset.
     EncoderStuck,
     /// Extra Gaussian encoder noise, σ in rad, 0..=1.
@@ -82,6 +94,9 @@ impl FaultKind {
             FaultKind::Panic => "panic",
             FaultKind::Hang => "hang",
             FaultKind::Slow { .. } => "slow",
+            FaultKind::Abort => "abort",
+            FaultKind::Crash => "crash",
+            FaultKind::Leak { .. } => "leak",
             FaultKind::EncoderStuck => "encoder_stuck",
             FaultKind::EncoderNoise { .. } => "encoder_noise",
             FaultKind::EncoderOffset { .. } => "encoder_offset",
@@ -99,7 +114,12 @@ impl FaultKind {
 
     pub fn class(self) -> FaultClass {
         match self {
-            FaultKind::Panic | FaultKind::Hang | FaultKind::Slow { .. } => FaultClass::Controller,
+            FaultKind::Panic
+            | FaultKind::Hang
+            | FaultKind::Slow { .. }
+            | FaultKind::Abort
+            | FaultKind::Crash
+            | FaultKind::Leak { .. } => FaultClass::Controller,
             FaultKind::EncoderStuck
             | FaultKind::EncoderNoise { .. }
             | FaultKind::EncoderOffset { .. } => FaultClass::Sensor,
@@ -124,6 +144,7 @@ impl FaultKind {
     pub fn describe(self) -> String {
         match self {
             FaultKind::Slow { ms } => format!("slow({ms} ms)"),
+            FaultKind::Leak { mb_per_s } => format!("leak({mb_per_s} MB/s)"),
             FaultKind::EncoderNoise { sigma_rad } => format!("encoder_noise(σ {sigma_rad} rad)"),
             FaultKind::EncoderOffset { rad } => format!("encoder_offset({rad} rad)"),
             FaultKind::TorqueSag { factor } => format!("torque_sag(×{factor})"),
@@ -142,6 +163,7 @@ impl FaultKind {
     pub fn cli(self) -> String {
         match self {
             FaultKind::Slow { ms } => format!("slow({ms})"),
+            FaultKind::Leak { mb_per_s } => format!("leak({mb_per_s})"),
             FaultKind::EncoderNoise { sigma_rad } => format!("encoder_noise({sigma_rad})"),
             FaultKind::EncoderOffset { rad } => format!("encoder_offset({rad})"),
             FaultKind::TorqueSag { factor } => format!("torque_sag({factor})"),
@@ -178,9 +200,14 @@ impl FaultSpec {
         t + 1e-12 >= self.at && self.until.is_none_or(|u| t + 1e-12 < u)
     }
 
-    /// A `Panic`/`Hang` without `until` strikes one controller instance only.
+    /// A `Panic`/`Hang`/`Abort`/`Crash` without `until` strikes one controller
+    /// instance only.
     pub fn one_shot(&self) -> bool {
-        self.until.is_none() && matches!(self.kind, FaultKind::Panic | FaultKind::Hang)
+        self.until.is_none()
+            && matches!(
+                self.kind,
+                FaultKind::Panic | FaultKind::Hang | FaultKind::Abort | FaultKind::Crash
+            )
     }
 
     /// The `--fault` argument that schedules this fault.
@@ -227,6 +254,7 @@ impl FaultSpec {
         };
         match self.kind {
             FaultKind::Slow { ms } => range("ms", ms, 0.0, 10_000.0, "ms"),
+            FaultKind::Leak { mb_per_s } => range("mb_per_s", mb_per_s, 0.1, 100_000.0, "MB/s"),
             FaultKind::EncoderNoise { sigma_rad } => range("sigma_rad", sigma_rad, 0.0, 1.0, "rad"),
             FaultKind::EncoderOffset { rad } => range("rad", rad, -1.0, 1.0, "rad"),
             FaultKind::TorqueSag { factor } => range("factor", factor, 0.0, 1.0, ""),
@@ -252,7 +280,7 @@ pub fn unknown_joint(name: &str, joints: &[&str]) -> Option<String> {
 }
 
 /// The kinds `--fault` accepts, for error messages.
-pub const CLI_KINDS: &str = "panic, hang, slow(ms), encoder_stuck, encoder_noise(σ rad), encoder_offset(rad), \
+pub const CLI_KINDS: &str = "panic, hang, slow(ms), abort, crash, leak(MB/s), encoder_stuck, encoder_noise(σ rad), encoder_offset(rad), \
 torque_sag(k), servo_error(overload|overheat|voltage), power_loss, link_drop(p), link_corrupt(p), \
 link_latency(ms,jitter_ms), unplug, wrong_id(id)";
 
@@ -318,6 +346,11 @@ pub fn parse_cli_fault(s: &str) -> Result<FaultSpec, FaultParseError> {
         "panic" => FaultKind::Panic,
         "hang" => FaultKind::Hang,
         "slow" => FaultKind::Slow { ms: num(0, "ms")? },
+        "abort" => FaultKind::Abort,
+        "crash" => FaultKind::Crash,
+        "leak" => FaultKind::Leak {
+            mb_per_s: num(0, "MB/s")?,
+        },
         "encoder_stuck" => FaultKind::EncoderStuck,
         "encoder_noise" => FaultKind::EncoderNoise {
             sigma_rad: num(0, "sigma_rad")?,

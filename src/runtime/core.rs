@@ -122,7 +122,8 @@ impl Core {
             opts.build.copies,
             (time == TimeBase::Clock).then_some(SYSTEMIC_GRACE_S),
         );
-        let factory = ServiceFactory::new(scene, opts.build.copies, faults, clock.clone());
+        let procs = super::ProcessOptions::new(opts, time == TimeBase::Simulated);
+        let factory = ServiceFactory::new(scene, opts.build.copies, faults, clock.clone(), procs);
         let (services, ports) = factory.build_all();
         let n = services.len();
         // A joint's period is fixed for the run.
@@ -177,6 +178,15 @@ impl Core {
         let duration = opts.duration_s.unwrap_or(scene.duration_s);
         let total = (duration / self.plant.dt()).round() as u64;
         (duration, total, (total / 200).max(1))
+    }
+
+    /// Where each joint's service runs now.
+    pub(crate) fn services(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.factory.location(i, p))
+            .collect()
     }
 
     /// Releases any service stuck in a hang (the run is being torn down).
@@ -517,7 +527,7 @@ impl Core {
                 &self.plant,
                 &self.sup,
                 self.pacer.as_ref(),
-                &self.factory,
+                (&self.factory, &self.ports),
                 force,
             );
         }

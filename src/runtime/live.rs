@@ -42,6 +42,9 @@ pub struct LiveJoint {
     pub temperature_c: Option<f64>,
     pub deadline_misses: u64,
     pub restarts: u32,
+    /// Where the joint's service runs: `thread`, `process 1234` (its pid), or
+    /// `process (starting)`.
+    pub service: String,
     /// Last bus transaction, µs (hardware joints).
     pub link_latency_us: Option<f64>,
     pub gains: Option<Gains>,
@@ -143,7 +146,7 @@ impl Publisher {
         plant: &Plant,
         sup: &super::supervisor::Supervisor,
         pace: Option<&super::pace::Pacer>,
-        factory: &super::ServiceFactory,
+        (factory, ports): (&super::ServiceFactory, &[super::ServicePort]),
         force: bool,
     ) {
         if !force
@@ -204,6 +207,10 @@ impl Publisher {
                     .and_then(|h| h.latencies_us.last())
                     .map(|&us| us as f64),
                 gains: factory.gains(i),
+                service: ports
+                    .get(i)
+                    .map(|p| factory.location(i, p))
+                    .unwrap_or_default(),
                 lower: j.limits().0,
                 upper: j.limits().1,
             });

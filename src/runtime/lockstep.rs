@@ -119,6 +119,11 @@ impl Lockstep {
         &self.core.plant
     }
 
+    /// Where each joint's service runs now (`thread`, `process 1234`, ...).
+    pub fn services(&self) -> Vec<String> {
+        self.core.services()
+    }
+
     /// Why the run ended early, if it did.
     pub fn aborted(&self) -> Option<&str> {
         self.core.aborted.as_deref()

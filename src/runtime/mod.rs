@@ -19,6 +19,7 @@ pub mod pace;
 pub use lockstep::Lockstep;
 pub use realtime::Realtime;
 pub mod plant;
+pub mod process;
 mod realtime;
 pub mod refusal;
 mod served;
@@ -124,6 +125,10 @@ pub struct RunOptions {
     pub served: Vec<crate::hardware::served::ServedJoint>,
     /// The served bus's transactions, recorded and counted in the report.
     pub served_tap: Option<crate::hardware::served::ServedTap>,
+    /// The armhil executable run as `joint-service` for drives with `isolation:
+    /// Process`; default: this executable (a program embedding the library, such as
+    /// a test, names armhil's binary here).
+    pub service_exe: Option<std::path::PathBuf>,
 }
 
 impl RunOptions {
@@ -154,12 +159,40 @@ impl Default for RunOptions {
             clock: None,
             served: Vec::new(),
             served_tap: None,
+            service_exe: None,
         }
     }
 }
 
 /// Progress callback: (simulated time, total simulated time).
 pub type Progress<'a> = &'a mut dyn FnMut(f64, f64);
+
+/// How service processes are started (drives with `isolation: Process`).
+#[derive(Debug, Clone)]
+pub(crate) struct ProcessOptions {
+    pub(crate) exe: std::path::PathBuf,
+    pub(crate) rt_priority: Option<i32>,
+    /// See [`process::Launch::reply_bound`].
+    pub(crate) reply_bound: Option<Duration>,
+}
+
+impl ProcessOptions {
+    pub(crate) fn new(opts: &RunOptions, in_place: bool) -> Self {
+        let exe = opts
+            .service_exe
+            .clone()
+            .or_else(|| std::env::current_exe().ok())
+            .unwrap_or_else(|| "armhil".into());
+        Self {
+            exe,
+            rt_priority: opts.rt_priority,
+            // In place (lockstep) the executor waits for the reply: a child that does
+            // not answer within half the watchdog's timeout is ended (and restarted
+            // as its policy says) before the watchdog would end the whole run.
+            reply_bound: in_place.then(|| opts.hang_timeout / 2),
+        }
+    }
+}
 
 /// Builds joint services: at the start, and again whenever the supervisor restarts
 /// one. It remembers each joint's controller faults (scheduled and injected while
@@ -169,6 +202,9 @@ pub(crate) struct ServiceFactory {
     /// Each joint's controller as it stands now (live gains changes included) and the
     /// servo it drives: the one copy of the controller config while a run goes.
     controllers: Vec<(crate::control::ControllerSpec, crate::servo::ServoSpec)>,
+    /// Where each service runs, with its process's limits.
+    isolation: Vec<(crate::control::Isolation, crate::control::ProcessLimits)>,
+    procs: ProcessOptions,
     names: Vec<String>,
     faults: Vec<Vec<crate::faults::FaultSpec>>,
     mode: FaultMode,
@@ -184,13 +220,16 @@ impl ServiceFactory {
         copies: usize,
         mode: FaultMode,
         clock: Arc<dyn Clock>,
+        procs: ProcessOptions,
     ) -> Self {
         let mut controllers = Vec::new();
+        let mut isolation = Vec::new();
         let mut names = Vec::new();
         let mut faults = Vec::new();
         for copy in 0..copies {
             for c in &scene.joints {
                 controllers.push((c.controller.clone(), c.servo.clone()));
+                isolation.push((c.isolation, c.process.clone()));
                 names.push(if copies > 1 {
                     format!("{}#{copy}", c.name)
                 } else {
@@ -211,6 +250,8 @@ impl ServiceFactory {
         }
         Self {
             controllers,
+            isolation,
+            procs,
             names,
             faults,
             mode,
@@ -225,6 +266,20 @@ impl ServiceFactory {
 
     /// Joint `i`'s controller gains as its service has them (or will, once it has
     /// taken its waiting messages).
+    /// Where service `i` runs, for tables: `thread`, `process 1234`, or `process
+    /// (starting)` before its process has answered.
+    pub(crate) fn location(&self, i: usize, port: &ServicePort) -> String {
+        match self.isolation.get(i).map(|x| x.0) {
+            Some(crate::control::Isolation::Process) => {
+                match port.pid.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => "process (starting)".into(),
+                    pid => format!("process {pid}"),
+                }
+            }
+            _ => "thread".into(),
+        }
+    }
+
     pub(crate) fn gains(&self, i: usize) -> Option<crate::control::Gains> {
         self.controllers.get(i).map(|(c, _)| c.gains())
     }
@@ -242,12 +297,32 @@ impl ServiceFactory {
             .filter(|f| !(f.one_shot() && struck.contains(f)))
             .cloned()
             .collect();
-        let (mut s, p) = JointService::with_faults(
-            &self.names[i],
-            crate::control::build(controller, servo),
-            faults,
-            self.mode,
-        );
+        let (isolation, limits) = &self.isolation[i];
+        let (mut s, p) = match isolation {
+            crate::control::Isolation::Thread => JointService::with_faults(
+                &self.names[i],
+                crate::control::build(controller, servo),
+                faults,
+                self.mode,
+            ),
+            crate::control::Isolation::Process => JointService::in_process(
+                &self.names[i],
+                process::Launch {
+                    exe: self.procs.exe.clone(),
+                    hello: process::wire::Hello {
+                        version: process::wire::VERSION,
+                        name: self.names[i].clone(),
+                        controller: controller.clone(),
+                        servo: servo.clone(),
+                        faults,
+                        mode: self.mode,
+                    },
+                    limits: limits.clone(),
+                    rt_priority: self.procs.rt_priority,
+                    reply_bound: self.procs.reply_bound,
+                },
+            ),
+        };
         s.run_cancel = Some(self.run_cancel.clone());
         s.clock = self.clock.clone();
         (s, p)

@@ -235,6 +235,8 @@ fn spawn_service(
             if let Some(p) = prio {
                 let _ = crate::sys::priority::set_fifo((p - 1).max(1));
             }
+            // A service in its own process starts it here, off the executor's thread.
+            s.prepare();
             let _ = ready.try_send(());
             while !stop.load(Ordering::Relaxed) && s.serve_one(Duration::from_millis(50)) {}
         })

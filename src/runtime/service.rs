@@ -8,14 +8,20 @@
 //! (a spinning call) or a real sleep, or in [`FaultMode::Simulated`] (lockstep) a
 //! silence and a reply stamped with its simulated delay, so the run stays
 //! deterministic. Faults and gains reach a running service only as messages on its `manage` inbox.
+//!
+//! Where the controller runs is the service's body: here (a thread of armhil; an
+//! abort, a crash or a leak here is the whole simulator's), or in its own process
+//! (`super::process`), where those end only that process and reach the supervisor
+//! as the service's death, like a caught panic.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Once};
 
 use crossbeam::channel::{Receiver, Sender, TryRecvError, bounded};
 
+use super::process::{self, Child, Launch, child::Exchange};
 use crate::control::{ControlInput, JointController};
 use crate::faults::{FaultKind, FaultSpec};
 use crate::sys::clock::{Clock, WallClock};
@@ -43,7 +49,7 @@ pub enum ServiceOutput {
 
 /// A management message to a running service (besides its samples): both come at
 /// human or schedule rate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ServiceMsg {
     /// A controller fault to suffer (see `crate::faults`).
     Fault(FaultSpec),
@@ -52,7 +58,7 @@ pub enum ServiceMsg {
 }
 
 /// How controller faults play out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FaultMode {
     /// On simulated time (lockstep): a hang is a silence, a slow cycle a delayed reply.
     Simulated,
@@ -68,16 +74,30 @@ pub struct ServicePort {
     pub manage: Sender<ServiceMsg>,
     /// Releases a call stuck in an injected hang (set when the service is replaced).
     pub cancel: Arc<AtomicBool>,
+    /// The service's process id while it runs in its own process (0 otherwise).
+    pub pid: Arc<AtomicU32>,
+}
+
+/// Where a service's controller runs.
+enum Body {
+    /// Here, on the calling thread; controller faults act here.
+    Here {
+        controller: Box<dyn JointController>,
+        faults: Vec<FaultSpec>,
+        /// What a `Leak` fault has taken and never gives back.
+        leaked: Vec<Vec<u8>>,
+    },
+    /// In its own process, which runs a `Here` body and suffers the faults itself.
+    Process(Box<Child>),
 }
 
 /// One joint's controller service.
 pub struct JointService {
     pub name: String,
-    controller: Box<dyn JointController>,
+    body: Body,
     inbox: Receiver<ServiceInput>,
     outbox: Sender<ServiceOutput>,
     manage: Receiver<ServiceMsg>,
-    faults: Vec<FaultSpec>,
     mode: FaultMode,
     cancel: Arc<AtomicBool>,
     /// The run's own cancel flag (the lockstep watchdog's), also releasing a hang.
@@ -113,6 +133,29 @@ impl JointService {
         faults: Vec<FaultSpec>,
         mode: FaultMode,
     ) -> (Self, ServicePort) {
+        let body = Body::Here {
+            controller,
+            faults,
+            leaked: Vec::new(),
+        };
+        Self::with_body(name, body, mode, Arc::new(AtomicU32::new(0)))
+    }
+
+    /// Creates a service whose controller runs in its own process, started by
+    /// [`JointService::prepare`] or on the first sample.
+    pub fn in_process(name: &str, launch: Launch) -> (Self, ServicePort) {
+        let pid = Arc::new(AtomicU32::new(0));
+        let mode = launch.hello.mode;
+        let child = Child::new(launch, pid.clone());
+        Self::with_body(name, Body::Process(Box::new(child)), mode, pid)
+    }
+
+    fn with_body(
+        name: &str,
+        body: Body,
+        mode: FaultMode,
+        pid: Arc<AtomicU32>,
+    ) -> (Self, ServicePort) {
         let (to_service, inbox) = bounded(INBOX);
         let (outbox, from_service) = bounded(OUTBOX);
         let (manage_tx, manage) = bounded(MANAGE);
@@ -120,11 +163,10 @@ impl JointService {
         (
             Self {
                 name: name.to_string(),
-                controller,
+                body,
                 inbox,
                 outbox,
                 manage,
-                faults,
                 mode,
                 cancel: cancel.clone(),
                 run_cancel: None,
@@ -137,8 +179,29 @@ impl JointService {
                 from_service,
                 manage: manage_tx,
                 cancel,
+                pid,
             },
         )
+    }
+
+    /// Starts the service's process, if it has one and it is not running: called on
+    /// the service's own thread before it reports ready, so the executor never waits
+    /// for an exec. A process that cannot start is reported at the first sample.
+    pub fn prepare(&mut self) {
+        if let Body::Process(c) = &mut self.body {
+            let _ = c.start();
+        }
+    }
+
+    /// Takes a management message at once (a service process hears them this way).
+    pub(crate) fn apply(&mut self, m: ServiceMsg) {
+        match (&mut self.body, m) {
+            (Body::Here { faults, .. }, ServiceMsg::Fault(f)) => faults.push(f),
+            (Body::Here { controller, .. }, ServiceMsg::Gains(g)) => {
+                controller.set_gains(&g);
+            }
+            (Body::Process(c), m) => c.manage(&m),
+        }
     }
 
     pub fn is_dead(&self) -> bool {
@@ -181,28 +244,70 @@ impl JointService {
     /// Handles one sample. `Work::Abandoned`: it hung, and has told the clock so.
     fn handle(&mut self, msg: ServiceInput) -> Work {
         while let Ok(m) = self.manage.try_recv() {
-            match m {
-                ServiceMsg::Fault(f) => self.faults.push(f),
-                ServiceMsg::Gains(g) => {
-                    self.controller.set_gains(&g);
-                }
-            }
+            self.apply(m);
         }
         if self.dead || self.hung {
             return Work::Done;
         }
+        let out = match &mut self.body {
+            Body::Process(child) => {
+                let cancel = &self.cancel;
+                let run_cancel = self.run_cancel.as_deref();
+                let cancelled = || process::child::either(cancel, run_cancel);
+                match child.exchange(&msg, &cancelled, &*self.clock) {
+                    Exchange::Reply(out) => out,
+                    Exchange::Silent => return Work::Done,
+                    Exchange::Cancelled { .. } => {
+                        self.dead = true;
+                        return Work::Abandoned;
+                    }
+                }
+            }
+            Body::Here { .. } => match self.here(&msg) {
+                Some(out) => out,
+                None if self.hung => return Work::Done,
+                None => return Work::Abandoned,
+            },
+        };
+        if matches!(out, ServiceOutput::Died { .. }) {
+            self.dead = true;
+        }
+        // The executor drains the outbox every period; if it is full the executor is
+        // gone or far behind, and dropping a command is the right thing.
+        let _ = self.outbox.try_send(out);
+        Work::Done
+    }
+
+    /// Runs the controller here, suffering the active controller faults. `None`: no
+    /// reply (hung: simulated if `self.hung`, else abandoned after a real hang).
+    fn here(&mut self, msg: &ServiceInput) -> Option<ServiceOutput> {
+        let Body::Here {
+            controller,
+            faults,
+            leaked,
+        } = &mut self.body
+        else {
+            return None;
+        };
         quiet_service_panics();
         let t = msg.input.t;
         let mut delay_s = 0.0;
         let mut panic_now = false;
-        for f in self.faults.iter().filter(|f| f.active(t)) {
+        for f in faults.iter().filter(|f| f.active(t)) {
             match f.kind {
                 FaultKind::Panic => panic_now = true,
+                FaultKind::Abort => std::process::abort(),
+                FaultKind::Crash => crash(),
+                FaultKind::Leak { mb_per_s } => {
+                    // Touched (non-zero), so it is really resident, and kept for good.
+                    let bytes = (mb_per_s * 1e6 * msg.input.dt.max(0.0)) as usize;
+                    leaked.push(vec![0xA5; bytes]);
+                }
                 FaultKind::Hang => match self.mode {
                     FaultMode::Simulated => {
                         // Silent from now on: the supervisor must notice.
                         self.hung = true;
-                        return Work::Done;
+                        return None;
                     }
                     FaultMode::Real => {
                         // A real hang: this call never returns on its own; only a
@@ -219,7 +324,7 @@ impl JointService {
                             std::thread::sleep(std::time::Duration::from_millis(1));
                         }
                         self.dead = true;
-                        return Work::Abandoned;
+                        return None;
                     }
                 },
                 FaultKind::Slow { ms } => match self.mode {
@@ -233,37 +338,41 @@ impl JointService {
                 _ => {}
             }
         }
-        let ctl = &mut self.controller;
         IN_SERVICE.with(|f| f.set(true));
         let result = catch_unwind(AssertUnwindSafe(|| {
             if panic_now {
                 panic!("injected controller panic at t = {t:.3} s");
             }
             if msg.reset {
-                ctl.reset();
+                controller.reset();
             }
-            ctl.update(&msg.input)
+            controller.update(&msg.input)
         }));
         IN_SERVICE.with(|f| f.set(false));
-        let out = match result {
+        Some(match result {
             Ok(torque) => ServiceOutput::Command {
                 seq: msg.seq,
                 torque,
                 delay_s,
             },
-            Err(payload) => {
-                self.dead = true;
-                ServiceOutput::Died {
-                    seq: msg.seq,
-                    message: panic_message(&payload),
-                }
-            }
-        };
-        // The executor drains the outbox every period; if it is full the executor is
-        // gone or far behind, and dropping a command is the right thing.
-        let _ = self.outbox.try_send(out);
-        Work::Done
+            Err(payload) => ServiceOutput::Died {
+                seq: msg.seq,
+                message: panic_message(&payload),
+            },
+        })
     }
+}
+
+/// A real segmentation fault's end: SIGSEGV with its default action (Rust's own
+/// handler, there for stack overflows, is put aside first).
+fn crash() -> ! {
+    // SAFETY: resetting a signal's disposition and raising it are plain system calls.
+    unsafe {
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+        libc::raise(libc::SIGSEGV);
+    }
+    // SIGSEGV's default action ends the process; should it somehow be blocked, abort.
+    std::process::abort()
 }
 
 /// How handling a sample ended, for the clock's accounting.

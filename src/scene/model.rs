@@ -113,6 +113,9 @@ pub struct JointConfig {
     pub backend: BackendSpec,
     /// What a hardware joint does while its link is lost.
     pub on_link_loss: super::schema::LinkLossPolicy,
+    /// Where the controller service runs, and its process's limits.
+    pub isolation: crate::control::spec::Isolation,
+    pub process: crate::control::spec::ProcessLimits,
     /// Heartbeat, restarts, following error.
     pub supervision: crate::supervision::spec::SupervisionSpec,
     /// For a `Recorded` backend: the recorded trace, loaded at validation.

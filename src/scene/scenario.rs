@@ -63,6 +63,10 @@ pub struct DriveOverride {
     pub backend: Option<super::schema::BackendSpec>,
     #[serde(default)]
     pub on_link_loss: Option<super::schema::LinkLossPolicy>,
+    #[serde(default)]
+    pub isolation: Option<crate::control::spec::Isolation>,
+    #[serde(default)]
+    pub process: Option<crate::control::spec::ProcessLimits>,
 }
 
 /// Whether `text` looks like a scenario (its first token is `Scenario(`).
@@ -142,6 +146,12 @@ pub fn resolve(
         }
         if let Some(v) = o.on_link_loss {
             d.on_link_loss = v;
+        }
+        if let Some(v) = o.isolation {
+            d.isolation = v;
+        }
+        if let Some(v) = o.process {
+            d.process = Some(v);
         }
         f.drives.insert(joint, d);
     }

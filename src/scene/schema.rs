@@ -255,6 +255,13 @@ pub struct DriveSpec {
     /// What a hardware joint does while its link is OFFLINE.
     #[serde(default)]
     pub on_link_loss: LinkLossPolicy,
+    /// Where the joint's controller service runs: `Thread` (default) or `Process`.
+    #[serde(default)]
+    pub isolation: crate::control::spec::Isolation,
+    /// Resource limits of the service's process (only with `isolation: Process`;
+    /// defaults: 256 MB heap, any CPU, nice 0).
+    #[serde(default)]
+    pub process: Option<crate::control::spec::ProcessLimits>,
 }
 
 /// What a hardware joint does while its servo link is lost.

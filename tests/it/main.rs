@@ -11,6 +11,7 @@ mod gui;
 mod layers;
 mod mitm;
 mod physics;
+mod process;
 mod protocol;
 mod realtime_exact;
 mod recording;

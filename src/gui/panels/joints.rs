@@ -37,7 +37,7 @@ pub(super) fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st:
             .show(ui, |ui| {
                 for h in [
                     "plot", "joint", "backend", "state", "setpoint", "measured", "error", "torque",
-                    "load", "temp", "misses", "link",
+                    "load", "temp", "misses", "link", "service", "restarts",
                 ] {
                     ui.label(RichText::new(h).strong());
                 }
@@ -82,6 +82,9 @@ pub(super) fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st:
                         Some(us) => format!("{us:5.0} µs"),
                         None => "   —".into(),
                     });
+                    ui.label(RichText::new(&j.service).monospace().small())
+                        .on_hover_text("where the joint's controller service runs: a thread of armhil, or its own process (pid)");
+                    ui.monospace(format!("{}", j.restarts));
                     ui.end_row();
                 }
             });

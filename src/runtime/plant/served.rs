@@ -133,7 +133,9 @@ impl Plant {
         for (n, f) in self.faults.iter().enumerate().filter(|(_, f)| f.acting(i)) {
             match f.spec.kind {
                 FaultKind::Hang => hung = true,
-                FaultKind::Panic if !s.reset_by.contains(&n) => {
+                FaultKind::Panic | FaultKind::Abort | FaultKind::Crash
+                    if !s.reset_by.contains(&n) =>
+                {
                     s.reset_by.push(n);
                     s.boots += 1;
                     s.firmware = Firmware::new(ticks);

@@ -96,6 +96,8 @@ pub(super) fn from_urdf_text(path: &Path, text: &str) -> Result<Scene, SceneErro
                 supervision: Default::default(),
                 backend: BackendSpec::Sim,
                 on_link_loss: LinkLossPolicy::HoldInSim,
+                isolation: Default::default(),
+                process: None,
             },
         );
     }
@@ -330,6 +332,18 @@ fn finish(
                     p.push(f, m)
                 });
             drive.supervision.validate(&field, &mut |f, m| p.push(f, m));
+            if let Some(limits) = &drive.process {
+                if drive.isolation != crate::control::spec::Isolation::Process {
+                    p.push(
+                        format!("{field}.process"),
+                        "limits apply only to a service in its own process: set isolation: Process"
+                            .to_string(),
+                    );
+                }
+                limits.validate(&format!("{field}.process"), cpus_online(), &mut |f, m| {
+                    p.push(f, m)
+                });
+            }
         }
         joints.push(JointConfig {
             name: kj.name.clone(),
@@ -344,6 +358,8 @@ fn finish(
             limits: kj.limits.unwrap_or((f64::NEG_INFINITY, f64::INFINITY)),
             backend: drive.backend.clone(),
             on_link_loss: drive.on_link_loss,
+            isolation: drive.isolation,
+            process: drive.process.clone().unwrap_or_default(),
             supervision: drive.supervision,
             recorded: recorded_trace(path, &field, &kj.name, &drive.backend, &mut p),
         });
@@ -546,4 +562,11 @@ fn check_backends(joints: &[JointConfig], p: &mut Problems) {
             );
         }
     }
+}
+
+/// CPUs online on this machine (for `process.cpus`).
+fn cpus_online() -> usize {
+    // SAFETY: sysconf only reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
 }
