@@ -206,6 +206,10 @@ pub struct ProcessLimits {
     /// Nice value, -20..=19 (below 0 needs the privilege to raise priority). Under
     /// `--rt-priority` the process takes the services' SCHED_FIFO priority instead.
     pub nice: i32,
+    /// Your own service program instead of armhil (relative to the scene file): run
+    /// as `PROGRAM joint-service --fd 3`, it speaks the joint-service wire on fd 3
+    /// (README, "Your own service program"). Validation makes the path absolute.
+    pub program: Option<String>,
 }
 
 impl Default for ProcessLimits {
@@ -214,6 +218,7 @@ impl Default for ProcessLimits {
             memory_mb: 256,
             cpus: Vec::new(),
             nice: 0,
+            program: None,
         }
     }
 }

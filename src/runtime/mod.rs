@@ -308,7 +308,10 @@ impl ServiceFactory {
             crate::control::Isolation::Process => JointService::in_process(
                 &self.names[i],
                 process::Launch {
-                    exe: self.procs.exe.clone(),
+                    exe: limits
+                        .program
+                        .as_ref()
+                        .map_or_else(|| self.procs.exe.clone(), std::path::PathBuf::from),
                     hello: process::wire::Hello {
                         version: process::wire::VERSION,
                         name: self.names[i].clone(),

@@ -219,6 +219,7 @@ fn a_process_gets_its_limits_and_is_gone_with_the_run() {
         memory_mb: 48,
         cpus: vec![0],
         nice: 3,
+        program: None,
     };
     let opts = RunOptions {
         service_exe: exe(),
@@ -357,7 +358,8 @@ fn a_scene_names_isolation_and_limits_and_bad_limits_are_refused() {
         ProcessLimits {
             memory_mb: 128,
             cpus: vec![0],
-            nice: 5
+            nice: 5,
+            program: None,
         }
     );
     let bad = parse(&pendulum(
@@ -441,4 +443,47 @@ fn fuzz_faults_draws_aborts_and_crashes_on_service_processes_and_contains_them()
             .expect("count");
         assert!(n > 0, "{row}");
     }
+}
+
+#[test]
+fn a_service_program_in_python_speaks_the_wire_and_gives_the_same_report() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tmp");
+    let program = root().join("examples/process_service.py");
+    let with = |program: Option<&std::path::Path>| {
+        let drive = match program {
+            Some(p) => format!(
+                r#"    drives: {{ "elbow_pitch": (isolation: Process, process: (program: {:?})) }},"#,
+                p.display().to_string()
+            ),
+            None => String::new(),
+        };
+        let path = scenario(
+            dir.path(),
+            if program.is_some() { "py" } else { "rust" },
+            "scenes/arm6.ron",
+            &format!("    duration_s: 2.0,\n{drive}"),
+        );
+        let s = Scene::load(&path).expect("scene");
+        let gains = vec![(
+            1.0,
+            ControlCommand::Gains {
+                joint: "elbow_pitch".into(),
+                gains: Gains {
+                    kp: 120.0,
+                    ki: 80.0,
+                    kd: 6.0,
+                },
+            },
+        )];
+        let mut r = lockstep(&s, 2.0, gains);
+        (r.wall_time_s, r.real_time_factor) = (0.0, 0.0);
+        (r.scene_file, r.scene) = (String::new(), String::new());
+        r
+    };
+    let python = with(Some(&program));
+    let rust = with(None);
+    assert!(python.passed, "{}", python.table());
+    // The reference program computes armhil's PID in the same f64 operations.
+    assert_eq!(python.to_json(), rust.to_json());
 }

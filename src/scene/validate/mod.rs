@@ -359,7 +359,7 @@ fn finish(
             backend: drive.backend.clone(),
             on_link_loss: drive.on_link_loss,
             isolation: drive.isolation,
-            process: drive.process.clone().unwrap_or_default(),
+            process: service_program(path, &field, drive.process.clone().unwrap_or_default(), &mut p),
             supervision: drive.supervision,
             recorded: recorded_trace(path, &field, &kj.name, &drive.backend, &mut p),
         });
@@ -569,4 +569,32 @@ fn cpus_online() -> usize {
     // SAFETY: sysconf only reads a system constant.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     usize::try_from(n).unwrap_or(1).max(1)
+}
+
+/// Resolves a service `program` against the scene's directory; it must be an
+/// executable file.
+fn service_program(
+    scene: &Path,
+    field: &str,
+    mut limits: crate::control::spec::ProcessLimits,
+    p: &mut Problems,
+) -> crate::control::spec::ProcessLimits {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(prog) = &limits.program {
+        let path = scene.parent().unwrap_or(Path::new(".")).join(prog);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+                limits.program = Some(path.display().to_string());
+            }
+            Ok(_) => p.push(
+                format!("{field}.process.program"),
+                format!("{}: not an executable file (chmod +x?)", path.display()),
+            ),
+            Err(e) => p.push(
+                format!("{field}.process.program"),
+                format!("{}: {e}", path.display()),
+            ),
+        }
+    }
+    limits
 }
