@@ -45,6 +45,8 @@ pub struct SessionOptions {
     pub served: Vec<crate::hardware::served::ServedJoint>,
     /// The served bus's transactions.
     pub served_tap: Option<crate::hardware::served::ServedTap>,
+    /// Where the Zenoh session for external controllers listens and connects.
+    pub zenoh: crate::runtime::external::ZenohOptions,
 }
 
 impl Default for SessionOptions {
@@ -59,6 +61,7 @@ impl Default for SessionOptions {
             schedule: Vec::new(),
             served: Vec::new(),
             served_tap: None,
+            zenoh: Default::default(),
         }
     }
 }
@@ -165,6 +168,7 @@ impl Session {
             schedule: options.schedule.clone(),
             served: options.served.clone(),
             served_tap: options.served_tap.clone(),
+            zenoh: options.zenoh.clone(),
             ..RunOptions::default()
         };
         let s = scene.clone();

@@ -37,10 +37,19 @@ pub struct BenchArgs {
     /// lockstep) and print p50/p99/max (0 = skip).
     #[arg(long, default_value_t = 0)]
     round_trips: u32,
+    #[command(flatten)]
+    zenoh: super::zenoh::ZenohArgs,
 }
 
+/// An external joint's key and servo.
+type ServoSpecAndKey = (String, armhil::servo::spec::ServoSpec);
+
 /// Times `n` sample -> command round trips through a service of each kind.
-fn round_trips(scene: &Scene, n: u32) -> anyhow::Result<()> {
+fn round_trips(
+    scene: &Scene,
+    n: u32,
+    zenoh: &armhil::runtime::external::ZenohOptions,
+) -> anyhow::Result<()> {
     use armhil::runtime::process::{Launch, wire};
     use armhil::runtime::{FaultMode, JointService, ServiceInput, ServiceOutput};
     let j = &scene.joints[0];
@@ -58,17 +67,56 @@ fn round_trips(scene: &Scene, n: u32) -> anyhow::Result<()> {
         rt_priority: None,
         reply_bound: None,
     };
-    let kinds: [(&str, bool); 3] = [
-        ("thread", true),
-        ("process (its service thread, real time)", true),
-        ("process (in place, lockstep)", false),
+    let mut kinds: Vec<(String, bool)> = vec![
+        ("thread".into(), true),
+        ("process (its service thread, real time)".into(), true),
+        ("process (in place, lockstep)".into(), false),
     ];
+    // Each external joint's service too (its program must be running).
+    #[cfg(feature = "zenoh")]
+    let session = scene
+        .joints
+        .iter()
+        .any(|j| matches!(j.controller, armhil::control::ControllerSpec::External(_)))
+        .then(|| armhil::runtime::external::open(zenoh))
+        .transpose()?;
+    #[cfg(not(feature = "zenoh"))]
+    let _ = zenoh;
+    let externals: Vec<(String, ServoSpecAndKey)> = scene
+        .joints
+        .iter()
+        .filter_map(|j| match &j.controller {
+            armhil::control::ControllerSpec::External(e) => Some((
+                format!("zenoh {} (in place, lockstep)", e.key),
+                (e.key.clone(), j.servo.clone()),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (name, _) in &externals {
+        kinds.push((name.clone(), false));
+    }
     println!("round trips, sample -> command, {n} each:");
     for (k, (name, threaded)) in kinds.into_iter().enumerate() {
-        let (mut svc, port) = if k == 0 {
-            JointService::new(&j.name, armhil::control::build(&j.controller, &j.servo))
-        } else {
-            JointService::in_process(&j.name, launch.clone())
+        let (mut svc, port) = match k {
+            0 => JointService::new(&j.name, armhil::control::build(&j.controller, &j.servo)),
+            1 | 2 => JointService::in_process(&j.name, launch.clone()),
+            #[cfg(feature = "zenoh")]
+            _ => {
+                let (key, servo) = &externals[k - 3].1;
+                let Some(session) = &session else {
+                    anyhow::bail!("no zenoh session")
+                };
+                let link = armhil::runtime::external::Link::new(
+                    session,
+                    key,
+                    servo.clone(),
+                    Some(std::time::Duration::from_secs(1)),
+                )?;
+                JointService::external(key, link, FaultMode::Real)
+            }
+            #[cfg(not(feature = "zenoh"))]
+            _ => anyhow::bail!("{name}: this armhil was built without the zenoh feature"),
         };
         svc.prepare();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -101,6 +149,7 @@ fn round_trips(scene: &Scene, n: u32) -> anyhow::Result<()> {
             match port.from_service.recv()? {
                 ServiceOutput::Command { .. } => {}
                 ServiceOutput::Died { message, .. } => anyhow::bail!("{name}: {message}"),
+                ServiceOutput::Garbled { what, .. } => anyhow::bail!("{name}: {what}"),
             }
             us.push(t0.elapsed().as_secs_f64() * 1e6);
         }
@@ -117,6 +166,12 @@ fn round_trips(scene: &Scene, n: u32) -> anyhow::Result<()> {
             at(0.99),
             at(1.0)
         );
+    }
+    #[cfg(feature = "zenoh")]
+    if let Some(s) = session {
+        use zenoh::Wait;
+        // Free its port for the runs that follow.
+        let _ = s.close().wait();
     }
     Ok(())
 }
@@ -137,8 +192,14 @@ fn bare_rtf(scene: &Scene, copies: usize, seconds: f64) -> f64 {
     seconds / t0.elapsed().as_secs_f64()
 }
 
-fn full_rtf(scene: &Scene, copies: usize, seconds: f64) -> anyhow::Result<f64> {
+fn full_rtf(
+    scene: &Scene,
+    copies: usize,
+    seconds: f64,
+    zenoh: &armhil::runtime::external::ZenohOptions,
+) -> anyhow::Result<f64> {
     let opts = RunOptions {
+        zenoh: zenoh.clone(),
         duration_s: Some(seconds),
         build: BuildOptions {
             copies,
@@ -175,7 +236,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     isolate(&mut arm6);
     if a.round_trips > 0 {
-        round_trips(&arm6, a.round_trips)?;
+        round_trips(&arm6, a.round_trips, &a.zenoh.options())?;
     }
     let mut rows: Vec<(String, Scene, usize)> = vec![("arm6".into(), arm6.clone(), 1)];
     for n in [6, 12, 24, 48] {
@@ -209,7 +270,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let mut full: f64 = 0.0;
         let mut bare: f64 = 0.0;
         for _ in 0..3 {
-            full = full.max(full_rtf(scene, *copies, a.seconds)?);
+            full = full.max(full_rtf(scene, *copies, a.seconds, &a.zenoh.options())?);
             bare = bare.max(bare_rtf(scene, *copies, a.seconds));
         }
         let us = 1e6 / (full * scene.physics.rate_hz);

@@ -95,6 +95,9 @@ pub(super) fn cmd_check(path: &Path) -> anyhow::Result<ExitCode> {
 
 /// Where a joint's service will run, with its process's limits.
 fn service(j: &armhil::scene::JointConfig) -> String {
+    if let armhil::control::ControllerSpec::External(e) = &j.controller {
+        return format!("zenoh {} (external)", e.key);
+    }
     match j.isolation {
         armhil::control::Isolation::Thread => "thread".into(),
         armhil::control::Isolation::Process => {

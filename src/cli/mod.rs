@@ -20,6 +20,7 @@ mod run;
 mod serve;
 mod suite;
 mod virtual_servo;
+mod zenoh;
 
 #[derive(Parser)]
 #[command(

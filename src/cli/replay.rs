@@ -58,6 +58,7 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let at = a.at.unwrap_or(0.0);
     let args = RunArgs {
         scene: a.file.clone(),
+        zenoh: Default::default(),
         headless: false,
         duration: None,
         seed: None,

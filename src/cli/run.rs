@@ -18,6 +18,8 @@ use super::{BadInput, ctrl_c, load, writable};
 pub(super) struct RunArgs {
     /// Scene file (.ron) or URDF (.urdf).
     pub(super) scene: PathBuf,
+    #[command(flatten)]
+    pub(super) zenoh: super::zenoh::ZenohArgs,
     /// Run without a window even when a display is present.
     #[arg(long)]
     pub(super) headless: bool,
@@ -207,6 +209,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
             .map(armhil::telemetry::recorder::to_file),
         stop: Some(ctrl_c()),
         schedule,
+        zenoh: a.zenoh.options(),
         ..RunOptions::default()
     };
     let bar = ProgressBar::new(1000);
@@ -348,6 +351,7 @@ pub(super) fn gui_window(
             rt_priority: a.rt_priority,
             record: a.record.clone(),
             schedule,
+            zenoh: a.zenoh.options(),
             ..Default::default()
         })
     };

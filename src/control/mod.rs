@@ -10,7 +10,9 @@ pub mod spec;
 pub mod trajectory;
 
 pub use pid::Pid;
-pub use spec::{ControllerSpec, Gains, GainsError, Isolation, PidConfig, ProcessLimits};
+pub use spec::{
+    ControllerSpec, ExternalConfig, Gains, GainsError, Isolation, PidConfig, ProcessLimits,
+};
 pub use trajectory::{JointTrajectory, Trajectory};
 
 use serde::{Deserialize, Serialize};
@@ -69,5 +71,21 @@ pub trait JointController: Send {
 pub fn build(spec: &ControllerSpec, servo: &ServoSpec) -> Box<dyn JointController> {
     match spec {
         ControllerSpec::Pid(c) => Box::new(Pid::new(c.clone(), servo.stall_torque_nm)),
+        // An external controller runs elsewhere (`runtime::external`); in its place
+        // here, nothing: no torque.
+        ControllerSpec::External(_) => Box::new(Idle),
+    }
+}
+
+/// What stands for a controller that runs elsewhere: no torque, no state.
+struct Idle;
+
+impl JointController for Idle {
+    fn update(&mut self, _: &ControlInput) -> f64 {
+        0.0
+    }
+    fn reset(&mut self) {}
+    fn kind(&self) -> &'static str {
+        "external"
     }
 }

@@ -99,6 +99,39 @@ impl Gains {
 pub enum ControllerSpec {
     /// PID with velocity feed-forward, optional gravity compensation, anti-windup.
     Pid(PidConfig),
+    /// Any program that speaks armhil's joint-service protocol over Zenoh (README,
+    /// "External controllers over Zenoh"): it gets samples on `{key}/sample`,
+    /// answers on `{key}/command`, and holds the liveliness token `{key}/alive`.
+    External(ExternalConfig),
+}
+
+/// Where an external controller is found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalConfig {
+    /// Zenoh key prefix, e.g. "armhil/arm6/elbow_pitch": slash-separated chunks of
+    /// letters, digits, `_`, `-`, `.`; no wildcards.
+    pub key: String,
+}
+
+impl ExternalConfig {
+    fn validate(&self, f: &str, push: &mut dyn FnMut(String, String)) {
+        let ok = !self.key.is_empty()
+            && self.key.split('/').all(|c| {
+                !c.is_empty()
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
+            });
+        if !ok {
+            push(
+                format!("{f}.key"),
+                format!(
+                    "{:?} is not a plain Zenoh key: expected chunks of letters, digits, _ - . separated by single /, no wildcards",
+                    self.key
+                ),
+            );
+        }
+    }
 }
 
 impl ControllerSpec {
@@ -106,6 +139,7 @@ impl ControllerSpec {
     pub fn validate(&self, field: &str, servo: &ServoSpec, push: &mut dyn FnMut(String, String)) {
         match self {
             ControllerSpec::Pid(c) => c.validate(&format!("{field}.Pid"), servo, push),
+            ControllerSpec::External(c) => c.validate(&format!("{field}.External"), push),
         }
     }
 
@@ -113,17 +147,19 @@ impl ControllerSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             ControllerSpec::Pid(_) => "pid",
+            ControllerSpec::External(_) => "external",
         }
     }
 
-    /// The live-tunable gains.
-    pub fn gains(&self) -> Gains {
+    /// The live-tunable gains (an external controller's are its own business: none).
+    pub fn gains(&self) -> Option<Gains> {
         match self {
-            ControllerSpec::Pid(c) => Gains {
+            ControllerSpec::Pid(c) => Some(Gains {
                 kp: c.kp,
                 ki: c.ki,
                 kd: c.kd,
-            },
+            }),
+            ControllerSpec::External(_) => None,
         }
     }
 
@@ -136,6 +172,7 @@ impl ControllerSpec {
                 kd: g.kd,
                 ..c.clone()
             }),
+            ControllerSpec::External(c) => ControllerSpec::External(c.clone()),
         }
     }
 
@@ -143,6 +180,8 @@ impl ControllerSpec {
     pub fn wants_gravity(&self) -> bool {
         match self {
             ControllerSpec::Pid(c) => c.gravity_compensation,
+            // The sample carries it; it costs little.
+            ControllerSpec::External(_) => true,
         }
     }
 }

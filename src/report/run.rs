@@ -30,6 +30,14 @@ pub struct JointReport {
     pub max_pos_rad: f64,
     /// Serial link figures, for hardware joints.
     pub link: Option<LinkReport>,
+    /// Replies from an external service that were malformed or answered another
+    /// sample (ignored; the joint was DEGRADED meanwhile). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub garbled_replies: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Transactions on a hardware joint's serial link.

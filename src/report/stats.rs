@@ -11,6 +11,10 @@ pub struct JointStats {
     pub peak_torque: f64,
     pub saturated_steps: u64,
     pub deadline_misses: u64,
+    /// Replies from an external service that were malformed or answered another
+    /// sample (ignored).
+    #[serde(default)]
+    pub garbled_replies: u64,
     /// Largest age of the command in use, s (real-time executor).
     pub max_command_age_s: f64,
     /// Steps spent within 0.5 mrad (or 0.5 mm) of a position limit.

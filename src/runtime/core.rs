@@ -122,7 +122,7 @@ impl Core {
             opts.build.copies,
             (time == TimeBase::Clock).then_some(SYSTEMIC_GRACE_S),
         );
-        let procs = super::ProcessOptions::new(opts, time == TimeBase::Simulated);
+        let procs = super::ProcessOptions::new(scene, opts, time == TimeBase::Simulated)?;
         let factory = ServiceFactory::new(scene, opts.build.copies, faults, clock.clone(), procs);
         let (services, ports) = factory.build_all();
         let n = services.len();
@@ -428,6 +428,10 @@ impl Core {
                         .symptom(&mut self.plant, i, Symptom::Died, &message);
                     self.sup
                         .controller_failed(&mut self.plant, i, "controller_panic", message);
+                }
+                Ok(ServiceOutput::Garbled { count, what }) => {
+                    self.plant.garbled(i, count);
+                    self.sup.garbled(&mut self.plant, i, &what);
                 }
                 Err(TryRecvError::Empty) => return,
                 Err(TryRecvError::Disconnected) => {

@@ -71,13 +71,18 @@ pub struct Lockstep {
 impl Lockstep {
     /// Builds the plant and services and starts the watchdog.
     pub fn new(scene: &Scene, opts: &RunOptions) -> Result<Self, RunError> {
-        let (core, services) = Core::new(
+        let (core, mut services) = Core::new(
             scene,
             opts,
             TimeBase::Simulated,
             opts.lockstep_faults,
             "lockstep",
         )?;
+        // Service processes start, and external services are waited for, before
+        // simulated time begins (and before the watchdog watches).
+        for s in &mut services {
+            s.prepare();
+        }
         // The watchdog's cancel releases any service stuck in a real hang.
         let hb = Heartbeat::new(core.run_cancel());
         let dog = watchdog::spawn(

@@ -18,6 +18,7 @@ mod observers;
 pub mod pace;
 pub use lockstep::Lockstep;
 pub use realtime::Realtime;
+pub mod external;
 pub mod plant;
 pub mod process;
 mod realtime;
@@ -39,7 +40,9 @@ use crate::report::Report;
 use crate::scene::Scene;
 use crate::sys::clock::{Clock, WallClock};
 
-pub use service::{FaultMode, JointService, ServiceInput, ServiceMsg, ServiceOutput, ServicePort};
+pub use service::{
+    Exchange, FaultMode, JointService, ServiceInput, ServiceMsg, ServiceOutput, ServicePort,
+};
 pub use watchdog::HangHook;
 
 /// Why a run could not start or go on (a bad scene is refused earlier, by
@@ -50,6 +53,8 @@ pub enum RunError {
     Record(#[source] tap::SinkError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
+    #[error("{0}")]
+    Zenoh(#[source] external::ExternalError),
     #[error("serial bus {port}: cannot start its thread: {source}")]
     BusThread {
         port: String,
@@ -125,6 +130,8 @@ pub struct RunOptions {
     pub served: Vec<crate::hardware::served::ServedJoint>,
     /// The served bus's transactions, recorded and counted in the report.
     pub served_tap: Option<crate::hardware::served::ServedTap>,
+    /// Where the Zenoh session for external controllers listens and connects.
+    pub zenoh: external::ZenohOptions,
     /// The armhil executable run as `joint-service` for drives with `isolation:
     /// Process`; default: this executable (a program embedding the library, such as
     /// a test, names armhil's binary here).
@@ -160,6 +167,7 @@ impl Default for RunOptions {
             served: Vec::new(),
             served_tap: None,
             service_exe: None,
+            zenoh: Default::default(),
         }
     }
 }
@@ -174,23 +182,45 @@ pub(crate) struct ProcessOptions {
     pub(crate) rt_priority: Option<i32>,
     /// See [`process::Launch::reply_bound`].
     pub(crate) reply_bound: Option<Duration>,
+    /// The run's Zenoh session, when a joint's controller is external.
+    #[cfg(feature = "zenoh")]
+    pub(crate) zenoh: Option<zenoh::Session>,
 }
 
 impl ProcessOptions {
-    pub(crate) fn new(opts: &RunOptions, in_place: bool) -> Self {
+    pub(crate) fn new(scene: &Scene, opts: &RunOptions, in_place: bool) -> Result<Self, RunError> {
         let exe = opts
             .service_exe
             .clone()
             .or_else(|| std::env::current_exe().ok())
             .unwrap_or_else(|| "armhil".into());
-        Self {
+        let external = scene
+            .joints
+            .iter()
+            .any(|j| matches!(j.controller, crate::control::ControllerSpec::External(_)));
+        #[cfg(feature = "zenoh")]
+        let zenoh = if external {
+            Some(external::open(&opts.zenoh).map_err(RunError::Zenoh)?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "zenoh"))]
+        if external {
+            return Err(RunError::Zenoh(external::ExternalError::Open(
+                "this armhil was built without the `zenoh` feature".into(),
+            )));
+        }
+        Ok(Self {
             exe,
             rt_priority: opts.rt_priority,
-            // In place (lockstep) the executor waits for the reply: a child that does
-            // not answer within half the watchdog's timeout is ended (and restarted
-            // as its policy says) before the watchdog would end the whole run.
+            // In place (lockstep) the executor waits for the reply: a service that
+            // does not answer within half the watchdog's timeout is given up on (a
+            // child process ended and restarted as its policy says) before the
+            // watchdog would end the whole run.
             reply_bound: in_place.then(|| opts.hang_timeout / 2),
-        }
+            #[cfg(feature = "zenoh")]
+            zenoh,
+        })
     }
 }
 
@@ -266,9 +296,12 @@ impl ServiceFactory {
 
     /// Joint `i`'s controller gains as its service has them (or will, once it has
     /// taken its waiting messages).
-    /// Where service `i` runs, for tables: `thread`, `process 1234`, or `process
-    /// (starting)` before its process has answered.
+    /// Where service `i` runs, for tables: `thread`, `process 1234`, `process
+    /// (starting)` before its process has answered, or `zenoh KEY`.
     pub(crate) fn location(&self, i: usize, port: &ServicePort) -> String {
+        if let Some((crate::control::ControllerSpec::External(e), _)) = self.controllers.get(i) {
+            return format!("zenoh {}", e.key);
+        }
         match self.isolation.get(i).map(|x| x.0) {
             Some(crate::control::Isolation::Process) => {
                 match port.pid.load(std::sync::atomic::Ordering::Relaxed) {
@@ -281,7 +314,7 @@ impl ServiceFactory {
     }
 
     pub(crate) fn gains(&self, i: usize) -> Option<crate::control::Gains> {
-        self.controllers.get(i).map(|(c, _)| c.gains())
+        self.controllers.get(i).and_then(|(c, _)| c.gains())
     }
 
     /// A fresh service for joint `i`; `struck` are the one-shot faults that have
@@ -298,6 +331,34 @@ impl ServiceFactory {
             .cloned()
             .collect();
         let (isolation, limits) = &self.isolation[i];
+        if let crate::control::ControllerSpec::External(ext) = controller {
+            #[cfg(feature = "zenoh")]
+            let built = match &self.procs.zenoh {
+                Some(session) => match external::Link::new(
+                    session,
+                    &ext.key,
+                    servo.clone(),
+                    self.procs.reply_bound,
+                ) {
+                    Ok(link) => JointService::external(&self.names[i], link, self.mode),
+                    Err(e) => JointService::failed(&self.names[i], e.to_string(), self.mode),
+                },
+                None => JointService::failed(&self.names[i], "no zenoh session".into(), self.mode),
+            };
+            #[cfg(not(feature = "zenoh"))]
+            let built = JointService::failed(
+                &self.names[i],
+                format!(
+                    "external controller {}: built without the zenoh feature",
+                    ext.key
+                ),
+                self.mode,
+            );
+            let (mut s, p) = built;
+            s.run_cancel = Some(self.run_cancel.clone());
+            s.clock = self.clock.clone();
+            return (s, p);
+        }
         let (mut s, p) = match isolation {
             crate::control::Isolation::Thread => JointService::with_faults(
                 &self.names[i],

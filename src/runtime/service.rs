@@ -21,7 +21,7 @@ use std::sync::{Arc, Once};
 
 use crossbeam::channel::{Receiver, Sender, TryRecvError, bounded};
 
-use super::process::{self, Child, Launch, child::Exchange};
+use super::process::{self, Child, Launch};
 use crate::control::{ControlInput, JointController};
 use crate::faults::{FaultKind, FaultSpec};
 use crate::sys::clock::{Clock, WallClock};
@@ -45,6 +45,9 @@ pub enum ServiceOutput {
     Command { seq: u64, torque: f64, delay_s: f64 },
     /// The controller panicked on sample `seq`; the service is dead.
     Died { seq: u64, message: String },
+    /// `count` more replies from an external service were malformed or answered
+    /// another sample (ignored); `what` says how the last one was wrong.
+    Garbled { count: u64, what: String },
 }
 
 /// A management message to a running service (besides its samples): both come at
@@ -78,6 +81,19 @@ pub struct ServicePort {
     pub pid: Arc<AtomicU32>,
 }
 
+/// How one exchange with a service elsewhere (a process, an external program) ended.
+#[derive(Debug, PartialEq)]
+pub enum Exchange {
+    Reply(ServiceOutput),
+    /// The service swallowed the sample (a simulated hang).
+    Silent,
+    /// The service is being replaced or the run is ending; the process was ended.
+    /// `announced`: the child had said it hung (the clock was told then).
+    Cancelled {
+        announced: bool,
+    },
+}
+
 /// Where a service's controller runs.
 enum Body {
     /// Here, on the calling thread; controller faults act here.
@@ -89,6 +105,11 @@ enum Body {
     },
     /// In its own process, which runs a `Here` body and suffers the faults itself.
     Process(Box<Child>),
+    /// An external program over Zenoh (`super::external`).
+    #[cfg(feature = "zenoh")]
+    External(Box<super::external::Link>),
+    /// A body that could not be set up: every sample is answered with its death.
+    Failed(String),
 }
 
 /// One joint's controller service.
@@ -184,12 +205,37 @@ impl JointService {
         )
     }
 
+    /// A service whose controller is an external program over Zenoh.
+    #[cfg(feature = "zenoh")]
+    pub fn external(
+        name: &str,
+        link: super::external::Link,
+        mode: FaultMode,
+    ) -> (Self, ServicePort) {
+        let body = Body::External(Box::new(link));
+        Self::with_body(name, body, mode, Arc::new(AtomicU32::new(0)))
+    }
+
+    /// A service that cannot run (`why`): each sample is answered with its death.
+    pub fn failed(name: &str, why: String, mode: FaultMode) -> (Self, ServicePort) {
+        Self::with_body(name, Body::Failed(why), mode, Arc::new(AtomicU32::new(0)))
+    }
+
     /// Starts the service's process, if it has one and it is not running: called on
     /// the service's own thread before it reports ready, so the executor never waits
     /// for an exec. A process that cannot start is reported at the first sample.
     pub fn prepare(&mut self) {
-        if let Body::Process(c) = &mut self.body {
-            let _ = c.start();
+        match &mut self.body {
+            Body::Process(c) => {
+                let _ = c.start();
+            }
+            #[cfg(feature = "zenoh")]
+            Body::External(link) => {
+                let cancel = &self.cancel;
+                let run_cancel = self.run_cancel.as_deref();
+                link.prepare(&|| process::child::either(cancel, run_cancel));
+            }
+            _ => {}
         }
     }
 
@@ -201,6 +247,9 @@ impl JointService {
                 controller.set_gains(&g);
             }
             (Body::Process(c), m) => c.manage(&m),
+            #[cfg(feature = "zenoh")]
+            (Body::External(link), m) => link.manage(&m),
+            (Body::Failed(_), _) => {}
         }
     }
 
@@ -263,6 +312,28 @@ impl JointService {
                     }
                 }
             }
+            #[cfg(feature = "zenoh")]
+            Body::External(link) => {
+                let cancel = &self.cancel;
+                let run_cancel = self.run_cancel.as_deref();
+                let cancelled = || process::child::either(cancel, run_cancel);
+                let exchange = link.exchange(&msg, &cancelled, &*self.clock);
+                if let Some(g) = link.take_garbled() {
+                    let _ = self.outbox.try_send(g);
+                }
+                match exchange {
+                    Exchange::Reply(out) => out,
+                    Exchange::Silent => return Work::Done,
+                    Exchange::Cancelled { .. } => {
+                        self.dead = true;
+                        return Work::Abandoned;
+                    }
+                }
+            }
+            Body::Failed(why) => ServiceOutput::Died {
+                seq: msg.seq,
+                message: why.clone(),
+            },
             Body::Here { .. } => match self.here(&msg) {
                 Some(out) => out,
                 None if self.hung => return Work::Done,

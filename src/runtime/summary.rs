@@ -33,6 +33,7 @@ pub(crate) fn facts(
             peak_torque_nm: j.stats().peak_torque,
             saturated_fraction: j.stats().saturated_fraction(),
             deadline_misses: j.stats().deadline_misses,
+            garbled_replies: j.stats().garbled_replies,
             restarts: sup.restarts(i),
             max_command_age_s: j.stats().max_command_age_s,
             at_limit_fraction: if j.stats().steps == 0 {

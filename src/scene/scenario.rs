@@ -65,6 +65,9 @@ pub struct DriveOverride {
     pub on_link_loss: Option<super::schema::LinkLossPolicy>,
     #[serde(default)]
     pub isolation: Option<crate::control::spec::Isolation>,
+    /// Another controller for the joint (e.g. an external one).
+    #[serde(default)]
+    pub controller: Option<crate::control::spec::ControllerSpec>,
     #[serde(default)]
     pub process: Option<crate::control::spec::ProcessLimits>,
 }
@@ -149,6 +152,9 @@ pub fn resolve(
         }
         if let Some(v) = o.isolation {
             d.isolation = v;
+        }
+        if let Some(v) = o.controller {
+            d.controller = v;
         }
         if let Some(v) = o.process {
             d.process = Some(v);

@@ -35,6 +35,8 @@ pub enum Symptom {
     /// The servo delivers its full torque and the joint stands still: blocked (an
     /// obstacle, a jam).
     Stalled,
+    /// An external service's reply was malformed or answered another sample.
+    Garbled,
 }
 
 /// A servo delivering this fraction of its stall torque or more is at its limit.

@@ -44,7 +44,8 @@ fn a_burst_of_commands_is_delivered_in_order_and_the_overflow_refused_with_an_ev
         .find(|j| j.name == "elbow_pitch")
         .expect("elbow")
         .controller
-        .gains();
+        .gains()
+        .expect("a PID has gains");
     let zero = Gains {
         kp: 0.0,
         ki: 0.0,

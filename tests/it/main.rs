@@ -4,6 +4,8 @@ mod bridge;
 mod cli;
 mod common;
 mod control_path;
+#[cfg(feature = "zenoh")]
+mod external;
 mod faults;
 mod fuzz;
 #[cfg(feature = "gui")]

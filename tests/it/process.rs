@@ -429,8 +429,15 @@ fn fuzz_faults_draws_aborts_and_crashes_on_service_processes_and_contains_them()
         .output()
         .expect("armhil");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("0 seeds with violations, 0 violations"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("0 seeds with violations, 0 violations"),
+        "{text}"
+    );
     for kind in ["abort", "crash"] {
         let row = text
             .lines()

@@ -334,6 +334,11 @@ impl Plant {
         self.joints[i].stats.deadline_misses += 1;
     }
 
+    /// Counts `n` garbled replies from joint `i`'s (external) service.
+    pub fn garbled(&mut self, i: usize, n: u64) {
+        self.joints[i].stats.garbled_replies += n;
+    }
+
     /// Whether joint `i`'s controller must start afresh with this sample (cleared).
     pub fn take_reset(&mut self, i: usize) -> bool {
         std::mem::take(&mut self.joints[i].reset_controller)

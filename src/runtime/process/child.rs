@@ -16,7 +16,7 @@ use super::ProcessError;
 use super::limits::{CHILD_FD, Prepared};
 use super::wire::{self, FrameReader, FromChild, Hello, ToChild};
 use crate::control::ProcessLimits;
-use crate::runtime::service::{ServiceInput, ServiceMsg, ServiceOutput};
+use crate::runtime::service::{Exchange, ServiceInput, ServiceMsg, ServiceOutput};
 use crate::sys::clock::Clock;
 
 /// How long a new child has to answer its hello (an exec of armhil and a few
@@ -40,19 +40,6 @@ pub struct Launch {
     /// the executor waits in place); `None` in real time, where silence is judged on
     /// the run's clock.
     pub reply_bound: Option<Duration>,
-}
-
-/// How an exchange ended.
-#[derive(Debug, PartialEq)]
-pub enum Exchange {
-    Reply(ServiceOutput),
-    /// The service swallowed the sample (a simulated hang).
-    Silent,
-    /// The service is being replaced or the run is ending; the process was ended.
-    /// `announced`: the child had said it hung (the clock was told then).
-    Cancelled {
-        announced: bool,
-    },
 }
 
 struct Running {

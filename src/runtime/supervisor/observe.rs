@@ -28,6 +28,13 @@ impl Supervisor {
         }
     }
 
+    /// Joint `i`'s external service sent replies that were malformed or answered
+    /// another sample: DEGRADED while they keep coming.
+    pub(crate) fn garbled(&mut self, plant: &mut Plant, i: usize, what: &str) {
+        self.symptom(plant, i, Symptom::Garbled, what);
+        self.condition(plant, i, Condition::Garbled);
+    }
+
     /// A DEGRADING condition seen on joint `i` now.
     pub(crate) fn condition(&mut self, plant: &mut Plant, i: usize, c: Condition) {
         self.watch[i].seen(c, plant.t());

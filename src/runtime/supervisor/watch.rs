@@ -19,13 +19,16 @@ pub(crate) enum Condition {
     Torque = 2,
     /// Servo status error / no power.
     ServoStatus = 3,
+    /// Malformed or out-of-sequence replies from an external service.
+    Garbled = 4,
 }
-const CONDITIONS: usize = 4;
+const CONDITIONS: usize = 5;
 const CONDITION_NAMES: [&str; CONDITIONS] = [
     "late replies",
     "implausible encoder",
     "torque deficit",
     "servo status error",
+    "garbled replies",
 ];
 
 /// What a failure of the joint's service leads to.

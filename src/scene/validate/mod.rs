@@ -359,7 +359,12 @@ fn finish(
             backend: drive.backend.clone(),
             on_link_loss: drive.on_link_loss,
             isolation: drive.isolation,
-            process: service_program(path, &field, drive.process.clone().unwrap_or_default(), &mut p),
+            process: service_program(
+                path,
+                &field,
+                drive.process.clone().unwrap_or_default(),
+                &mut p,
+            ),
             supervision: drive.supervision,
             recorded: recorded_trace(path, &field, &kj.name, &drive.backend, &mut p),
         });
