@@ -36,8 +36,8 @@ pub(super) fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st:
             .spacing(egui::vec2(7.0, 4.0))
             .show(ui, |ui| {
                 for h in [
-                    "plot", "joint", "backend", "state", "setpoint", "measured", "error", "torque",
-                    "load", "temp", "misses", "link", "service", "restarts",
+                    "plot", "joint", "backend", "service", "state", "setpoint", "measured", "error",
+                    "torque", "load", "temp", "misses", "restarts", "link",
                 ] {
                     ui.label(RichText::new(h).strong());
                 }
@@ -57,6 +57,11 @@ pub(super) fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st:
                     }
                     ui.label(RichText::new(short_backend(&j.backend)).monospace().small())
                         .on_hover_text(format!("{} (driven by: {})", j.backend, j.mode));
+                    ui.label(RichText::new(short_service(&j.service)).monospace().small())
+                        .on_hover_text(format!(
+                            "{}: where the joint's controller service runs (a thread of armhil, its own process, or a program over Zenoh)",
+                            j.service
+                        ));
                     let chip = RichText::new(style::state_name(j.state))
                         .color(Color32::BLACK)
                         .background_color(style::color32(j.state))
@@ -78,17 +83,29 @@ pub(super) fn joint_table(ui: &mut Ui, s: &mut crate::app::session::Session, st:
                     } else {
                         misses
                     });
+                    ui.monospace(format!("{}", j.restarts));
                     ui.monospace(match j.link_latency_us {
                         Some(us) => format!("{us:5.0} µs"),
                         None => "   —".into(),
                     });
-                    ui.label(RichText::new(&j.service).monospace().small())
-                        .on_hover_text("where the joint's controller service runs: a thread of armhil, or its own process (pid)");
-                    ui.monospace(format!("{}", j.restarts));
                     ui.end_row();
                 }
             });
     });
+}
+
+/// `process 1234` → `pid 1234`, `zenoh a/b/c` → `zenoh`: the table's short form.
+fn short_service(s: &str) -> String {
+    if let Some(pid) = s.strip_prefix("process ") {
+        if pid.starts_with('(') {
+            return "process".into();
+        }
+        return format!("pid {pid}");
+    }
+    if s.starts_with("zenoh ") {
+        return "zenoh".into();
+    }
+    s.to_string()
 }
 
 /// `serial:/dev/ttyUSB0:sts:3` → `ttyUSB0 sts#3`.
