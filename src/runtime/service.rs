@@ -37,6 +37,26 @@ pub struct ServiceInput {
     pub reset: bool,
 }
 
+impl ServiceInput {
+    /// The sample's numbers in wire order (both service wires, the process socket and
+    /// Zenoh, carry them so): t, dt, setpoint pos/vel/acc, measured pos/vel/torque,
+    /// gravity torque.
+    pub fn values(&self) -> [f64; 9] {
+        let i = &self.input;
+        [
+            i.t,
+            i.dt,
+            i.setpoint.pos,
+            i.setpoint.vel,
+            i.setpoint.acc,
+            i.measured.pos,
+            i.measured.vel,
+            i.measured.torque,
+            i.gravity_torque,
+        ]
+    }
+}
+
 /// Message out of a service.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServiceOutput {

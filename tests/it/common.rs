@@ -92,6 +92,18 @@ pub fn arm6_with_faults(faults: &str) -> Scene {
     parse(&text).expect("scene")
 }
 
+/// Joint `joint`'s events of kind `kind`, in order.
+pub fn events<'a>(
+    r: &'a armhil::report::Report,
+    joint: &str,
+    kind: &str,
+) -> Vec<&'a armhil::report::Event> {
+    r.events
+        .iter()
+        .filter(|e| e.joint == joint && e.kind == kind)
+        .collect()
+}
+
 /// Joint report by name.
 pub fn joint<'a>(r: &'a armhil::report::Report, name: &str) -> &'a armhil::report::JointReport {
     r.joints

@@ -42,13 +42,6 @@ fn lockstep(s: &Scene, duration_s: f64, schedule: Vec<(f64, ControlCommand)>) ->
     runtime::run(s, &opts, &mut |_, _| {}).expect("run")
 }
 
-fn events<'a>(r: &'a Report, joint: &str, kind: &str) -> Vec<&'a armhil::report::Event> {
-    r.events
-        .iter()
-        .filter(|e| e.joint == joint && e.kind == kind)
-        .collect()
-}
-
 /// Every joint but `except` ends OK, never missed a deadline, never restarted, and
 /// has no event of its own.
 fn untouched(r: &Report, except: &str) {

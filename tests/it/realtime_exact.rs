@@ -40,13 +40,6 @@ fn run_on(s: &Scene, clock: ManualClock, duration_s: f64) -> Report {
     runtime::run(s, &opts, &mut |_, _| {}).expect("run")
 }
 
-fn events<'a>(r: &'a Report, joint: &str, kind: &str) -> Vec<&'a armhil::report::Event> {
-    r.events
-        .iter()
-        .filter(|e| e.joint == joint && e.kind == kind)
-        .collect()
-}
-
 #[test]
 fn a_real_time_run_on_a_manual_clock_is_exact_and_repeatable() {
     let _g = shared();

@@ -41,22 +41,11 @@ pub enum PayloadError {
 
 /// Encodes a sample.
 pub fn sample(s: &ServiceInput) -> Vec<u8> {
-    let i = &s.input;
     let mut b = Vec::with_capacity(SAMPLE_LEN);
     b.push(VERSION);
     b.extend_from_slice(&s.seq.to_le_bytes());
     b.push(s.reset as u8);
-    for v in [
-        i.t,
-        i.dt,
-        i.setpoint.pos,
-        i.setpoint.vel,
-        i.setpoint.acc,
-        i.measured.pos,
-        i.measured.vel,
-        i.measured.torque,
-        i.gravity_torque,
-    ] {
+    for v in s.values() {
         b.extend_from_slice(&v.to_le_bytes());
     }
     b

@@ -126,24 +126,10 @@ impl ToChild {
             ToChild::Hello(h) => json(HELLO, h),
             ToChild::Manage(m) => json(MANAGE, m),
             ToChild::Sample(s) => {
-                let i = &s.input;
                 let mut b = Vec::with_capacity(81);
                 b.extend_from_slice(&s.seq.to_le_bytes());
                 b.push(s.reset as u8);
-                f64s(
-                    &mut b,
-                    &[
-                        i.t,
-                        i.dt,
-                        i.setpoint.pos,
-                        i.setpoint.vel,
-                        i.setpoint.acc,
-                        i.measured.pos,
-                        i.measured.vel,
-                        i.measured.torque,
-                        i.gravity_torque,
-                    ],
-                );
+                f64s(&mut b, &s.values());
                 frame(SAMPLE, &b)
             }
         }
