@@ -161,9 +161,10 @@ impl Link {
         &mut self,
         msg: &ServiceInput,
         cancelled: &dyn Fn() -> bool,
-        clock: &dyn Clock,
+        // The same signature as a service process's exchange; an external program's
+        // time is its own (a real-time run judges its replies on the run's clock).
+        _clock: &dyn Clock,
     ) -> Exchange {
-        let _ = clock;
         let died = |message: String| {
             Exchange::Reply(ServiceOutput::Died {
                 seq: msg.seq,
