@@ -22,6 +22,7 @@ import argparse
 import json
 import struct
 import threading
+import time
 
 import zenoh
 
@@ -60,6 +61,9 @@ def main():
     ap.add_argument("--gravity", action="store_true", help="compensate the gravity torque")
     ap.add_argument("--limit", type=float, default=10.6, help="torque limit, N·m (the servo's stall torque)")
     ap.add_argument("--exit-after", type=int, default=0, help="leave after this many samples (tests)")
+    ap.add_argument("--back-after", type=float, default=0.0,
+                    help="tests: with --exit-after, drop the liveliness token only for this "
+                    "many seconds, then come back and serve on")
     ap.add_argument("--garble", type=int, default=0,
                     help="tests: precede the answers to the first N samples with a malformed "
                     "command and one for another sample (armhil counts and ignores them)")
@@ -79,7 +83,7 @@ def main():
 
     def on_sample(sample):
         if done.is_set():
-            return  # leaving: answer nothing more
+            return  # away: answer nothing
         body = sample.payload.to_bytes()
         if len(body) != SAMPLE.size or body[0] != 1:
             return  # not a version-1 sample: nothing to answer
@@ -91,7 +95,7 @@ def main():
             commands.put(COMMAND.pack(1, seq + 1000, 0, 0.0))
         commands.put(COMMAND.pack(1, seq, 0, pid.update(dt, sp, sv, mp, mv, grav)))
         count[0] += 1
-        if a.exit_after and count[0] >= a.exit_after:
+        if a.exit_after and count[0] == a.exit_after:
             done.set()
 
     def on_manage(sample):
@@ -108,6 +112,13 @@ def main():
     print("serving", a.key, flush=True)
     try:
         done.wait()
+        if a.back_after > 0:
+            token.undeclare()
+            time.sleep(a.back_after)
+            done.clear()
+            token = session.liveliness().declare_token(f"{a.key}/alive")
+            print("back", a.key, flush=True)
+            threading.Event().wait()
     except KeyboardInterrupt:
         pass
     token.undeclare()

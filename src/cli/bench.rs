@@ -148,7 +148,9 @@ fn round_trips(
             }
             match port.from_service.recv()? {
                 ServiceOutput::Command { .. } => {}
-                ServiceOutput::Died { message, .. } => anyhow::bail!("{name}: {message}"),
+                ServiceOutput::Died { message, .. } | ServiceOutput::Away { message, .. } => {
+                    anyhow::bail!("{name}: {message}")
+                }
                 ServiceOutput::Garbled { what, .. } => anyhow::bail!("{name}: {what}"),
             }
             us.push(t0.elapsed().as_secs_f64() * 1e6);

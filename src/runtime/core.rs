@@ -241,7 +241,15 @@ impl Core {
         }
         for i in 0..n {
             let due_now = self.due[i];
-            if self.sup.restart_due(i, self.plant.t()) {
+            let t = self.plant.t();
+            if self.sup.probe_due(i, t) {
+                if self.factory.present(i) {
+                    self.restart(i, host)?;
+                } else {
+                    self.sup.still_away(i, t, host.in_place());
+                }
+            }
+            if self.sup.restart_due(i, t) {
                 self.restart(i, host)?;
             }
             if let Some((torque, for_t)) = self.sup.replies.arrived(i, self.plant.t()) {
@@ -428,6 +436,11 @@ impl Core {
                         .symptom(&mut self.plant, i, Symptom::Died, &message);
                     self.sup
                         .controller_failed(&mut self.plant, i, "controller_panic", message);
+                }
+                Ok(ServiceOutput::Away { message, .. }) => {
+                    self.sup
+                        .symptom(&mut self.plant, i, Symptom::Died, &message);
+                    self.sup.service_away(&mut self.plant, i, message);
                 }
                 Ok(ServiceOutput::Garbled { count, what }) => {
                     self.plant.garbled(i, count);

@@ -185,6 +185,9 @@ pub(crate) struct ProcessOptions {
     /// The run's Zenoh session, when a joint's controller is external.
     #[cfg(feature = "zenoh")]
     pub(crate) zenoh: Option<zenoh::Session>,
+    /// Whether each external service (by key) is there now.
+    #[cfg(feature = "zenoh")]
+    presence: std::collections::HashMap<String, external::Presence>,
 }
 
 impl ProcessOptions {
@@ -204,6 +207,17 @@ impl ProcessOptions {
         } else {
             None
         };
+        #[cfg(feature = "zenoh")]
+        let mut presence = std::collections::HashMap::new();
+        #[cfg(feature = "zenoh")]
+        if let Some(session) = &zenoh {
+            for j in &scene.joints {
+                if let crate::control::ControllerSpec::External(e) = &j.controller {
+                    let p = external::Presence::watch(session, &e.key).map_err(RunError::Zenoh)?;
+                    presence.insert(e.key.clone(), p);
+                }
+            }
+        }
         #[cfg(not(feature = "zenoh"))]
         if external {
             return Err(RunError::Zenoh(external::ExternalError::Open(
@@ -220,6 +234,8 @@ impl ProcessOptions {
             reply_bound: in_place.then(|| opts.hang_timeout / 2),
             #[cfg(feature = "zenoh")]
             zenoh,
+            #[cfg(feature = "zenoh")]
+            presence,
         })
     }
 }
@@ -311,6 +327,23 @@ impl ServiceFactory {
             }
             _ => "thread".into(),
         }
+    }
+
+    /// Whether joint `i`'s external service is there: in place (lockstep) waiting up
+    /// to the reply bound for it, on wall time, so a service back within it returns
+    /// at the same simulated time every run; otherwise a look at its flag.
+    pub(crate) fn present(&self, i: usize) -> bool {
+        #[cfg(feature = "zenoh")]
+        if let Some((crate::control::ControllerSpec::External(e), _)) = self.controllers.get(i) {
+            let within = self.procs.reply_bound.unwrap_or_default();
+            return self
+                .procs
+                .presence
+                .get(&e.key)
+                .is_some_and(|p| p.here(within));
+        }
+        let _ = i;
+        false
     }
 
     pub(crate) fn gains(&self, i: usize) -> Option<crate::control::Gains> {

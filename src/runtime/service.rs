@@ -65,6 +65,9 @@ pub enum ServiceOutput {
     Command { seq: u64, torque: f64, delay_s: f64 },
     /// The controller panicked on sample `seq`; the service is dead.
     Died { seq: u64, message: String },
+    /// An external service is not there (its liveliness token is gone) at sample
+    /// `seq`: this instance is done, and the joint waits for the service to return.
+    Away { seq: u64, message: String },
     /// `count` more replies from an external service were malformed or answered
     /// another sample (ignored); `what` says how the last one was wrong.
     Garbled { count: u64, what: String },
@@ -360,7 +363,7 @@ impl JointService {
                 None => return Work::Abandoned,
             },
         };
-        if matches!(out, ServiceOutput::Died { .. }) {
+        if matches!(out, ServiceOutput::Died { .. } | ServiceOutput::Away { .. }) {
             self.dead = true;
         }
         // The executor drains the outbox every period; if it is full the executor is

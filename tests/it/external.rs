@@ -1,8 +1,8 @@
 //! External controllers over Zenoh, tested with a client no one here wrote the
 //! transport of: Python's official `eclipse-zenoh` (from PyPI) running
 //! `examples/zenoh_pid.py`. The same numbers as armhil's own PID in lockstep; a
-//! service that goes away is known at once (its liveliness token), and its joint
-//! goes to its safe state while the others run on.
+//! service that goes away is known at once (its liveliness token), its joint waits
+//! in its safe state while the others run on, and takes it back when it returns.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -74,11 +74,17 @@ fn external_elbow(duration: f64) -> Scene {
 }
 
 fn run(s: &Scene, port: u16) -> Report {
+    run_bounded(s, port, RunOptions::default().hang_timeout)
+}
+
+/// A lockstep run whose wait for a service is bounded by half `hang_timeout`.
+fn run_bounded(s: &Scene, port: u16, hang_timeout: std::time::Duration) -> Report {
     let opts = RunOptions {
         zenoh: ZenohOptions {
             listen: vec![format!("tcp/127.0.0.1:{port}")],
             ..ZenohOptions::default()
         },
+        hang_timeout,
         ..RunOptions::default()
     };
     let mut r = runtime::run(s, &opts, &mut |_, _| {}).expect("run");
@@ -112,37 +118,171 @@ fn a_python_pid_over_zenoh_drives_the_elbow_exactly_as_armhils_own() {
     assert!(joint(&external, "elbow_pitch").rms_error_rad < 0.01);
 }
 
+/// Joint `name`'s health changes: (t, detail).
+fn states<'a>(r: &'a Report, name: &str) -> Vec<(f64, &'a str)> {
+    r.events
+        .iter()
+        .filter(|e| e.joint == name && e.kind == "state")
+        .map(|e| (e.t, e.detail.as_str()))
+        .collect()
+}
+
 #[test]
-fn a_service_that_goes_away_is_known_at_once_and_only_its_joint_stops() {
+fn a_service_that_goes_away_is_known_at_once_and_only_its_joint_waits_for_it() {
     let _g = shared();
     let port = free_port();
     // The client leaves after answering 300 samples (elbow at 500 Hz: 0.6 s).
     let _client = client(port, &["--exit-after", "300"]);
-    let r = run(&external_elbow(1.5), port);
-    let died: Vec<_> = r
+    // Each probe for it waits 0.2 s (wall): half this hang timeout.
+    let r = run_bounded(
+        &external_elbow(1.5),
+        port,
+        std::time::Duration::from_millis(400),
+    );
+    let away: Vec<_> = r
         .events
         .iter()
-        .filter(|e| e.joint == "elbow_pitch" && e.kind == "controller_panic")
+        .filter(|e| e.joint == "elbow_pitch" && e.kind == "service_away")
         .collect();
-    assert!(!died.is_empty(), "{:#?}", r.events);
     // Its 301st sample (t = 0.600 s) finds it gone.
-    assert!((died[0].t - 0.6).abs() < 1e-9, "{:#?}", died[0]);
+    assert_eq!(away.len(), 1, "{:#?}", r.events);
+    assert!((away[0].t - 0.6).abs() < 1e-9, "{:#?}", away[0]);
     assert!(
-        died[0]
+        away[0]
             .detail
-            .starts_with("external service armhil/arm6/elbow_pitch"),
+            .starts_with("external service armhil/arm6/elbow_pitch went away"),
         "{}",
-        died[0].detail
+        away[0].detail
     );
-    // It does not come back: each restart waits for it (half the hang timeout, wall
-    // time) in vain until the budget is spent; the joint holds (its safe state), the
-    // run goes on to its end, and nobody else noticed.
+    // It does not come back: the joint holds (its safe state), OFFLINE, with no
+    // restart spent on the wait; the run goes on to its end, and nobody else noticed.
+    let s = states(&r, "elbow_pitch");
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert!(
+        s[0].1.starts_with("OK -> OFFLINE (holding ")
+            && s[0]
+                .1
+                .ends_with("; waiting for the external service to return)"),
+        "{s:?}"
+    );
     assert_eq!(r.aborted, None);
     assert_eq!(r.sim_time_s, 1.5);
     let e = joint(&r, "elbow_pitch");
     assert_eq!(
         (e.state, e.restarts),
-        (JointHealth::Faulted, 3),
+        (JointHealth::Offline, 0),
+        "{:#?}",
+        r.events
+    );
+    for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
+        assert_eq!(
+            (j.state, j.deadline_misses),
+            (JointHealth::Ok, 0),
+            "{}",
+            j.name
+        );
+    }
+}
+
+#[test]
+fn a_service_that_comes_back_retakes_its_joint_at_the_same_simulated_time_every_run() {
+    let _g = shared();
+    let returning = || {
+        let port = free_port();
+        // It drops its token after 300 samples (t = 0.6 s) and holds it again 50 ms
+        // (wall) later: within the first probe's wait (1 s, half the hang timeout).
+        let _client = client(port, &["--exit-after", "300", "--back-after", "0.05"]);
+        run(&external_elbow(1.5), port)
+    };
+    let r = returning();
+    let s = states(&r, "elbow_pitch");
+    let at: Vec<f64> = s.iter().map(|x| (x.0 * 1e6).round() / 1e6).collect();
+    let what: Vec<&str> = s
+        .iter()
+        .map(|x| x.1.split(" (").next().unwrap_or(""))
+        .collect();
+    // Away at 0.600 s; the first probe, a restart delay (20 ms) later, finds it back;
+    // its first answer comes with the first sample of the fresh link.
+    assert_eq!(
+        (at, what),
+        (
+            vec![0.6, 0.62, 0.62],
+            vec!["OK -> OFFLINE", "OFFLINE -> RESTARTING", "RESTARTING -> OK"]
+        ),
+        "{s:?}"
+    );
+    assert_eq!(s[1].1, "OFFLINE -> RESTARTING (external service returned)");
+    let e = joint(&r, "elbow_pitch");
+    // One restart counted, none of the budget spent (no FAULTED however often it
+    // comes and goes); walked back onto its trajectory, it tracks again.
+    assert_eq!(
+        (e.state, e.restarts),
+        (JointHealth::Ok, 1),
+        "{:#?}",
+        r.events
+    );
+    assert!(e.rms_error_rad < 0.02, "{}", e.rms_error_rad);
+    for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
+        assert_eq!(
+            (j.state, j.deadline_misses),
+            (JointHealth::Ok, 0),
+            "{}",
+            j.name
+        );
+    }
+    // Deterministic: a second run (a new client) gives the same report (its scene
+    // written to another temporary directory).
+    let mut again = returning();
+    again.scene_file = r.scene_file.clone();
+    assert_eq!(
+        serde_json::to_string(&again).ok(),
+        serde_json::to_string(&r).ok()
+    );
+}
+
+/// A real-time run on a manual clock (time moves when every service has answered).
+fn realtime(s: &Scene, port: u16) -> Report {
+    let opts = RunOptions {
+        executor: runtime::Executor::Realtime,
+        clock: Some(std::sync::Arc::new(armhil::sys::clock::ManualClock::new())),
+        zenoh: ZenohOptions {
+            listen: vec![format!("tcp/127.0.0.1:{port}")],
+            ..ZenohOptions::default()
+        },
+        ..RunOptions::default()
+    };
+    runtime::run(s, &opts, &mut |_, _| {}).expect("run")
+}
+
+#[test]
+fn in_real_time_a_service_that_comes_back_retakes_its_joint() {
+    // Alone: the manual clock runs as fast as the machine can, a load the timing of
+    // the pty tests must not share.
+    let _g = exclusive();
+    let port = free_port();
+    let _client = client(port, &["--exit-after", "300", "--back-after", "0.05"]);
+    // Long enough (simulated) that the client is back well before the end: while its
+    // joint is away nothing waits for it, and the manual clock runs ahead (here it
+    // came back about 0.35 s of simulated time later).
+    let r = realtime(&external_elbow(5.0), port);
+    let s = states(&r, "elbow_pitch");
+    let what: Vec<&str> = s
+        .iter()
+        .map(|x| x.1.split(" (").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        what,
+        vec!["OK -> OFFLINE", "OFFLINE -> RESTARTING", "RESTARTING -> OK"],
+        "{s:?}"
+    );
+    // Gone at its 301st sample (0.600 s), seen at the next step, exactly; back at the
+    // first step its token is seen again, which wall time decides.
+    assert!((s[0].0 - 0.601).abs() < 1e-9, "{s:?}");
+    assert!(s[1].0 > 0.62 && s[2].0 >= s[1].0, "{s:?}");
+    let e = joint(&r, "elbow_pitch");
+    assert_eq!(
+        (e.state, e.restarts),
+        (JointHealth::Ok, 1),
         "{:#?}",
         r.events
     );
@@ -161,18 +301,7 @@ fn in_real_time_on_a_manual_clock_the_external_service_is_exact_too() {
     let _g = shared();
     let port = free_port();
     let _client = client(port, &[]);
-    let rt = |s: &Scene, port: u16| {
-        let opts = RunOptions {
-            executor: runtime::Executor::Realtime,
-            clock: Some(std::sync::Arc::new(armhil::sys::clock::ManualClock::new())),
-            zenoh: ZenohOptions {
-                listen: vec![format!("tcp/127.0.0.1:{port}")],
-                ..ZenohOptions::default()
-            },
-            ..RunOptions::default()
-        };
-        runtime::run(s, &opts, &mut |_, _| {}).expect("run")
-    };
+    let rt = realtime;
     let external = rt(&external_elbow(1.0), port);
     let mut s = external_elbow(1.0);
     s.joints[2].controller = scene("scenes/arm6.ron").joints[2].controller.clone();

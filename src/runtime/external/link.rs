@@ -60,6 +60,8 @@ pub struct Link {
     alive: bool,
     /// Whether the service was there once (a later absence is a departure).
     appeared: bool,
+    /// Whether [`Link::prepare`] has waited for it already.
+    prepared: bool,
     reply_bound: Option<Duration>,
     counts: WireCounts,
     /// Counts already told to the supervisor, and how the last bad one was wrong.
@@ -105,6 +107,7 @@ impl Link {
             live,
             alive: false,
             appeared: false,
+            prepared: false,
             reply_bound,
             counts: WireCounts::default(),
             told: WireCounts::default(),
@@ -123,12 +126,16 @@ impl Link {
         })
     }
 
-    /// Takes every liveliness change waiting.
-    fn liveliness(&mut self) {
+    /// Takes every liveliness change waiting; true if the token was dropped among
+    /// them (even if held again since: that is a new instance of the service).
+    fn liveliness(&mut self) -> bool {
+        let mut dropped = false;
         while let Ok(Some(s)) = self.live.try_recv() {
             self.alive = s.kind() == SampleKind::Put;
             self.appeared |= self.alive;
+            dropped |= !self.alive;
         }
+        dropped
     }
 
     /// Waits (wall time) until the service holds its token, or `within` passes.
@@ -147,6 +154,7 @@ impl Link {
     /// Waits for the service to appear (a program started after armhil).
     pub fn prepare(&mut self, cancelled: &dyn Fn() -> bool) {
         self.wait_alive(APPEAR_WITHIN, cancelled);
+        self.prepared = true;
     }
 
     /// Forwards new gains (or a fault, which an external program may act on).
@@ -171,10 +179,25 @@ impl Link {
                 message,
             })
         };
-        // A link not yet seen alive (a restart) gives the service a moment to come
-        // back: in place (lockstep) the reply bound, on its own thread the time to
-        // appear (its `prepare` has waited already).
-        let within = if self.appeared {
+        let away = |message: String| {
+            Exchange::Reply(ServiceOutput::Away {
+                seq: msg.seq,
+                message,
+            })
+        };
+        let went_away = |key: &str| {
+            away(format!(
+                "external service {key} went away (its liveliness token {key}/alive was dropped)"
+            ))
+        };
+        // A token dropped since the last sample: the service left (if it holds one
+        // again, that is a new instance, to be taken up as after a restart).
+        if self.appeared && self.liveliness() {
+            return went_away(&self.key);
+        }
+        // A fresh link (a restart in lockstep, not prepared: the executor's probe has
+        // just seen the token) gives its own subscription a moment to see it too.
+        let within = if self.appeared || self.prepared {
             Duration::ZERO
         } else {
             self.reply_bound.unwrap_or(APPEAR_WITHIN)
@@ -183,7 +206,7 @@ impl Link {
             if cancelled() {
                 return Exchange::Cancelled { announced: false };
             }
-            return died(format!(
+            return away(format!(
                 "external service {} is not there (no liveliness token {}/alive)",
                 self.key, self.key
             ));
@@ -213,12 +236,8 @@ impl Link {
                 Ok(None) => {}
                 Err(e) => return died(format!("external service {}: {e}", self.key)),
             }
-            self.liveliness();
-            if !self.alive {
-                return died(format!(
-                    "external service {} went away (its liveliness token {}/alive was dropped)",
-                    self.key, self.key
-                ));
+            if self.liveliness() || !self.alive {
+                return went_away(&self.key);
             }
             if cancelled() {
                 return Exchange::Cancelled { announced: false };

@@ -2,7 +2,8 @@
 //! controller is any program, in any language Zenoh serves, on this machine or
 //! another. armhil publishes each sample on `{key}/sample` and takes the answer from
 //! `{key}/command`; the service holds the liveliness token `{key}/alive` while it
-//! runs, so its going away is known at once. Payloads are fixed little-endian binary
+//! runs, so its going away is known at once: its joint waits OFFLINE, and a probe of
+//! its `Presence` finds it when it returns. Payloads are fixed little-endian binary
 //! with a version byte ([`payload`]); management messages (gains) go on
 //! `{key}/manage` as the process wire's JSON.
 //!
@@ -19,10 +20,14 @@
 #[cfg(feature = "zenoh")]
 mod link;
 pub mod payload;
+#[cfg(feature = "zenoh")]
+mod presence;
 
 #[cfg(feature = "zenoh")]
 pub use link::{Link, open};
 pub use payload::{Command, CommandMode};
+#[cfg(feature = "zenoh")]
+pub use presence::Presence;
 
 /// Where the run's Zenoh session listens and connects.
 #[derive(Debug, Clone, PartialEq)]

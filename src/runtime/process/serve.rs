@@ -110,8 +110,11 @@ pub fn serve(fd: i32) -> Result<(), ProcessError> {
                         delay_s,
                     },
                     Ok(ServiceOutput::Died { seq, message }) => FromChild::Died { seq, message },
-                    // Only an external body reports garbled replies; this one runs here.
-                    Ok(ServiceOutput::Garbled { .. }) | Err(_) => FromChild::Silent { seq },
+                    // Only an external body reports garbled replies or goes away;
+                    // this one runs here.
+                    Ok(ServiceOutput::Garbled { .. } | ServiceOutput::Away { .. }) | Err(_) => {
+                        FromChild::Silent { seq }
+                    }
                 };
                 wire::send(&mut wr, &reply.encode())?;
             }

@@ -22,7 +22,7 @@ impl Supervisor {
     }
 
     /// Puts joint `i` in its safe state; its monitors start afresh.
-    fn safe_state(&mut self, plant: &mut Plant, i: usize) -> String {
+    pub(super) fn safe_state(&mut self, plant: &mut Plant, i: usize) -> String {
         self.watch[i].monitors.reset();
         plant.enter_safe_state(i)
     }
@@ -91,7 +91,16 @@ impl Supervisor {
 
     /// A fresh service now drives joint `i`; it stays RESTARTING until its first reply.
     pub(crate) fn restarted(&mut self, plant: &mut Plant, i: usize) {
+        let returned = self.watch[i].away.is_some();
         let n = self.watch[i].restarted();
+        if returned {
+            self.force_health(
+                plant,
+                i,
+                JointHealth::Restarting,
+                "external service returned",
+            );
+        }
         plant.restarted(i, n);
     }
 
@@ -125,14 +134,14 @@ impl Supervisor {
         self.estop = Some((plant.t(), why));
     }
 
-    /// Releases the e-stop: every joint that is not FAULTED (or awaiting a restart)
-    /// goes back to its controller (afresh) or to following its servo.
+    /// Releases the e-stop: every joint that is not FAULTED (or awaiting a restart, or
+    /// its external service's return) goes back to its controller (afresh) or to following its servo.
     pub(crate) fn reset_estop(&mut self, plant: &mut Plant) -> Result<(), Refusal> {
         if self.estop.take().is_none() {
             return Err(Refusal::EStopNotLatched);
         }
         for (i, w) in self.watch.iter_mut().enumerate() {
-            if w.health == JointHealth::Faulted || w.restart_at.is_some() {
+            if w.health == JointHealth::Faulted || w.restart_at.is_some() || w.away.is_some() {
                 continue;
             }
             w.monitors.reset();

@@ -4,13 +4,14 @@
 //! latch and a policy's request to stop the run. Executors and buses report what
 //! they observe (a reply, a silence, a sample's status and readings, the torques
 //! delivered, a bus transaction, a link change, an operator's command) and the
-//! supervisor decides (`failures.rs`, `observe.rs`, `links.rs`); the plant carries
+//! supervisor decides (`failures.rs`, `away.rs`, `observe.rs`, `links.rs`); the plant carries
 //! out what it decides (a safe state, a restart, following a servo) and logs the
 //! events.
 //!
 //! The monitors themselves (what is implausible, when a following error trips) are
 //! pure functions in `crate::supervision`; the rule for silence is in `replies.rs`.
 
+mod away;
 mod failures;
 mod links;
 mod observe;

@@ -41,6 +41,20 @@ pub(crate) enum Failure {
     BudgetExhausted,
 }
 
+/// Longest gap between two probes of an away service in lockstep, s simulated: each
+/// probe there may wait the reply bound (wall time) for the service.
+const PROBE_GAP_MAX_S: f64 = 1.0;
+
+/// An external service that went away: its joint waits in its safe state, spending
+/// no restart budget, and the executor probes for the service's return.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Away {
+    /// The next probe is due at this simulated time.
+    pub(super) next_probe: f64,
+    /// Probes that found nobody.
+    probes: u32,
+}
+
 /// One joint's supervision state.
 pub(crate) struct Watch {
     pub(super) health: JointHealth,
@@ -49,6 +63,8 @@ pub(crate) struct Watch {
     budget: RestartBudget,
     /// A restart is due at this simulated time (the executor builds a new service).
     pub(super) restart_at: Option<f64>,
+    /// Set while the joint's external service is away.
+    pub(super) away: Option<Away>,
     pub(super) restarts: u32,
     pub(super) monitors: Monitors,
     /// Last time each [`Condition`] was seen; the joint is DEGRADED while any is recent.
@@ -65,6 +81,7 @@ impl Watch {
             on_link_loss,
             budget: RestartBudget::default(),
             restart_at: None,
+            away: None,
             restarts: 0,
             monitors: Monitors::default(),
             conditions: [None; CONDITIONS],
@@ -97,10 +114,41 @@ impl Watch {
         self.health = JointHealth::Restarting;
     }
 
+    /// The joint's external service went away at `t`: the first probe for it comes a
+    /// restart delay later.
+    pub(super) fn went_away(&mut self, t: f64) {
+        self.restart_at = None;
+        self.away = Some(Away {
+            next_probe: t + self.spec.restart_delay_s,
+            probes: 0,
+        });
+    }
+
+    /// Whether a probe for the away service is due at `t`.
+    pub(super) fn probe_due(&self, t: f64) -> bool {
+        self.away.is_some_and(|a| t + 1e-12 >= a.next_probe)
+    }
+
+    /// A probe at `t` found nobody. The next: at once (the next step) when probing
+    /// costs nothing (`patient` false: real time reads a flag), else after twice the
+    /// last gap, at most [`PROBE_GAP_MAX_S`] (lockstep waits the reply bound).
+    pub(super) fn probe_missed(&mut self, t: f64, patient: bool) {
+        let delay = self.spec.restart_delay_s;
+        if let Some(a) = &mut self.away {
+            a.probes += 1;
+            a.next_probe = if patient {
+                t + (delay * 2f64.powi(a.probes.min(16) as i32)).min(PROBE_GAP_MAX_S)
+            } else {
+                t
+            };
+        }
+    }
+
     /// A fresh service drives the joint: what was seen of the old one says nothing
     /// about it.
     pub(super) fn restarted(&mut self) -> u32 {
         self.restart_at = None;
+        self.away = None;
         self.restarts += 1;
         self.monitors.reset();
         self.conditions = Default::default();
@@ -176,6 +224,31 @@ mod tests {
         assert_eq!(w.restart_at, Some(5.0));
         assert_eq!(w.health, JointHealth::Restarting);
         assert!(matches!(w.failed(5.5), Failure::Restart { used: 1, .. }));
+    }
+
+    #[test]
+    fn an_away_service_is_probed_with_backoff_in_lockstep_and_every_step_in_real_time() {
+        let mut w = Watch::new(spec(), LinkLossPolicy::HoldInSim);
+        w.went_away(1.0);
+        assert!(!w.probe_due(1.019));
+        assert!(w.probe_due(1.02));
+        let mut probes = Vec::new();
+        let mut t = 1.02;
+        for _ in 0..8 {
+            w.probe_missed(t, true);
+            t = w.away.map(|a| a.next_probe).unwrap_or(f64::NAN);
+            probes.push((t * 1e6).round() / 1e6);
+        }
+        // 40, 80, 160, 320, 640 ms later, then at most a second apart.
+        assert_eq!(probes, vec![1.06, 1.14, 1.3, 1.62, 2.26, 3.26, 4.26, 5.26]);
+        // No restart budget spent waiting: a failure after the return restarts.
+        assert_eq!(w.restarted(), 1);
+        assert_eq!(w.away, None);
+        assert!(matches!(w.failed(6.0), Failure::Restart { used: 1, .. }));
+        // Real time probes at every step.
+        w.went_away(7.0);
+        w.probe_missed(7.02, false);
+        assert!(w.probe_due(7.02));
     }
 
     #[test]
