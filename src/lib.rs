@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod batch;
+pub mod campaign;
 pub mod control;
 pub mod expect;
 pub mod faults;

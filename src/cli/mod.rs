@@ -13,11 +13,13 @@ use armhil::scene::{Scene, SceneError};
 
 mod bench;
 mod check;
+mod merge;
 mod ports;
 mod recording;
 mod replay;
 mod run;
 mod serve;
+mod shard;
 mod suite;
 mod virtual_servo;
 mod zenoh;
@@ -64,6 +66,9 @@ enum Command {
     /// Run a scene under random fault schedules, one per seed, and check invariants
     /// (containment, detection, a complete event log); exit 1 on any violation.
     FuzzFaults(suite::FuzzArgs),
+    /// Merge the outputs of a campaign's shards (`test`/`fuzz-faults --shard`) into one
+    /// report; exit 1 if anything failed, 2 if they are not one complete campaign.
+    Merge(merge::MergeArgs),
     /// Open the GUI on a recording: the arm posed from the recorded positions, the
     /// table, plots and events at any instant, a time scrubber, play at ×0.1-×10.
     Replay(replay::ReplayArgs),
@@ -123,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::VirtualServo(a) => virtual_servo::cmd_virtual_servo(a),
         Command::Test(a) => suite::test(a),
         Command::FuzzFaults(a) => suite::fuzz(a),
+        Command::Merge(a) => merge::cmd_merge(a),
         Command::Inspect { file } => recording::cmd_inspect(&file),
         Command::Replay(a) => replay::cmd_replay(a),
         Command::Export { file, csv } => recording::cmd_export(&file, &csv),

@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use armhil::batch;
+use armhil::campaign::merge::Header;
+use armhil::campaign::{self, Doc, FuzzDoc, SceneOutcome, SeedOutcome, TestDoc};
 use armhil::faults::fuzz::{self, FuzzConfig};
-use armhil::faults::{FaultKind, FaultSpec};
 use armhil::report::Report;
 use armhil::runtime::{self, RunOptions};
 use armhil::scene::Scene;
@@ -41,6 +42,25 @@ pub struct TestArgs {
     /// CAP_SYS_NICE), so that other load on the machine cannot fake link faults.
     #[arg(long, value_name = "N")]
     rt_priority: Option<i32>,
+    #[command(flatten)]
+    campaign: CampaignArgs,
+}
+
+/// Sharding and machine-readable output, shared by `test` and `fuzz-faults`.
+#[derive(clap::Args)]
+pub struct CampaignArgs {
+    /// Run one shard of the campaign: K/N (1 <= K <= N), or auto[/N] to take the
+    /// index (and total) from the scheduler (Kubernetes JOB_COMPLETION_INDEX, Slurm
+    /// array, GitLab parallel, Bazel test sharding). Items go to shards by a stable
+    /// hash; `armhil merge` joins the shards' outputs.
+    #[arg(long, value_name = "K/N|auto[/N]", value_parser = super::shard::arg)]
+    shard: Option<armhil::campaign::ShardArg>,
+    /// Validate the arguments and inputs, print the shard plan, run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write every item's outcome as JSON to FILE (what `armhil merge` reads).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -62,9 +82,8 @@ pub struct FuzzArgs {
     /// Simulated seconds per run (default: the scene's duration).
     #[arg(long)]
     duration: Option<f64>,
-    /// Write every seed's schedule, verdict and figures as JSON to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    campaign: CampaignArgs,
 }
 
 /// Every *.ron under `p` (or `p` itself), sorted.
@@ -136,12 +155,12 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         return Err(BadInput("no *.ron scenes found in the given paths".into()).into());
     }
-    // Everything is validated before anything runs.
-    let mut scenes = Vec::new();
+    // Everything is validated before anything runs, every shard's scenes included.
+    let mut all = Vec::new();
     let mut problems = Vec::new();
     for f in &files {
         match Scene::load(f) {
-            Ok(s) => scenes.push(s),
+            Ok(s) => all.push(s),
             Err(e) => problems.push(e.to_string()),
         }
     }
@@ -156,8 +175,44 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    let (shard, from) = super::shard::resolve(a.campaign.shard)?;
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    // The plan: every scene's name and text (the same in every shard of one campaign).
+    let texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+        .collect();
+    let parts: Vec<&str> = names
+        .iter()
+        .zip(&texts)
+        .flat_map(|(n, t)| [n.as_str(), t.as_str()])
+        .collect();
+    let header = Header {
+        version: env!("CARGO_PKG_VERSION").into(),
+        shard,
+        plan: campaign::doc::plan(&parts),
+        items_total: files.len(),
+    };
+    let mine: Vec<usize> = (0..files.len())
+        .filter(|&k| shard.owns(&names[k]))
+        .collect();
+    if a.campaign.dry_run {
+        println!(
+            "shard {shard} ({from}): {} of {} scenes, plan {}",
+            mine.len(),
+            files.len(),
+            header.plan
+        );
+        for &k in &mine {
+            println!("  {}", names[k]);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(j) = &a.junit {
         writable(j, "--junit")?;
+    }
+    if let Some(j) = &a.campaign.json {
+        writable(j, "--json")?;
     }
     if let Some(d) = &a.reports {
         std::fs::create_dir_all(d)
@@ -167,22 +222,22 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(d)
             .map_err(|e| BadInput(format!("--record {}: cannot create: {e}", d.display())))?;
     }
+    let scenes: Vec<&Scene> = mine.iter().map(|&k| &all[k]).collect();
     let pb = bar(scenes.len() as u64);
     // Lockstep scenes run in parallel; scenes with serial joints run in real time and
     // get the machine to themselves, one after the other, afterwards.
-    let realtime = |s: &Scene| s.needs_realtime();
     let lock: Vec<usize> = (0..scenes.len())
-        .filter(|&k| !realtime(&scenes[k]))
+        .filter(|&k| !scenes[k].needs_realtime())
         .collect();
     let rt: Vec<usize> = (0..scenes.len())
-        .filter(|&k| realtime(&scenes[k]))
+        .filter(|&k| scenes[k].needs_realtime())
         .collect();
     let mut results: Vec<Option<Result<Report, String>>> =
         (0..scenes.len()).map(|_| None).collect();
     let opts_for = |k: usize, rt: Option<i32>| RunOptions {
         rt_priority: rt,
         record: a.record.as_ref().map(|d| {
-            let stem = files[k]
+            let stem = files[mine[k]]
                 .file_stem()
                 .map_or("scene".into(), |s| s.to_string_lossy());
             armhil::telemetry::recorder::to_file(&d.join(format!("{stem}.mcap")))
@@ -192,14 +247,14 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     let done = batch::parallel_map(
         &lock,
         a.jobs,
-        |&k| run_with(&scenes[k], opts_for(k, None)),
+        |&k| run_with(scenes[k], opts_for(k, None)),
         |_, _| pb.inc(1),
     );
     for (k, r) in lock.iter().zip(done) {
         results[*k] = Some(r);
     }
     for k in rt {
-        results[k] = Some(run_with(&scenes[k], opts_for(k, a.rt_priority)));
+        results[k] = Some(run_with(scenes[k], opts_for(k, a.rt_priority)));
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -207,71 +262,58 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("not run".into())))
         .collect();
-    let width = files
+    let width = mine
         .iter()
-        .map(|f| f.display().to_string().len())
+        .map(|&k| names[k].len())
         .max()
         .unwrap_or(10)
         .max(10);
+    if shard.total > 1 {
+        println!(
+            "shard {shard} ({from}): {} of {} scenes",
+            mine.len(),
+            files.len()
+        );
+    }
     println!(
         "{:<width$} {:<6} {:>7} {:>9} {:>8}  first failure",
         "scene", "result", "expect", "sim (s)", "wall (s)"
     );
     let mut failed = 0;
     let mut suites = Vec::new();
-    for ((file, scene), res) in files.iter().zip(&scenes).zip(&results) {
-        let name = file.display().to_string();
-        match res {
-            Ok(r) => {
-                let ok = r.expectations.iter().filter(|v| v.passed).count();
-                let first = r
-                    .expectations
-                    .iter()
-                    .find(|v| !v.passed)
-                    .map(|v| format!("{}: {}", v.expectation, v.detail))
-                    .or_else(|| r.aborted.clone())
-                    .or_else(|| {
-                        (!r.passed).then(|| {
-                            r.joints
-                                .iter()
-                                .filter(|j| j.state != armhil::report::JointHealth::Ok)
-                                .map(|j| format!("{} ended {}", j.name, j.state.as_str()))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                    })
-                    .unwrap_or_default();
-                failed += usize::from(!r.passed);
-                println!(
-                    "{name:<width$} {:<6} {:>7} {:>9.2} {:>8.2}  {first}",
-                    if r.passed { "PASS" } else { "FAIL" },
-                    if scene.expect.is_empty() {
-                        "-".to_string()
-                    } else {
-                        format!("{ok}/{}", r.expectations.len())
-                    },
-                    r.sim_time_s,
-                    r.wall_time_s
-                );
-                if let Some(d) = &a.reports {
-                    let stem = file
-                        .file_stem()
-                        .map_or("scene".into(), |s| s.to_string_lossy());
-                    let p = d.join(format!("{stem}.json"));
-                    std::fs::write(&p, r.to_json())
-                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                println!(
-                    "{name:<width$} {:<6} {:>7} {:>9} {:>8}  {e}",
-                    "ERROR", "-", "-", "-"
-                );
-            }
+    let mut outcomes = Vec::new();
+    for ((&k, scene), res) in mine.iter().zip(&scenes).zip(&results) {
+        let name = &names[k];
+        let o = outcome(k, name, scene, res);
+        failed += usize::from(o.result != "PASS");
+        let expect = if o.result == "ERROR" || scene.expect.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{}/{}", o.expectations_passed, o.expectations_total)
+        };
+        let (sim, wall) = match res {
+            Ok(r) => (
+                format!("{:.2}", r.sim_time_s),
+                format!("{:.2}", r.wall_time_s),
+            ),
+            Err(_) => ("-".into(), "-".into()),
+        };
+        println!(
+            "{name:<width$} {:<6} {expect:>7} {sim:>9} {wall:>8}  {}",
+            o.result, o.first_failure
+        );
+        if let (Some(d), Ok(r)) = (&a.reports, res) {
+            let stem = files[k]
+                .file_stem()
+                .map_or("scene".into(), |s| s.to_string_lossy());
+            let p = d.join(format!("{stem}.json"));
+            std::fs::write(&p, r.to_json())
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
         }
+        outcomes.push(o);
         suites.push(SuiteResult {
-            file: name,
+            index: k,
+            file: name.clone(),
             outcome: res.as_ref().map_err(Clone::clone),
         });
     }
@@ -281,15 +323,73 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         scenes.len() - failed
     );
     if let Some(j) = &a.junit {
-        std::fs::write(j, junit::document(&suites))
+        std::fs::write(j, junit::document(&suites, &header.junit_name()))
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", j.display()))?;
         println!("junit: {}", j.display());
+    }
+    if let Some(j) = &a.campaign.json {
+        let doc = Doc::Test(TestDoc {
+            format: campaign::doc::TEST_FORMAT.into(),
+            armhil_version: header.version.clone(),
+            shard,
+            plan: header.plan.clone(),
+            items_total: header.items_total,
+            scenes: outcomes,
+        });
+        std::fs::write(j, doc.to_json())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", j.display()))?;
+        println!("json: {}", j.display());
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Scene `k`'s outcome for the table and the JSON document.
+fn outcome(k: usize, name: &str, scene: &Scene, res: &Result<Report, String>) -> SceneOutcome {
+    match res {
+        Ok(r) => {
+            let first = r
+                .expectations
+                .iter()
+                .find(|v| !v.passed)
+                .map(|v| format!("{}: {}", v.expectation, v.detail))
+                .or_else(|| r.aborted.clone())
+                .or_else(|| {
+                    (!r.passed).then(|| {
+                        r.joints
+                            .iter()
+                            .filter(|j| j.state != armhil::report::JointHealth::Ok)
+                            .map(|j| format!("{} ended {}", j.name, j.state.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                })
+                .unwrap_or_default();
+            SceneOutcome {
+                index: k,
+                file: name.to_string(),
+                result: if r.passed { "PASS" } else { "FAIL" }.into(),
+                expectations_passed: r.expectations.iter().filter(|v| v.passed).count(),
+                expectations_total: scene.expect.len().max(r.expectations.len()),
+                sim_time_s: r.sim_time_s,
+                wall_time_s: r.wall_time_s,
+                first_failure: first,
+            }
+        }
+        Err(e) => SceneOutcome {
+            index: k,
+            file: name.to_string(),
+            result: "ERROR".into(),
+            expectations_passed: 0,
+            expectations_total: scene.expect.len(),
+            sim_time_s: 0.0,
+            wall_time_s: 0.0,
+            first_failure: e.clone(),
+        },
+    }
 }
 
 /// Parses `N` or `A..B` (inclusive).
@@ -313,29 +413,6 @@ fn parse_seeds(s: &str) -> Result<(u64, u64), BadInput> {
         return Err(bad());
     }
     Ok((a, b))
-}
-
-/// One seed's outcome.
-#[derive(serde::Serialize)]
-struct SeedOutcome {
-    seed: u64,
-    faults: Vec<FaultSpec>,
-    violations: Vec<String>,
-    /// (kind, detection latency in control periods) of every detected fault.
-    detections: Vec<(String, f64)>,
-    /// (kind, recovery s) of every fault that ended and recovered.
-    recoveries: Vec<(String, f64)>,
-    /// Deadline misses of joints without a fault.
-    healthy_misses: u64,
-    replay: String,
-}
-
-fn pct(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
@@ -371,7 +448,31 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    if let Some(j) = &a.json {
+    let (shard, from) = super::shard::resolve(a.campaign.shard)?;
+    let file = a.scene.display().to_string();
+    // The plan: the scene's name and text and every setting that decides the
+    // schedules and verdicts (the same in every shard of one campaign).
+    let text = std::fs::read_to_string(&a.scene).unwrap_or_default();
+    let settings = format!(
+        "{first}..={last} max_faults {} margin {} duration {}",
+        a.max_faults, a.margin, scene.duration_s
+    );
+    let plan = campaign::doc::plan(&[&file, &text, &settings]);
+    let seeds: Vec<u64> = (first..=last)
+        .filter(|s| shard.owns(&s.to_string()))
+        .collect();
+    let total = (last - first + 1) as usize;
+    if a.campaign.dry_run {
+        let shown: Vec<String> = seeds.iter().take(12).map(u64::to_string).collect();
+        let more = if seeds.len() > 12 { ", ..." } else { "" };
+        println!(
+            "shard {shard} ({from}): {} of {total} seeds of {file}, plan {plan}: {}{more}",
+            seeds.len(),
+            shown.join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(j) = &a.campaign.json {
         writable(j, "--json")?;
     }
     scene.faults.clear();
@@ -382,61 +483,12 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
     };
     let baseline =
         run_caught(&scene).map_err(|e| anyhow::anyhow!("fault-free baseline run: {e}"))?;
-    let seeds: Vec<u64> = (first..=last).collect();
-    let file = a.scene.display().to_string();
     let pb = bar(seeds.len() as u64);
     let bad = AtomicUsize::new(0);
     let outcomes = batch::parallel_map(
         &seeds,
         a.jobs,
-        |&seed| {
-            let faults = fuzz::draw(&scene, seed, &cfg);
-            let mut s = scene.clone();
-            s.seed = seed;
-            s.faults = faults.clone();
-            let replay = fuzz::replay_command(&file, seed, &faults);
-            let (violations, detections, recoveries, healthy_misses) = match run_caught(&s) {
-                Ok(r) => {
-                    let v = fuzz::violations(&s, &faults, &r, &baseline, &cfg);
-                    let periods = |name: &str| {
-                        r.joints
-                            .iter()
-                            .find(|j| j.name == name)
-                            .map_or(1.0, |j| 1.0 / j.rate_hz)
-                    };
-                    let d = r
-                        .faults
-                        .iter()
-                        .filter_map(|f| {
-                            f.detection_latency_s
-                                .map(|l| (f.kind.clone(), l / periods(&f.joint)))
-                        })
-                        .collect();
-                    let rec = r
-                        .faults
-                        .iter()
-                        .filter_map(|f| f.recovery_s.map(|x| (f.kind.clone(), x)))
-                        .collect();
-                    let misses = r
-                        .joints
-                        .iter()
-                        .filter(|j| !faults.iter().any(|f| f.joint == j.name))
-                        .map(|j| j.deadline_misses)
-                        .sum();
-                    (v, d, rec, misses)
-                }
-                Err(e) => (vec![e], Vec::new(), Vec::new(), 0),
-            };
-            SeedOutcome {
-                seed,
-                faults,
-                violations,
-                detections,
-                recoveries,
-                healthy_misses,
-                replay,
-            }
-        },
+        |&seed| seed_outcome(&scene, &file, seed, &cfg, &baseline),
         |_, o: &SeedOutcome| {
             if !o.violations.is_empty() {
                 bad.fetch_add(1, Ordering::Relaxed);
@@ -446,106 +498,84 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
         },
     );
     pb.finish_and_clear();
-    let failing: Vec<&SeedOutcome> = outcomes
-        .iter()
-        .filter(|o| !o.violations.is_empty())
-        .collect();
-    let faults_total: usize = outcomes.iter().map(|o| o.faults.len()).sum();
-    println!(
-        "fuzz-faults {}: {} seeds ({first}..={last}), {faults_total} faults, {} seeds with violations, {} violations",
-        file,
-        outcomes.len(),
-        failing.len(),
-        failing.iter().map(|o| o.violations.len()).sum::<usize>()
-    );
-    println!(
-        "healthy joints' deadline misses during faults: {}",
-        outcomes.iter().map(|o| o.healthy_misses).sum::<u64>()
-    );
-    println!(
-        "{:<16} {:>7} {:>9} {:>9} {:>9} {:>13} {:>13}",
-        "kind", "faults", "det p50", "det p99", "det max", "recovery p50", "recovery max"
-    );
-    println!(
-        "{:<16} {:>7} {:>9} {:>9} {:>9} {:>13} {:>13}",
-        "", "", "(T)", "(T)", "(T)", "(ms)", "(ms)"
-    );
-    let kinds = [
-        FaultKind::Panic,
-        FaultKind::Hang,
-        FaultKind::Slow { ms: 0.0 },
-        FaultKind::EncoderStuck,
-        FaultKind::EncoderNoise { sigma_rad: 0.0 },
-        FaultKind::EncoderOffset { rad: 0.0 },
-        FaultKind::TorqueSag { factor: 0.0 },
-        FaultKind::ServoError {
-            bit: armhil::faults::ServoErrorBit::Overload,
-        },
-        FaultKind::PowerLoss,
-        FaultKind::Jam,
-        FaultKind::Abort,
-        FaultKind::Crash,
-    ];
-    for k in kinds {
-        let name = k.name();
-        let n = outcomes
-            .iter()
-            .flat_map(|o| &o.faults)
-            .filter(|f| f.kind.name() == name)
-            .count();
-        // Jams are drawn only on scenes with a world, aborts and crashes only on
-        // services in their own processes.
-        if n == 0 && matches!(k, FaultKind::Jam | FaultKind::Abort | FaultKind::Crash) {
-            continue;
-        }
-        let mut det: Vec<f64> = outcomes
-            .iter()
-            .flat_map(|o| &o.detections)
-            .filter(|(kk, _)| kk == name)
-            .map(|(_, l)| *l)
-            .collect();
-        let mut rec: Vec<f64> = outcomes
-            .iter()
-            .flat_map(|o| &o.recoveries)
-            .filter(|(kk, _)| kk == name)
-            .map(|(_, r)| r * 1e3)
-            .collect();
-        println!(
-            "{name:<16} {n:>7} {:>9.2} {:>9.2} {:>9.2} {:>13.1} {:>13.1}",
-            pct(&mut det, 0.5),
-            pct(&mut det, 0.99),
-            pct(&mut det, 1.0),
-            pct(&mut rec, 0.5),
-            pct(&mut rec, 1.0)
-        );
-    }
-    for o in failing.iter().take(20) {
-        println!("seed {} FAILED:", o.seed);
-        for v in &o.violations {
-            println!("  - {v}");
-        }
-        println!("  replay: armhil fuzz-faults {file} --seeds {}", o.seed);
-        println!("      or: {}", o.replay);
-    }
-    if failing.len() > 20 {
-        println!("... and {} more failing seeds", failing.len() - 20);
-    }
-    if let Some(j) = &a.json {
-        let text = serde_json::to_string_pretty(&outcomes)?;
-        std::fs::write(j, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", j.display()))?;
+    let doc = FuzzDoc {
+        format: campaign::doc::FUZZ_FORMAT.into(),
+        armhil_version: env!("CARGO_PKG_VERSION").into(),
+        shard,
+        plan,
+        scene: file,
+        first_seed: first,
+        last_seed: last,
+        items_total: total,
+        outcomes,
+    };
+    print!("{}", campaign::fuzz::summary(&doc, Some(20)));
+    let passed = doc.outcomes.iter().all(|o| o.violations.is_empty());
+    if let Some(j) = &a.campaign.json {
+        std::fs::write(j, Doc::Fuzz(doc).to_json())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", j.display()))?;
         println!("json: {}", j.display());
     }
-    println!(
-        "{}",
-        if failing.is_empty() {
-            "PASSED"
-        } else {
-            "FAILED"
-        }
-    );
-    Ok(if failing.is_empty() {
+    println!("{}", if passed { "PASSED" } else { "FAILED" });
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One seed: its schedule drawn, run, and judged against the invariants.
+fn seed_outcome(
+    scene: &Scene,
+    file: &str,
+    seed: u64,
+    cfg: &FuzzConfig,
+    baseline: &Report,
+) -> SeedOutcome {
+    let faults = fuzz::draw(scene, seed, cfg);
+    let mut s = scene.clone();
+    s.seed = seed;
+    s.faults = faults.clone();
+    let replay = fuzz::replay_command(file, seed, &faults);
+    let (violations, detections, recoveries, healthy_misses) = match run_caught(&s) {
+        Ok(r) => {
+            let v = fuzz::violations(&s, &faults, &r, baseline, cfg);
+            let periods = |name: &str| {
+                r.joints
+                    .iter()
+                    .find(|j| j.name == name)
+                    .map_or(1.0, |j| 1.0 / j.rate_hz)
+            };
+            let d = r
+                .faults
+                .iter()
+                .filter_map(|f| {
+                    f.detection_latency_s
+                        .map(|l| (f.kind.clone(), l / periods(&f.joint)))
+                })
+                .collect();
+            let rec = r
+                .faults
+                .iter()
+                .filter_map(|f| f.recovery_s.map(|x| (f.kind.clone(), x)))
+                .collect();
+            let misses = r
+                .joints
+                .iter()
+                .filter(|j| !faults.iter().any(|f| f.joint == j.name))
+                .map(|j| j.deadline_misses)
+                .sum();
+            (v, d, rec, misses)
+        }
+        Err(e) => (vec![e], Vec::new(), Vec::new(), 0),
+    };
+    SeedOutcome {
+        seed,
+        faults,
+        violations,
+        detections,
+        recoveries,
+        healthy_misses,
+        replay,
+    }
 }

@@ -1,6 +1,7 @@
 //! armhil integration tests: one binary (heavy crates link once), one module per area.
 
 mod bridge;
+mod campaign;
 mod cli;
 mod common;
 mod control_path;
