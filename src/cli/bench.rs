@@ -327,6 +327,15 @@ pub struct BenchBusArgs {
     /// Number of servos on the bus (1..=32).
     #[arg(long, default_value_t = 6)]
     servos: u8,
+    /// The control period each transaction must fit in, ms (1..=1000): replies must
+    /// come within 90 % of it, or count as errors (timeouts).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    period_ms: u64,
+    /// Measure an existing bus with servos 1..=N instead of armhil's virtual servos
+    /// on a pty: a device path, tcp://HOST:PORT or rfc2217://HOST:PORT (e.g. ser2net
+    /// in front of `armhil virtual-servo`).
+    #[arg(long, value_name = "PORT")]
+    port: Option<String>,
     /// Modelled line rate, bit/s.
     #[arg(long, default_value_t = 1_000_000)]
     baud: u32,
@@ -339,8 +348,8 @@ pub struct BenchBusArgs {
 /// position/speed/load for every servo) against `armhil`'s virtual servos on a pty.
 pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
     use armhil::hardware::bridge::{self, BusJoint, BusSpec, BusTick, Goals};
+    use armhil::hardware::transport::port;
     use armhil::hardware::transport::pty::PtyTransport;
-    use armhil::hardware::transport::serial::SerialTransport;
     use armhil::hardware::virtual_servo::{VirtualBus, serve, table::Protocol};
     use armhil::scene::BusProtocol;
     use armhil::sys::clock::WallClock;
@@ -360,24 +369,38 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
         (Protocol::Sts, BusProtocol::Sts)
     };
     let ids: Vec<u8> = (1..=a.servos).collect();
-    let mut pty = PtyTransport::open()?;
-    let path = pty.slave_path().to_string();
     let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let ids2 = ids.clone();
-    let baud = a.baud;
-    let server = std::thread::spawn(move || {
-        let mut bus = VirtualBus::new(proto, &ids2, baud);
-        // The DXL default return delay is 500 µs; benches set it to 0, as users do.
-        for s in &mut bus.servos {
-            let addr = match proto {
-                Protocol::Dxl => armhil::hardware::virtual_servo::table::dxl::RETURN_DELAY as usize,
-                Protocol::Sts => armhil::hardware::virtual_servo::table::sts::RETURN_DELAY as usize,
-            };
-            s.table.force(addr, &[0]);
+    let (path, server) = match &a.port {
+        Some(p) => {
+            armhil::hardware::spec::parse(p)
+                .map_err(|e| super::BadInput(format!("--port: {e}")))?;
+            (p.clone(), None)
         }
-        let _ = serve(&mut bus, &mut pty, &stop2, &WallClock::new());
-    });
+        None => {
+            let mut pty = PtyTransport::open()?;
+            let path = pty.slave_path().to_string();
+            let stop2 = stop.clone();
+            let ids2 = ids.clone();
+            let baud = a.baud;
+            let server = std::thread::spawn(move || {
+                let mut bus = VirtualBus::new(proto, &ids2, baud);
+                // The DXL default return delay is 500 µs; benches set it to 0, as users do.
+                for s in &mut bus.servos {
+                    let addr = match proto {
+                        Protocol::Dxl => {
+                            armhil::hardware::virtual_servo::table::dxl::RETURN_DELAY as usize
+                        }
+                        Protocol::Sts => {
+                            armhil::hardware::virtual_servo::table::sts::RETURN_DELAY as usize
+                        }
+                    };
+                    s.table.force(addr, &[0]);
+                }
+                let _ = serve(&mut bus, &mut pty, &stop2, &WallClock::new());
+            });
+            (path, Some(server))
+        }
+    };
     let spec = BusSpec {
         port: path.clone(),
         protocol: bus_proto,
@@ -390,14 +413,15 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
                 zero_tick: 2048,
             })
             .collect(),
-        period: Duration::from_millis(10),
+        period: Duration::from_millis(a.period_ms),
         rt_priority: None,
     };
-    let mut link = SerialTransport::open(&path, a.baud)?;
+    let mut link = port::open(&path, a.baud)?;
     let clock = WallClock::new();
     let goals = Goals(vec![0.1; ids.len()]);
     let mut lat = Vec::new();
     let mut errors = 0u64;
+    let mut kinds = std::collections::BTreeMap::new();
     let t0 = std::time::Instant::now();
     let mut n = 0u64;
     while t0.elapsed().as_secs_f64() < a.seconds {
@@ -408,11 +432,18 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
         } = bridge::transaction(&spec, &mut link, Some(&goals), &clock)?;
         lat.push(latency.as_secs_f64() * 1e6);
         errors += e.len() as u64 + (ids.len() - samples.len()) as u64;
+        for (_, k) in &e {
+            let name = format!("{k:?}");
+            let name = name.split('(').next().unwrap_or("").to_string();
+            *kinds.entry(name).or_insert(0u64) += 1;
+        }
         n += 1;
     }
     let wall = t0.elapsed().as_secs_f64();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = server.join();
+    if let Some(s) = server {
+        let _ = s.join();
+    }
     lat.sort_by(|x, y| x.total_cmp(y));
     let at = |q: f64| {
         lat.get(((lat.len().max(1) - 1) as f64 * q).round() as usize)
@@ -424,16 +455,25 @@ pub fn run_bus(a: BenchBusArgs) -> anyhow::Result<ExitCode> {
         BusProtocol::Dxl => (10 + 4 + 5 * ids.len()) + (10 + 4 + ids.len()) + ids.len() * (11 + 10),
     };
     println!(
-        "bench-bus {} × {} at {} bit/s: {:.0} transactions/s over {:.1} s; latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {} errors; wire time per transaction {:.0} µs ({} bytes)",
+        "bench-bus {} × {} at {} bit/s{}: {:.0} transactions/s over {:.1} s; latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {} errors{}; wire time per transaction {:.0} µs ({} bytes)",
         a.servos,
         a.protocol,
         a.baud,
+        a.port
+            .as_ref()
+            .map(|p| format!(" via {p}"))
+            .unwrap_or_default(),
         n as f64 / wall,
         wall,
         at(0.5),
         at(0.99),
         at(1.0),
         errors,
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" {kinds:?}")
+        },
         bytes as f64 * 10.0 / a.baud as f64 * 1e6,
         bytes
     );

@@ -22,6 +22,11 @@ pub(super) struct VirtualServoArgs {
     /// Also make PATH a symlink to the pty device (removed on exit).
     #[arg(long, value_name = "PATH")]
     link: Option<PathBuf>,
+    /// Serve over TCP instead of a pty, as a serial server would: `tcp://ADDR:PORT`
+    /// (port 0 picks a free one; the address is printed). One client at a time; the
+    /// next is accepted when it leaves.
+    #[arg(long, value_name = "tcp://ADDR:PORT", conflicts_with = "link")]
+    listen: Option<String>,
     /// Fault injection: probability that a reply has a corrupted byte (0..=1).
     #[arg(long, default_value_t = 0.0, value_parser = probability)]
     corrupt: f64,
@@ -76,8 +81,28 @@ pub(super) fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode>
     };
     let ids = parse_ids(&a.ids, max_id)?;
     let baud = a.baud.unwrap_or(default_baud);
-    let mut pty = PtyTransport::open().context("creating the pseudo-terminal")?;
-    let path = pty.slave_path().to_string();
+    let listener = match &a.listen {
+        None => None,
+        Some(l) => {
+            let addr = l
+                .strip_prefix("tcp://")
+                .ok_or_else(|| BadInput(format!("--listen {l:?}: expected tcp://ADDR:PORT")))?;
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| BadInput(format!("--listen {l:?}: cannot listen: {e}")))?;
+            Some(listener)
+        }
+    };
+    let mut pty = match listener {
+        Some(_) => None,
+        None => Some(PtyTransport::open().context("creating the pseudo-terminal")?),
+    };
+    let path = match (&listener, &pty) {
+        (Some(l), _) => format!("tcp://{}", l.local_addr()?),
+        (None, p) => p
+            .as_ref()
+            .map(|p| p.slave_path().to_string())
+            .unwrap_or_default(),
+    };
     if let Some(link) = &a.link {
         if link.symlink_metadata().is_ok() {
             return Err(BadInput(format!("--link {}: already exists", link.display())).into());
@@ -107,7 +132,11 @@ pub(super) fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode>
         seed: a.seed,
     });
     let clock = armhil::sys::clock::WallClock::new();
-    let result = serve(&mut bus, &mut pty, &stop, &clock);
+    let result = match (&listener, pty.as_mut()) {
+        (Some(l), _) => serve_tcp(&mut bus, l, &stop, &clock),
+        (None, Some(p)) => serve(&mut bus, p, &stop, &clock),
+        (None, None) => Ok(()),
+    };
     if let Some(link) = &a.link {
         let _ = std::fs::remove_file(link);
     }
@@ -122,4 +151,39 @@ pub(super) fn cmd_virtual_servo(a: VirtualServoArgs) -> anyhow::Result<ExitCode>
     );
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `bus` to one TCP client at a time until `stop`: a client that leaves (or
+/// whose connection breaks) is followed by the next.
+fn serve_tcp(
+    bus: &mut armhil::hardware::virtual_servo::VirtualBus,
+    listener: &std::net::TcpListener,
+    stop: &std::sync::atomic::AtomicBool,
+    clock: &dyn armhil::sys::clock::Clock,
+) -> Result<(), armhil::hardware::transport::TransportError> {
+    use armhil::hardware::transport::{TransportError, tcp::TcpTransport};
+    use std::sync::atomic::Ordering;
+    let io = |source: std::io::Error| TransportError::Io {
+        name: "--listen".into(),
+        source,
+    };
+    listener.set_nonblocking(true).map_err(io)?;
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                stream.set_nonblocking(false).map_err(io)?;
+                let mut t = TcpTransport::accepted(stream, &format!("tcp client {peer}"))?;
+                eprintln!("armhil virtual-servo: client {peer}");
+                match armhil::hardware::virtual_servo::serve(bus, &mut t, stop, clock) {
+                    Ok(()) => {}
+                    Err(e) => eprintln!("armhil virtual-servo: {e}; waiting for the next client"),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(())
 }

@@ -18,7 +18,7 @@ use crossbeam::channel::{Receiver, Sender, bounded};
 
 use super::mitm::{Impairments, MitmTransport};
 use super::protocol::{FrameError, dxl, sign_magnitude_decode, sts};
-use super::transport::serial::SerialTransport;
+use super::transport::port::{self, Port};
 use super::transport::{Transport, TransportError};
 use crate::scene::BusProtocol;
 use crate::sys::clock::{Clock, sleep_until};
@@ -251,7 +251,7 @@ fn rad_of(ticks: i32, zero: u32) -> f64 {
 }
 
 fn bus_loop(spec: BusSpec, clock: Arc<dyn Clock>, mut side: BusSide, stop: Arc<AtomicBool>) {
-    let mut link: Option<MitmTransport<SerialTransport>> = None;
+    let mut link: Option<MitmTransport<Port>> = None;
     let mut imp = Impairments::default();
     let mut backoff = Duration::from_millis(50);
     let mut offline_reported = false;
@@ -273,7 +273,7 @@ fn bus_loop(spec: BusSpec, clock: Arc<dyn Clock>, mut side: BusSide, stop: Arc<A
                     spec.port
                 )))
             } else {
-                SerialTransport::open(&spec.port, spec.baud).map(|t| {
+                port::open(&spec.port, spec.baud).map(|t| {
                     let mut m = MitmTransport::new(t, spec.protocol, clock.clone(), seed);
                     m.set(imp);
                     m

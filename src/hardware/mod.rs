@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod mitm;
 pub mod protocol;
 pub mod served;
+pub mod spec;
 pub mod transport;
 pub mod virtual_port;
 pub mod virtual_servo;

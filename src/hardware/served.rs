@@ -21,8 +21,8 @@ use std::time::Duration;
 use crossbeam::channel::{Receiver, Sender};
 
 use super::transport::Transport;
+use super::transport::port;
 use super::transport::pty::PtyTransport;
-use super::transport::serial::SerialTransport;
 use super::virtual_servo::log::Transaction;
 use super::virtual_servo::proxy::{Proxy, Reading};
 use super::virtual_servo::table::{Protocol, Table};
@@ -209,11 +209,9 @@ impl ServedPort {
                     None,
                 ),
                 Some(p) => {
-                    let port = SerialTransport::open(&p.port, p.baud).map_err(|source| {
-                        ServeError::Proxy {
-                            joint: s.name.clone(),
-                            source,
-                        }
+                    let port = port::open(&p.port, p.baud).map_err(|source| ServeError::Proxy {
+                        joint: s.name.clone(),
+                        source,
                     })?;
                     let proxy = Proxy::new(Box::new(port), p.id, spec.protocol);
                     let reading = proxy.reading.clone();

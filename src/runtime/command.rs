@@ -124,6 +124,8 @@ pub enum CommandError {
     SerialShape(String),
     #[error("{input:?}: protocol {protocol:?} is not sts or dxl")]
     Protocol { input: String, protocol: String },
+    #[error("{input:?}: port {why}")]
+    Port { input: String, why: String },
     #[error("{input:?}: ID {id:?} is not in 0 ..= 252")]
     Id { input: String, id: String },
     #[error("{input:?}: baud {baud:?} is not in 9600 ..= 10500000")]
@@ -173,16 +175,28 @@ pub fn parse_backend(s: &str) -> Result<BackendSpec, CommandError> {
         .strip_prefix("serial:")
         .ok_or_else(|| CommandError::NotABackend(s.to_string()))?;
     let mut parts: Vec<&str> = rest.split(':').collect();
-    // `virtual:NAME` is one port (an emulated bus in this process).
+    // `virtual:NAME` is one port (an emulated bus in this process), and so are
+    // `tcp://HOST:PORT` and `rfc2217://HOST:PORT` (a serial server).
     if parts.len() > 1 && parts[0] == "virtual" {
         let name = parts.remove(1);
         parts[0] = &rest[.."virtual:".len() + name.len()];
+    } else if parts.len() > 2 && matches!(parts[0], "tcp" | "rfc2217") && parts[1].starts_with("//")
+    {
+        let len = parts[0].len() + parts[1].len() + parts[2].len() + 2;
+        parts.drain(1..3);
+        parts[0] = &rest[..len];
     }
     let (port, proto, id, baud) = match parts.as_slice() {
         [p, pr, id] => (*p, *pr, *id, None),
         [p, pr, id, b] => (*p, *pr, *id, Some(*b)),
         _ => return Err(CommandError::SerialShape(s.to_string())),
     };
+    if let Err(why) = crate::hardware::spec::parse(port) {
+        return Err(CommandError::Port {
+            input: s.to_string(),
+            why,
+        });
+    }
     let protocol = match proto {
         "sts" => BusProtocol::Sts,
         "dxl" => BusProtocol::Dxl,
@@ -388,5 +402,17 @@ mod tests {
             Err(CommandError::Gains { ref source, .. }) if source.problems[0].0 == "kp"
         ));
         assert!(parse_command("gains elbow x 0 0").is_err());
+    }
+
+    #[test]
+    fn a_serial_server_is_one_port() {
+        assert!(matches!(
+            parse_backend("serial:tcp://10.0.0.5:4000:sts:3:500000"),
+            Ok(BackendSpec::Serial { ref port, id: 3, baud: 500_000, .. }) if port == "tcp://10.0.0.5:4000"
+        ));
+        assert!(matches!(
+            parse_backend("serial:rfc2217://bench:4001:dxl:7"),
+            Ok(BackendSpec::Serial { ref port, id: 7, baud: 57_600, .. }) if port == "rfc2217://bench:4001"
+        ));
     }
 }

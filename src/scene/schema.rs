@@ -299,7 +299,9 @@ pub enum BackendSpec {
     /// position loop tracks the joint's trajectory; the simulated joint follows the
     /// measured position.
     Serial {
-        /// Device path, e.g. "/dev/ttyUSB0" (or a pty from `armhil virtual-servo`).
+        /// Device path, e.g. "/dev/ttyUSB0" (or a pty from `armhil virtual-servo`), or
+        /// a serial server: "tcp://HOST:PORT" (raw, e.g. ser2net) or
+        /// "rfc2217://HOST:PORT".
         port: String,
         protocol: BusProtocol,
         /// Servo ID, 0..=252.

@@ -64,7 +64,7 @@ fn suite(r: &SuiteResult) -> TestSuite {
                 let why = bad.join("; ");
                 cases.push((
                     "every joint healthy".into(),
-                    (!bad.is_empty()).then(|| (NonSuccessKind::Failure, why)),
+                    (!bad.is_empty()).then_some((NonSuccessKind::Failure, why)),
                 ));
             } else {
                 for v in &rep.expectations {

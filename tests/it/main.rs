@@ -20,6 +20,7 @@ mod realtime_exact;
 mod recording;
 mod runtime;
 mod scenes;
+mod ser2net;
 mod serve;
 mod session;
 mod stall;

@@ -87,28 +87,7 @@ impl PtyTransport {
 
     /// Waits until the master is readable (POLLIN) or writable (POLLOUT), up to `timeout`.
     fn wait(&self, events: libc::c_short, timeout: Duration) -> Result<bool, TransportError> {
-        let mut pfd = libc::pollfd {
-            fd: self.master.as_raw_fd(),
-            events,
-            revents: 0,
-        };
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: one valid pollfd, a valid timespec, no signal mask.
-        let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(false);
-            }
-            return Err(TransportError::Io {
-                name: self.slave_path.clone(),
-                source: e,
-            });
-        }
-        Ok(rc > 0)
+        super::wait_fd(self.master.as_raw_fd(), events, timeout, &self.slave_path)
     }
 }
 

@@ -547,8 +547,8 @@ fn check_backends(joints: &[JointConfig], p: &mut Problems) {
                 format!("{zero_tick} is out of range: expected 0 ..= 4095"),
             );
         }
-        if port.is_empty() {
-            p.push(format!("{f}.port"), "must name a device path");
+        if let Err(why) = crate::hardware::spec::parse(port) {
+            p.push(format!("{f}.port"), why);
         }
         match buses.get(port.as_str()) {
             Some((pr, b, other)) if pr != protocol || b != baud => p.push(
