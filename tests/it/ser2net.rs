@@ -107,6 +107,16 @@ fn ser2net(cfg: &Path, port: u16) -> Kill {
     Kill(child)
 }
 
+/// Two emulated buses (a device serves one connection at a time) and ser2net's
+/// configuration for them: (their processes, the config, raw port, RFC 2217 port).
+fn bench(dir: &Path) -> ([Kill; 2], PathBuf, u16, u16) {
+    let (a, bus_a) = virtual_servos(dir, "a");
+    let (b, bus_b) = virtual_servos(dir, "b");
+    let (raw, rfc) = (free_port(), free_port());
+    let cfg = config(dir, (&bus_a, raw), (&bus_b, rfc));
+    ([a, b], cfg, raw, rfc)
+}
+
 /// `armhil bench-bus` through `port`: (transactions, errors).
 fn bench_bus(port: &str) -> (f64, u64, String) {
     let o = armhil()
@@ -140,13 +150,10 @@ fn bench_bus(port: &str) -> (f64, u64, String) {
 }
 
 #[test]
-fn a_bus_through_ser2net_raw_and_rfc2217_works_like_the_local_pty() {
+fn a_bus_answers_through_ser2net_raw_and_rfc2217() {
     let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_a, bus_a) = virtual_servos(dir.path(), "a");
-    let (_b, bus_b) = virtual_servos(dir.path(), "b");
-    let (raw, rfc) = (free_port(), free_port());
-    let cfg = config(dir.path(), (&bus_a, raw), (&bus_b, rfc));
+    let (_servos, cfg, raw, rfc) = bench(dir.path());
     let _s = ser2net(&cfg, raw);
     for port in [
         format!("tcp://127.0.0.1:{raw}"),
@@ -166,10 +173,7 @@ fn a_bus_through_ser2net_raw_and_rfc2217_works_like_the_local_pty() {
 fn a_killed_ser2net_is_an_offline_link_that_comes_back_when_ser2net_does() {
     let _g = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_a, bus_a) = virtual_servos(dir.path(), "a");
-    let (_b, bus_b) = virtual_servos(dir.path(), "b");
-    let (raw, rfc) = (free_port(), free_port());
-    let cfg = config(dir.path(), (&bus_a, raw), (&bus_b, rfc));
+    let (_servos, cfg, raw, rfc) = bench(dir.path());
     let first = ser2net(&cfg, raw);
     let path = scenario(
         dir.path(),
