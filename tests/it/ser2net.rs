@@ -161,8 +161,8 @@ fn a_bus_answers_through_ser2net_raw_and_rfc2217() {
     ] {
         // Connected (for RFC 2217: the server acknowledged 1,000,000 baud) and
         // transactions answered. How many replies miss is a figure of this VM's load,
-        // not of the link (a starved ser2net hands a request on in pieces, and a servo
-        // drops a packet with a gap in it): BENCHMARKS.md has it.
+        // not of the link (a stall past even 90 ms is a timeout, and the late reply's
+        // tail garbage in the next transaction): BENCHMARKS.md has it.
         let (rate, errors, t) = bench_bus(&port);
         let replies = rate * 2.0 * 6.0 - errors as f64;
         assert!(replies > 100.0, "{t}");
