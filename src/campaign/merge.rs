@@ -118,76 +118,62 @@ fn header(d: &Doc) -> Header {
     }
 }
 
+/// The shards' items in the campaign's order (by `key`), each exactly once and all
+/// `total` of them: a shard that ran another's items would show here.
+fn gather<T>(
+    parts: impl Iterator<Item = Vec<T>>,
+    key: impl Fn(&T) -> usize,
+    total: usize,
+) -> Result<Vec<T>, CampaignError> {
+    let mut items: Vec<T> = parts.flatten().collect();
+    items.sort_by_key(|x| key(x));
+    if items.len() != total || items.windows(2).any(|w| key(&w[0]) == key(&w[1])) {
+        return Err(CampaignError::Inconsistent(format!(
+            "the shards hold {} items (some twice?), the campaign has {total}",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
 /// Merges JSON shard documents (all of `test` or all of `fuzz-faults`).
 pub fn docs(docs: Vec<(String, Doc)>) -> Result<Doc, CampaignError> {
     let headers: Vec<(String, Header)> = docs.iter().map(|(f, d)| (f.clone(), header(d))).collect();
-    let kinds = (
-        docs.iter().any(|d| matches!(d.1, Doc::Test(_))),
-        docs.iter().any(|d| matches!(d.1, Doc::Fuzz(_))),
-    );
-    if kinds == (true, true) {
+    let total = headers.first().map_or(0, |h| h.1.items_total);
+    let mut tests = Vec::new();
+    let mut fuzzes = Vec::new();
+    for (_, d) in docs {
+        match d {
+            Doc::Test(t) => tests.push(t),
+            Doc::Fuzz(z) => fuzzes.push(z),
+        }
+    }
+    if !tests.is_empty() && !fuzzes.is_empty() {
         return Err(CampaignError::Inconsistent(
             "some documents are from `armhil test`, others from `armhil fuzz-faults`".into(),
         ));
     }
     check(&headers)?;
-    let total = headers[0].1.items_total;
-    let merged = match docs.into_iter().map(|d| d.1).collect::<Vec<_>>() {
-        v if kinds.0 => {
-            let mut it = v.into_iter().filter_map(|d| match d {
-                Doc::Test(t) => Some(t),
-                Doc::Fuzz(_) => None,
-            });
-            let Some(first) = it.next() else {
-                return Err(CampaignError::Inconsistent("no shard documents".into()));
-            };
-            let mut scenes = first.scenes.clone();
-            for t in it {
-                scenes.extend(t.scenes);
-            }
-            scenes.sort_by_key(|s| s.index);
-            Doc::Test(TestDoc {
-                shard: Shard::ALL,
-                scenes,
-                ..first
-            })
-        }
-        v => {
-            let mut it = v.into_iter().filter_map(|d| match d {
-                Doc::Fuzz(z) => Some(z),
-                Doc::Test(_) => None,
-            });
-            let Some(first) = it.next() else {
-                return Err(CampaignError::Inconsistent("no shard documents".into()));
-            };
-            let mut outcomes = first.outcomes.clone();
-            for z in it {
-                outcomes.extend(z.outcomes);
-            }
-            outcomes.sort_by_key(|o| o.seed);
-            Doc::Fuzz(FuzzDoc {
-                shard: Shard::ALL,
-                outcomes,
-                ..first
-            })
-        }
+    let (mut tests, mut fuzzes) = (tests.into_iter(), fuzzes.into_iter());
+    let merged = if let Some(mut first) = tests.next() {
+        let parts =
+            std::iter::once(std::mem::take(&mut first.scenes)).chain(tests.map(|t| t.scenes));
+        Doc::Test(TestDoc {
+            shard: Shard::ALL,
+            scenes: gather(parts, |s| s.index, total)?,
+            ..first
+        })
+    } else if let Some(mut first) = fuzzes.next() {
+        let parts =
+            std::iter::once(std::mem::take(&mut first.outcomes)).chain(fuzzes.map(|z| z.outcomes));
+        Doc::Fuzz(FuzzDoc {
+            shard: Shard::ALL,
+            outcomes: gather(parts, |o| o.seed as usize, total)?,
+            ..first
+        })
+    } else {
+        return Err(CampaignError::Inconsistent("no shard documents".into()));
     };
-    // Every item once: a shard that ran items of another would show here.
-    let keys: Vec<u64> = match &merged {
-        Doc::Test(t) => t.scenes.iter().map(|s| s.index as u64).collect(),
-        Doc::Fuzz(z) => z.outcomes.iter().map(|o| o.seed).collect(),
-    };
-    if keys.len() != total || keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err(CampaignError::Inconsistent(format!(
-            "the shards hold {} items ({} distinct), the campaign has {total}",
-            keys.len(),
-            {
-                let mut k = keys.clone();
-                k.dedup();
-                k.len()
-            }
-        )));
-    }
     Ok(merged)
 }
 
@@ -226,14 +212,7 @@ pub fn junit(files: Vec<(String, String)>) -> Result<(String, usize, usize), Cam
         };
         keyed.push((k, s));
     }
-    keyed.sort_by_key(|(k, _)| *k);
-    if keyed.len() != h.items_total || keyed.windows(2).any(|w| w[0].0 == w[1].0) {
-        return Err(CampaignError::Inconsistent(format!(
-            "the shards hold {} scenes, the campaign has {}",
-            keyed.len(),
-            h.items_total
-        )));
-    }
+    let keyed = gather(std::iter::once(keyed), |(k, _)| *k, h.items_total)?;
     let failed = keyed
         .iter()
         .filter(|(_, s)| s.failures + s.errors > 0)
