@@ -47,6 +47,8 @@ pub struct SessionOptions {
     pub served_tap: Option<crate::hardware::served::ServedTap>,
     /// Where the Zenoh session for external controllers listens and connects.
     pub zenoh: crate::runtime::external::ZenohOptions,
+    /// Serve the run live to Foxglove on this address (feature `live`).
+    pub live: Option<std::net::SocketAddr>,
 }
 
 impl Default for SessionOptions {
@@ -62,6 +64,7 @@ impl Default for SessionOptions {
             served: Vec::new(),
             served_tap: None,
             zenoh: Default::default(),
+            live: None,
         }
     }
 }
@@ -169,6 +172,10 @@ impl Session {
             served: options.served.clone(),
             served_tap: options.served_tap.clone(),
             zenoh: options.zenoh.clone(),
+            #[cfg(feature = "live")]
+            live_server: options
+                .live
+                .map(|a| crate::telemetry::live::server(a, &scene, control.clone())),
             ..RunOptions::default()
         };
         let s = scene.clone();

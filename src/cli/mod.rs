@@ -13,6 +13,7 @@ use armhil::scene::{Scene, SceneError};
 
 mod bench;
 mod check;
+mod live;
 mod merge;
 mod ports;
 mod recording;

@@ -59,6 +59,7 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let args = RunArgs {
         scene: a.file.clone(),
         zenoh: Default::default(),
+        live: Default::default(),
         headless: false,
         duration: None,
         seed: None,

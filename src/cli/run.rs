@@ -20,6 +20,8 @@ pub(super) struct RunArgs {
     pub(super) scene: PathBuf,
     #[command(flatten)]
     pub(super) zenoh: super::zenoh::ZenohArgs,
+    #[command(flatten)]
+    pub(super) live: super::live::LiveArgs,
     /// Run without a window even when a display is present.
     #[arg(long)]
     pub(super) headless: bool,
@@ -77,7 +79,8 @@ pub(super) struct GuiArgs {
     /// GUI: close the window after S wall-clock seconds (0 < S <= 86400).
     #[arg(long, value_name = "S", value_parser = super::run_seconds)]
     pub(super) exit_after: Option<f64>,
-    /// GUI, lockstep: initial speed in simulated seconds per wall second (0.1..=10).
+    /// GUI and headless with --live, lockstep: initial speed in simulated seconds per
+    /// wall second (0.1..=10).
     #[arg(long, default_value_t = 1.0, value_parser = super::speed)]
     pub(super) speed: f64,
     /// GUI diagnostic: make every frame this many ms slower (0..=2000), to show that
@@ -134,6 +137,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     if let Some(r) = &a.report {
         writable(r, "--report")?;
     }
+    a.live.addr()?;
     let swaps_to_serial = schedule.iter().any(|(_, c)| {
         matches!(
             c,
@@ -188,12 +192,19 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
                 std::process::exit(1);
             });
     });
+    let (control, commands) = stdin_commands();
+    let live_server = a.live.sink(&scene, &control)?;
+    // Watched live, a lockstep run keeps the wall clock's pace (`--speed`), and
+    // clients may pause, step and change it.
+    let pace = live_server.is_some().then_some(a.gui.speed);
     let opts = RunOptions {
         executor: if a.realtime {
             Executor::Realtime
         } else {
             Executor::Lockstep
         },
+        pace,
+        live_server,
         hang_timeout: Duration::from_secs_f64(a.hang_timeout),
         on_hang: Some(on_hang),
         rt_priority: a.rt_priority,
@@ -202,7 +213,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
         } else {
             runtime::FaultMode::Simulated
         },
-        control: Some(stdin_commands()),
+        control: Some(commands),
         record: a
             .record
             .as_deref()
@@ -239,15 +250,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing report {}", p.display()))?;
         println!("report: {}", p.display());
     }
-    if let Some(r) = &report.recording {
-        let dropped: u64 = r.channels.iter().map(|c| c.2).sum();
-        let written: u64 = r.channels.iter().map(|c| c.1).sum();
-        println!(
-            "recording: {} ({written} messages, {dropped} dropped, {:.1} MB)",
-            r.file,
-            r.bytes as f64 / 1e6
-        );
-    }
+    print_sinks(&report);
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {
@@ -350,6 +353,7 @@ pub(super) fn gui_window(
             duration_s: None,
             rt_priority: a.rt_priority,
             record: a.record.clone(),
+            live: a.live.addr()?,
             schedule,
             zenoh: a.zenoh.options(),
             ..Default::default()
@@ -382,11 +386,15 @@ pub(super) fn gui_window(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Commands typed on stdin (`swap JOINT BACKEND`), parsed on their own thread and sent
-/// on the run's control channel; bad lines are reported and skipped.
-pub(super) fn stdin_commands()
--> crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand> {
+/// The run's control channel, with commands typed on stdin (`swap JOINT BACKEND`)
+/// parsed on their own thread and sent on it; bad lines are reported and skipped.
+/// The sender is for others who steer the run (the live server).
+pub(super) fn stdin_commands() -> (
+    crossbeam::channel::Sender<armhil::runtime::command::ControlCommand>,
+    crossbeam::channel::Receiver<armhil::runtime::command::ControlCommand>,
+) {
     let (tx, rx) = crossbeam::channel::bounded(armhil::runtime::command::CAPACITY);
+    let control = tx.clone();
     let _ = std::thread::Builder::new()
         .name("armhil-stdin".into())
         .spawn(move || {
@@ -406,7 +414,28 @@ pub(super) fn stdin_commands()
                 }
             }
         });
-    rx
+    (control, rx)
+}
+
+/// What the recorder and the live server did, one line each.
+pub(super) fn print_sinks(report: &Report) {
+    if let Some(r) = &report.recording {
+        let dropped: u64 = r.channels.iter().map(|c| c.2).sum();
+        let written: u64 = r.channels.iter().map(|c| c.1).sum();
+        println!(
+            "recording: {} ({written} messages, {dropped} dropped, {:.1} MB)",
+            r.file,
+            r.bytes as f64 / 1e6
+        );
+    }
+    if let Some(l) = &report.live {
+        let dropped: u64 = l.channels.iter().map(|c| c.2).sum();
+        let sent: u64 = l.channels.iter().map(|c| c.1).sum();
+        println!(
+            "live: {} ({} clients, {sent} messages, {dropped} dropped before the server; {} commands, {} refused)",
+            l.address, l.clients, l.commands, l.refused
+        );
+    }
 }
 
 pub(super) fn print_summary(r: &Report) {

@@ -24,6 +24,8 @@ use super::{BadInput, ctrl_c, load, writable};
 pub(super) struct ServeArgs {
     /// Scene file (.ron) or URDF (.urdf).
     scene: PathBuf,
+    #[command(flatten)]
+    live: super::live::LiveArgs,
     /// Make PATH a symlink to the served pseudo-terminal (replaced if it is a symlink).
     #[arg(long, value_name = "PATH")]
     link: Option<PathBuf>,
@@ -292,6 +294,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             writable(p, what)?;
         }
     }
+    a.live.addr()?;
     let clock: Arc<dyn armhil::sys::clock::Clock> = Arc::new(armhil::sys::clock::WallClock::new());
     let mut port =
         ServedPort::start(spec.clone(), clock.clone()).map_err(|e| BadInput(e.to_string()))?;
@@ -328,10 +331,12 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let report = if !a.headless && super::run::gui_available() {
         gui(scene, &a, served, tap)?
     } else {
+        let (control, commands) = super::run::stdin_commands();
         let opts = RunOptions {
             executor: Executor::Realtime,
             rt_priority: a.rt_priority,
-            control: Some(super::run::stdin_commands()),
+            live_server: a.live.sink(&scene, &control)?,
+            control: Some(commands),
             record: a
                 .record
                 .as_deref()
@@ -353,6 +358,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     super::run::print_summary(&report);
+    super::run::print_sinks(&report);
     if let Some(s) = &report.served {
         let by: Vec<String> = s
             .by_instruction
@@ -406,6 +412,7 @@ fn gui(
         executor: Executor::Realtime,
         rt_priority: a.rt_priority,
         record: a.record.clone(),
+        live: a.live.addr()?,
         served,
         served_tap: tap,
         ..Default::default()

@@ -6,6 +6,7 @@
 
 pub mod proto;
 pub mod read;
+pub mod schema;
 
 pub use read::{ChannelStats, ReadError, Recording, read};
 
@@ -34,7 +35,7 @@ pub struct JointSample {
 }
 
 /// One bus transaction.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BusSample {
     pub t: f64,
     /// Sync write + sync read, µs.
@@ -139,6 +140,15 @@ pub enum Record {
 pub const WORLD_TF: &str = "/world/tf";
 /// The channel of contacts: each pair touching now, its force and where.
 pub const WORLD_CONTACTS: &str = "/world/contacts";
+/// The channel of link poses, as `foxglove.FrameTransforms` (frame = the link's name,
+/// parent `world`): what Foxglove's 3D panel draws the arm from.
+pub const ARM_TF: &str = "/tf";
+/// The channel of every joint's state at once, as `foxglove.JointStates`.
+pub const JOINT_STATES: &str = "/joint_states";
+
+/// One joint in a [`WorldSample::Joints`]: name, position (rad or m), velocity,
+/// effort (N·m or N delivered).
+pub type JointStateSample = (String, f64, f64, f64);
 
 /// One object's pose: (name, xyz, quaternion xyzw).
 pub type ObjectPose = (String, [f32; 3], [f32; 4]);
@@ -150,6 +160,8 @@ pub enum WorldSample {
     Poses(f64, Vec<ObjectPose>),
     /// (t, contacts).
     Contacts(f64, Vec<ContactSample>),
+    /// (t, every joint's state), on [`JOINT_STATES`].
+    Joints(f64, Vec<JointStateSample>),
 }
 
 /// One contact, as recorded on `/world/contacts`.
@@ -167,16 +179,22 @@ impl WorldSample {
     /// Simulated time, s.
     pub fn t(&self) -> f64 {
         match self {
-            WorldSample::Poses(t, _) | WorldSample::Contacts(t, _) => *t,
+            WorldSample::Poses(t, _) | WorldSample::Contacts(t, _) | WorldSample::Joints(t, _) => {
+                *t
+            }
         }
     }
 
-    /// The message body: `foxglove.FrameTransforms` for poses, `{t, contacts}` else.
+    /// The message body: `foxglove.FrameTransforms` for poses, `foxglove.JointStates`
+    /// for joints, `{t, contacts}` for contacts.
     pub fn to_json(&self) -> serde_json::Value {
+        let json_stamp = |t: f64| {
+            let (sec, nsec) = stamp(t);
+            serde_json::json!({"sec": sec, "nsec": nsec})
+        };
         match self {
             WorldSample::Poses(t, v) => {
-                let sec = t.max(0.0).floor();
-                let stamp = serde_json::json!({"sec": sec as u64, "nsec": ((t - sec) * 1e9).round() as u64});
+                let stamp = json_stamp(*t);
                 serde_json::json!({"transforms": v.iter().map(|(name, p, q)| serde_json::json!({
                     "timestamp": stamp,
                     "parent_frame_id": "world",
@@ -186,6 +204,21 @@ impl WorldSample {
                 })).collect::<Vec<_>>()})
             }
             WorldSample::Contacts(t, v) => serde_json::json!({"t": t, "contacts": v}),
+            WorldSample::Joints(t, v) => serde_json::json!({
+                "timestamp": json_stamp(*t),
+                "joints": v.iter().map(|(name, p, v, e)| serde_json::json!({
+                    "name": name, "position": p, "velocity": v, "effort": e,
+                })).collect::<Vec<_>>(),
+            }),
         }
     }
+}
+
+/// Simulated time `t` (s) as a timestamp's (seconds, nanoseconds); negative times
+/// are 0.
+pub fn stamp(t: f64) -> (u32, u32) {
+    let t = t.max(0.0);
+    let sec = t.floor();
+    let nsec = ((t - sec) * 1e9).round().min(999_999_999.0);
+    (sec as u32, nsec as u32)
 }

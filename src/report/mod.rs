@@ -8,7 +8,9 @@ pub mod served;
 mod stats;
 pub mod world;
 
-pub use run::{FaultRecord, JointReport, Lateness, LinkReport, RecordingReport, Report, Verdict};
+pub use run::{
+    FaultRecord, JointReport, Lateness, LinkReport, LiveReport, RecordingReport, Report, Verdict,
+};
 pub use served::{ServedJointReport, ServedReport};
 pub use stats::JointStats;
 pub use world::{LinkContactReport, ObjectReport};

@@ -107,6 +107,9 @@ pub struct Report {
     pub expectations: Vec<Verdict>,
     /// The MCAP recording, when `--record` was given.
     pub recording: Option<RecordingReport>,
+    /// The live Foxglove server, when `--live` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
     /// The served bus, for `armhil serve` runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served: Option<super::ServedReport>,
@@ -136,6 +139,23 @@ pub struct RecordingReport {
     /// (topic, messages written, messages dropped).
     pub channels: Vec<(String, u64, u64)>,
     pub bytes: u64,
+}
+
+/// What the live Foxglove server (`--live`) carried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveReport {
+    /// Where it listened, `ws://HOST:PORT`.
+    pub address: String,
+    /// Clients that connected during the run.
+    pub clients: u64,
+    /// (topic, messages handed to the server, messages dropped before it: the run's
+    /// queue to the server was full).
+    pub channels: Vec<(String, u64, u64)>,
+    /// Commands and parameter changes from clients put on the control channel, and
+    /// those refused (malformed, unknown, or the channel full), each with a reason
+    /// sent back to its client.
+    pub commands: u64,
+    pub refused: u64,
 }
 
 /// One injected fault, from onset to end.
@@ -201,6 +221,7 @@ impl Report {
             estop: None,
             expectations: Vec::new(),
             recording: None,
+            live: None,
             served: None,
             objects: Vec::new(),
             links: Vec::new(),

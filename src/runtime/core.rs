@@ -67,7 +67,7 @@ const SYSTEMIC_GRACE_S: f64 = 0.1;
 /// The state of a run that both executors share.
 pub(crate) struct Core {
     pub(crate) plant: Plant,
-    /// The recorder's and live feed's taps, beside the plant.
+    /// The sinks' and live feed's taps, beside the plant.
     observers: Observers,
     factory: ServiceFactory,
     mail: Mailboxes,
@@ -81,7 +81,8 @@ pub(crate) struct Core {
     buses: Option<Buses>,
     /// The served bus's transactions (`armhil serve`).
     served: Option<super::served::ServedLog>,
-    recorder: Option<Box<dyn Sink>>,
+    /// The recorder and the live server.
+    sinks: Vec<Box<dyn Sink>>,
     publisher: Option<Publisher>,
     pub(crate) clock: Arc<dyn Clock>,
     time: TimeBase,
@@ -96,7 +97,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Builds the plant, the recorder and live publisher, and every joint's service
+    /// Builds the plant, the sinks and live publisher, and every joint's service
     /// (returned, for the host to start).
     pub(crate) fn new(
         scene: &Scene,
@@ -110,8 +111,17 @@ impl Core {
         for s in &opts.served {
             plant.serve(s.clone());
         }
-        let mut observers = Observers::new(plant.joints().len(), scene.serial_ports());
-        let recorder = super::start_recorder(scene, &plant, &mut observers, opts)?;
+        // Link frames: the scene's names; copies of the arm (benchmarks) as `name#k`.
+        let links = (0..opts.build.copies)
+            .flat_map(|k| {
+                scene.arm.links.iter().map(move |l| match k {
+                    0 => l.name.clone(),
+                    k => format!("{}#{k}", l.name),
+                })
+            })
+            .collect();
+        let mut observers = Observers::new(plant.joints().len(), scene.serial_ports(), links);
+        let sinks = super::start_sinks(scene, &plant, &mut observers, opts)?;
         let publisher = opts.live.clone().map(|tap| {
             observers.set_live(tap.sink.clone());
             let duration = opts.duration_s.unwrap_or(scene.duration_s);
@@ -148,7 +158,7 @@ impl Core {
                 pacer: (time == TimeBase::Simulated).then(|| Pacer::new(opts.pace)),
                 buses: None,
                 served,
-                recorder,
+                sinks,
                 publisher,
                 clock,
                 time,
@@ -576,10 +586,10 @@ impl Core {
             report.served = Some(l.report());
         }
         super::verdict::judge(scene, &mut report);
-        super::finish_recorder(
+        super::finish_sinks(
             &self.plant,
             &mut self.observers,
-            self.recorder.take(),
+            std::mem::take(&mut self.sinks),
             &mut report,
         );
         self.publish(true);

@@ -51,6 +51,8 @@ pub use watchdog::HangHook;
 pub enum RunError {
     #[error("cannot start the recording: {0}")]
     Record(#[source] tap::SinkError),
+    #[error("cannot start the live server: {0}")]
+    Live(#[source] tap::SinkError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("{0}")]
@@ -111,6 +113,9 @@ pub struct RunOptions {
     pub schedule: Vec<(f64, command::ControlCommand)>,
     /// Record telemetry into this sink (e.g. `telemetry::recorder::to_file(path)`).
     pub record: Option<tap::SinkFactory>,
+    /// A live server beside the run (`--live`: `telemetry::live::server(..)`), a sink
+    /// like the recorder.
+    pub live_server: Option<tap::SinkFactory>,
     /// Set from outside (Ctrl-C) to end the run early, cleanly: the report and the
     /// recording are finished as at a normal end.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -157,6 +162,7 @@ impl Default for RunOptions {
             build: BuildOptions::default(),
             lockstep_faults: FaultMode::Simulated,
             record: None,
+            live_server: None,
             stop: None,
             rt_priority: None,
             control: None,
@@ -448,47 +454,67 @@ impl ServiceFactory {
     }
 }
 
-/// Starts recording `plant`'s run into `opts.record`, if asked.
-pub(crate) fn start_recorder(
+/// Starts the run's sinks (the recorder, the live server) and hands their taps to
+/// the observers.
+pub(crate) fn start_sinks(
     scene: &Scene,
     plant: &plant::Plant,
     observers: &mut observers::Observers,
     opts: &RunOptions,
-) -> Result<Option<Box<dyn tap::Sink>>, RunError> {
-    let Some(factory) = &opts.record else {
-        return Ok(None);
-    };
+) -> Result<Vec<Box<dyn tap::Sink>>, RunError> {
+    let factories: Vec<(&tap::SinkFactory, fn(tap::SinkError) -> RunError)> = [
+        opts.record
+            .as_ref()
+            .map(|f| (f, RunError::Record as fn(_) -> _)),
+        opts.live_server
+            .as_ref()
+            .map(|f| (f, RunError::Live as fn(_) -> _)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if factories.is_empty() {
+        return Ok(Vec::new());
+    }
     let text = std::fs::read_to_string(&scene.source).unwrap_or_default();
     let joints: Vec<String> = plant
         .joints()
         .iter()
         .map(|j| j.name().to_string())
         .collect();
-    let sink = factory
-        .start(&tap::RunInfo {
-            scene_name: &scene.name,
-            scene_text: &text,
-            joints: &joints,
-            ports: observers.ports(),
-        })
-        .map_err(RunError::Record)?;
-    observers.set_recorder(Some(sink.tap()));
-    Ok(Some(sink))
+    let gains: Vec<Option<crate::control::Gains>> =
+        scene.joints.iter().map(|j| j.controller.gains()).collect();
+    let mut sinks = Vec::new();
+    for (factory, error) in factories {
+        let sink = factory
+            .start(&tap::RunInfo {
+                scene_name: &scene.name,
+                scene_text: &text,
+                joints: &joints,
+                ports: observers.ports(),
+                gains: &gains,
+            })
+            .map_err(error)?;
+        observers.add_sink(sink.tap());
+        sinks.push(sink);
+    }
+    Ok(sinks)
 }
 
-/// Ends a recording: hands over the last events, lets go of the recorder's tap, and
-/// writes the summary into the report (a failed write is an event in the report).
-pub(crate) fn finish_recorder(
+/// Ends the sinks: hands over the last events, lets go of their taps, and writes
+/// their summaries into the report (a sink that fails is an event in the report).
+pub(crate) fn finish_sinks(
     plant: &plant::Plant,
     observers: &mut observers::Observers,
-    recorder: Option<Box<dyn tap::Sink>>,
+    sinks: Vec<Box<dyn tap::Sink>>,
     report: &mut Report,
 ) {
     observers.events(plant.events());
-    observers.close_recorder();
-    if let Some(r) = recorder {
-        match r.finish() {
-            Ok(rec) => report.recording = Some(rec),
+    observers.close_sinks();
+    for sink in sinks {
+        match sink.finish() {
+            Ok(tap::SinkReport::Recording(rec)) => report.recording = Some(rec),
+            Ok(tap::SinkReport::Live(live)) => report.live = Some(live),
             Err(e) => report.events.push(crate::report::Event {
                 t: plant.t(),
                 joint: String::new(),

@@ -1,5 +1,6 @@
-//! The run's observers, beside the plant: the recorder's tap and the live feed's tap
-//! (the GUI), and the list of serial ports the recording names its bus records by.
+//! The run's observers, beside the plant: the sinks' taps (the MCAP recorder, the
+//! live Foxglove server), the live feed's tap (the GUI), and the list of serial ports
+//! (and named channels) the sinks number their bus and world records by.
 //! The executor core hands them what happened after the plant has done it (a joint's
 //! sample each control period, the events logged, each bus transaction); a tap never
 //! blocks, so observing costs the control path a channel send at most, and the plant
@@ -12,10 +13,14 @@ use crate::hardware::bridge::BusTick;
 use crate::recording::{BusSample, JointSample, Record};
 use crate::report::Event;
 
-/// The recorder's and the live feed's taps, and what they have been handed.
+/// The sinks' and the live feed's taps, and what they have been handed.
 pub(crate) struct Observers {
-    recorder: Option<Tap>,
+    /// The sinks' taps (recorder, live server): every record.
+    sinks: Vec<Tap>,
+    /// The GUI's feed: joint samples, events and the world's objects.
     live: Option<Tap>,
+    /// Each link body's frame name on `/tf`.
+    links: Vec<String>,
     /// Serial ports in order of first use (the scene's, then ports first used by a
     /// swap): bus records name their port by index in this list.
     ports: Vec<String>,
@@ -27,16 +32,19 @@ pub(crate) struct Observers {
     next_world: f64,
 }
 
-/// How often the world (object poses, contacts) is sampled for the recording and the
-/// live feed, s: 50 Hz, smooth in Foxglove's 3D panel and the GUI.
+/// How often the world (link and object poses, joint states, contacts) is sampled
+/// for the sinks and the live feed, s: 50 Hz, smooth in Foxglove's 3D panel and the
+/// GUI.
 pub(crate) const WORLD_PERIOD_S: f64 = 0.02;
 
 impl Observers {
-    /// Nobody watching yet, for a plant of `joints` joints whose scene names `ports`.
-    pub(crate) fn new(joints: usize, ports: Vec<String>) -> Self {
+    /// Nobody watching yet, for a plant of `joints` joints whose scene names `ports`
+    /// and whose link bodies are the frames `links`.
+    pub(crate) fn new(joints: usize, ports: Vec<String>, links: Vec<String>) -> Self {
         Self {
-            recorder: None,
+            sinks: Vec::new(),
             live: None,
+            links,
             ports,
             handed_events: 0,
             next_sample: vec![0.0; joints],
@@ -49,8 +57,9 @@ impl Observers {
         &self.ports
     }
 
-    pub(crate) fn set_recorder(&mut self, tap: Option<Tap>) {
-        self.recorder = tap;
+    /// A sink's tap: it is handed every record from now on.
+    pub(crate) fn add_sink(&mut self, tap: Tap) {
+        self.sinks.push(tap);
     }
 
     pub(crate) fn set_live(&mut self, tap: Tap) {
@@ -60,7 +69,7 @@ impl Observers {
     /// One sample per control period of every joint, whatever drives it (its
     /// controller, its safe state, a real servo): what the host knows now.
     pub(crate) fn samples(&mut self, plant: &Plant, sup: &Supervisor) {
-        if self.recorder.is_none() && self.live.is_none() {
+        if self.sinks.is_empty() && self.live.is_none() {
             return;
         }
         let t = plant.t();
@@ -87,27 +96,51 @@ impl Observers {
                     state: sup.health(i),
                 },
             );
-            if let Some(l) = &self.live {
-                l.send(rec.clone());
-            }
-            if let Some(r) = &self.recorder {
-                r.send(rec);
+            for tap in self.sinks.iter().chain(&self.live) {
+                tap.send(rec.clone());
             }
         }
     }
 
-    /// The world's objects and contacts, every [`WORLD_PERIOD_S`] (scenes with a
-    /// world): recorded on `/world/tf` and `/world/contacts`, and to the live feed.
+    /// The world every [`WORLD_PERIOD_S`]: to the sinks, every link's pose (`/tf`)
+    /// and every joint's state (`/joint_states`); with a world, its objects' poses
+    /// (`/world/tf`, also to the live feed) and what touches what (`/world/contacts`).
     pub(crate) fn world(&mut self, plant: &Plant) {
-        if (self.recorder.is_none() && self.live.is_none())
-            || !plant.has_world()
-            || plant.t() + 1e-9 < self.next_world
-        {
+        if (self.sinks.is_empty() && self.live.is_none()) || plant.t() + 1e-9 < self.next_world {
             return;
         }
         self.next_world += WORLD_PERIOD_S;
         let t = plant.t();
-        let poses = crate::recording::WorldSample::Poses(
+        use crate::recording::{self as rec, WorldSample};
+        if !self.sinks.is_empty() {
+            let links = WorldSample::Poses(
+                t,
+                self.links
+                    .iter()
+                    .zip(plant.world().link_poses())
+                    .map(|(n, (p, q))| (n.clone(), p, q))
+                    .collect(),
+            );
+            let joints = WorldSample::Joints(
+                t,
+                plant
+                    .joints()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, j)| {
+                        let (_, (pos, vel)) = plant.observed(i);
+                        (j.name().to_string(), pos, vel, j.delivered())
+                    })
+                    .collect(),
+            );
+            for (name, sample) in [(rec::ARM_TF, links), (rec::JOINT_STATES, joints)] {
+                self.to_sinks(name, sample);
+            }
+        }
+        if !plant.has_world() {
+            return;
+        }
+        let poses = WorldSample::Poses(
             t,
             plant
                 .object_names()
@@ -116,12 +149,12 @@ impl Observers {
                 .map(|(n, (p, q))| (n.clone(), p, q))
                 .collect(),
         );
-        let contacts = crate::recording::WorldSample::Contacts(
+        let contacts = WorldSample::Contacts(
             t,
             plant
                 .touches()
                 .iter()
-                .map(|x| crate::recording::ContactSample {
+                .map(|x| rec::ContactSample {
                     a: plant.toucher_name(x.a).to_string(),
                     b: plant.toucher_name(x.b).to_string(),
                     force_n: x.force_n,
@@ -131,25 +164,31 @@ impl Observers {
                 })
                 .collect(),
         );
-        for (name, sample) in [
-            (crate::recording::WORLD_TF, poses),
-            (crate::recording::WORLD_CONTACTS, contacts),
-        ] {
+        for (name, sample) in [(rec::WORLD_TF, poses), (rec::WORLD_CONTACTS, contacts)] {
             if let Some(l) = &self.live {
-                l.send(crate::recording::Record::World(0, sample.clone()));
+                l.send(Record::World(0, sample.clone()));
             }
-            if let Some(k) = self.port_index(name)
-                && let Some(r) = &self.recorder
-            {
-                r.send(Record::World(k, sample));
+            self.to_sinks(name, sample);
+        }
+    }
+
+    /// A world record for every sink, on the channel announced as `name`.
+    fn to_sinks(&mut self, name: &str, sample: crate::recording::WorldSample) {
+        let Some(k) = self.port_index(name) else {
+            return;
+        };
+        if let Some((last, rest)) = self.sinks.split_last() {
+            for tap in rest {
+                tap.send(Record::World(k, sample.clone()));
             }
+            last.send(Record::World(k, sample));
         }
     }
 
     /// Hands over the events logged since the last call.
     pub(crate) fn events(&mut self, events: &[Event]) {
         let new = events.get(self.handed_events..).unwrap_or_default();
-        for sink in [&self.recorder, &self.live].into_iter().flatten() {
+        for sink in self.sinks.iter().chain(&self.live) {
             for e in new {
                 sink.send(Record::Event(e.clone()));
             }
@@ -157,35 +196,37 @@ impl Observers {
         self.handed_events = events.len();
     }
 
-    /// One transaction of the bus on `port`, at simulated time `t` (recorded only):
+    /// One transaction of the bus on `port`, at simulated time `t` (sinks only):
     /// a port first used now (by a swap) is announced first.
     pub(crate) fn bus(&mut self, port: &str, t: f64, tick: &BusTick) {
         let Some(k) = self.port_index(port) else {
             return;
         };
-        if let Some(r) = &self.recorder {
-            r.send(Record::Bus(
-                k,
-                BusSample {
-                    t,
-                    latency_us: (tick.latency.as_secs_f64() as f32 * 1e6) as f64,
-                    replies: tick.samples.len() as u32,
-                    errors: tick.errors.len() as u32,
-                },
-            ));
+        let sample = BusSample {
+            t,
+            latency_us: (tick.latency.as_secs_f64() as f32 * 1e6) as f64,
+            replies: tick.samples.len() as u32,
+            errors: tick.errors.len() as u32,
+        };
+        for tap in &self.sinks {
+            tap.send(Record::Bus(k, sample));
         }
     }
 
-    /// The recording's index of `port`, announcing the port to the recorder the first
-    /// time; `None` without a recorder.
+    /// The sinks' index of `port` (or named channel), announcing it to every sink the
+    /// first time; `None` without sinks.
     fn port_index(&mut self, port: &str) -> Option<u16> {
-        let r = self.recorder.as_ref()?;
+        if self.sinks.is_empty() {
+            return None;
+        }
         let k = match self.ports.iter().position(|p| p == port) {
             Some(k) => k,
             None => {
                 self.ports.push(port.to_string());
                 let k = self.ports.len() - 1;
-                r.send(Record::Port(k as u16, port.to_string()));
+                for tap in &self.sinks {
+                    tap.send(Record::Port(k as u16, port.to_string()));
+                }
                 k
             }
         };
@@ -197,13 +238,13 @@ impl Observers {
         let Some(k) = self.port_index(crate::recording::SERVED_PORT) else {
             return;
         };
-        if let Some(r) = &self.recorder {
-            r.send(Record::Served(k, sample));
+        for tap in &self.sinks {
+            tap.send(Record::Served(k, sample.clone()));
         }
     }
 
-    /// Lets go of the recorder's tap (its sink is finishing).
-    pub(crate) fn close_recorder(&mut self) {
-        self.recorder = None;
+    /// Lets go of the sinks' taps (they are finishing).
+    pub(crate) fn close_sinks(&mut self) {
+        self.sinks.clear();
     }
 }

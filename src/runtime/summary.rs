@@ -76,6 +76,7 @@ pub(crate) fn facts(
         estop: sup.estop().map(|(t, why)| format!("at {t:.4} s: {why}")),
         expectations: Vec::new(),
         recording: None,
+        live: None,
         served: None,
         objects: Vec::new(),
         links: Vec::new(),

@@ -1,10 +1,11 @@
-//! Taps: how a run hands telemetry to what watches it (the MCAP recorder, the GUI's
-//! live feed) without ever waiting. A [`Tap`] is the sending end of a bounded channel
+//! Taps: how a run hands telemetry to what watches it (the MCAP recorder, the live
+//! Foxglove server, the GUI's live feed) without ever waiting. A [`Tap`] is the sending end of a bounded channel
 //! of [`Record`]s: `send` never blocks, and a record that finds the channel full is
 //! dropped and counted per channel, so a slow disk or a frozen window costs the
 //! control loop nothing. A [`Sink`] is a telemetry sink the runtime starts and
-//! finishes with the run (the recorder, in `crate::telemetry`): the runtime knows it
-//! only through this trait, so telemetry sits above the runtime.
+//! finishes with the run (the recorder and the live server, in `crate::telemetry`):
+//! the runtime knows them only through this trait, so telemetry sits above the
+//! runtime.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::recording::Record;
-use crate::report::RecordingReport;
+use crate::report::{LiveReport, RecordingReport};
 
 /// The run's end of a telemetry channel.
 #[derive(Clone)]
@@ -72,6 +73,8 @@ pub struct RunInfo<'a> {
     pub joints: &'a [String],
     /// Serial ports known at the start (the scene's), in the order bus records number them.
     pub ports: &'a [String],
+    /// Each joint's controller gains at the start (`None`: not a PID).
+    pub gains: &'a [Option<crate::control::Gains>],
 }
 
 /// Why a sink failed (its own error, boxed: the runtime only passes it on).
@@ -82,7 +85,14 @@ pub trait Sink: Send {
     /// Where the run sends its records.
     fn tap(&self) -> Tap;
     /// Called once the run has dropped every tap: write what is queued and summarise.
-    fn finish(self: Box<Self>) -> Result<RecordingReport, SinkError>;
+    fn finish(self: Box<Self>) -> Result<SinkReport, SinkError>;
+}
+
+/// What a finished sink tells the report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkReport {
+    Recording(RecordingReport),
+    Live(LiveReport),
 }
 
 /// What starts a sink.

@@ -5,9 +5,10 @@
 //! `crate::recording::proto`: the bulk of the data, compact and cheap to encode), `/events`
 //! every event of the log (JSON, as the rest), `/bus/<port>` one [`BusSample`] per bus
 //! transaction, `/bus/served` one `ServedSample` per host request on the served bus
-//! (`armhil serve`), `/world/tf` the objects' poses as `foxglove.FrameTransforms` and
-//! `/world/contacts` what touches what (scenes with a `world`, 50 Hz), `/scene` the
-//! scene file once. Log time is simulated time in ns; each
+//! (`armhil serve`), `/tf` every link's pose as `foxglove.FrameTransforms` and
+//! `/joint_states` every joint as `foxglove.JointStates` (50 Hz: Foxglove's 3D panel
+//! and plots show the arm), `/world/tf` the objects' poses and `/world/contacts` what
+//! touches what (scenes with a `world`, 50 Hz), `/scene` the scene file once. Log time is simulated time in ns; each
 //! channel numbers its messages from 0 (`sequence`), so gaps are visible.
 //!
 //! The control loop never waits for the disk: it hands records to a bounded channel
@@ -24,15 +25,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, TryRecvError};
 
-use crate::recording::Record;
+use crate::recording::{Record, schema};
 use crate::report::RecordingReport;
-use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, Tap};
+use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, SinkReport, Tap};
 
 /// What the writer thread ends with: each channel's topic and message count.
 type WriterOutcome = Result<(Vec<String>, Vec<u64>), RecordError>;
 
 /// Channels beyond the scene's ports that a recording can take on while running:
-/// buses first used by a swap, the served bus, the world's two channels.
+/// buses first used by a swap, the served bus, the arm's and the world's channels.
 const MORE_PORTS: usize = 32;
 
 /// Records waiting for the writer: ~4300 a simulated second for arm6, so 2 s in real
@@ -147,8 +148,10 @@ impl Sink for Recorder {
         self.sink()
     }
 
-    fn finish(self: Box<Self>) -> Result<RecordingReport, SinkError> {
-        Recorder::finish(*self).map_err(Into::into)
+    fn finish(self: Box<Self>) -> Result<SinkReport, SinkError> {
+        Recorder::finish(*self)
+            .map(SinkReport::Recording)
+            .map_err(Into::into)
     }
 }
 
@@ -177,14 +180,6 @@ struct Writer<W: Write + Seek> {
     /// Encoding buffer, reused.
     buf: Vec<u8>,
 }
-
-const EVENT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"joint":{"type":"string"},"kind":{"type":"string"},"detail":{"type":"string"},"state":{"type":"string"},"latency_s":{"type":"number"}}}"#;
-const SERVED_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"instruction":{"type":"string"},"id":{"type":"integer"},"addr":{"type":"integer"},"len":{"type":"integer"},"writes":{"type":"array"},"reads":{"type":"array","items":{"type":"integer"}},"replies":{"type":"integer"},"lost":{"type":"integer"},"latency_us":{"type":["number","null"]}}}"#;
-const BUS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"latency_us":{"type":"number"},"replies":{"type":"integer"},"errors":{"type":"integer"}}}"#;
-const FRAME_TRANSFORMS_SCHEMA: &str = r#"{"type":"object","properties":{"transforms":{"type":"array","items":{"type":"object","properties":{"timestamp":{"type":"object","properties":{"sec":{"type":"integer"},"nsec":{"type":"integer"}}},"parent_frame_id":{"type":"string"},"child_frame_id":{"type":"string"},"translation":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"},"z":{"type":"number"}}},"rotation":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"},"z":{"type":"number"},"w":{"type":"number"}}}}}}}}"#;
-const CONTACTS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"contacts":{"type":"array","items":{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"},"force_n":{"type":"number"},"depth_m":{"type":"number"},"point":{"type":"array","items":{"type":"number"}},"normal":{"type":"array","items":{"type":"number"}}}}}}}"#;
-const SCENE_SCHEMA: &str =
-    r#"{"type":"object","properties":{"name":{"type":"string"},"text":{"type":"string"}}}"#;
 
 impl<W: Write + Seek> Writer<W> {
     fn new(
@@ -215,19 +210,31 @@ impl<W: Write + Seek> Writer<W> {
             )
             .map_err(err)?;
         let es = mcap
-            .add_schema("armhil.Event", "jsonschema", EVENT_SCHEMA.as_bytes())
+            .add_schema(
+                "armhil.Event",
+                "jsonschema",
+                schema::EVENT_SCHEMA.as_bytes(),
+            )
             .map_err(err)?;
         let bs = mcap
-            .add_schema("armhil.BusSample", "jsonschema", BUS_SCHEMA.as_bytes())
+            .add_schema(
+                "armhil.BusSample",
+                "jsonschema",
+                schema::BUS_SCHEMA.as_bytes(),
+            )
             .map_err(err)?;
         let ss = mcap
-            .add_schema("armhil.Scene", "jsonschema", SCENE_SCHEMA.as_bytes())
+            .add_schema(
+                "armhil.Scene",
+                "jsonschema",
+                schema::SCENE_SCHEMA.as_bytes(),
+            )
             .map_err(err)?;
         let sv = mcap
             .add_schema(
                 "armhil.ServedSample",
                 "jsonschema",
-                SERVED_SCHEMA.as_bytes(),
+                schema::SERVED_SCHEMA.as_bytes(),
             )
             .map_err(err)?;
         let none = BTreeMap::new();
@@ -307,15 +314,22 @@ impl<W: Write + Seek> Writer<W> {
                     };
                     let schema = match name.as_str() {
                         crate::recording::SERVED_PORT => self.served_schema,
-                        crate::recording::WORLD_TF => self.mcap.add_schema(
-                            "foxglove.FrameTransforms",
+                        crate::recording::WORLD_TF | crate::recording::ARM_TF => {
+                            self.mcap.add_schema(
+                                "foxglove.FrameTransforms",
+                                "jsonschema",
+                                schema::FRAME_TRANSFORMS_SCHEMA.as_bytes(),
+                            )?
+                        }
+                        crate::recording::JOINT_STATES => self.mcap.add_schema(
+                            "foxglove.JointStates",
                             "jsonschema",
-                            FRAME_TRANSFORMS_SCHEMA.as_bytes(),
+                            schema::JOINT_STATES_SCHEMA.as_bytes(),
                         )?,
                         crate::recording::WORLD_CONTACTS => self.mcap.add_schema(
                             "armhil.Contacts",
                             "jsonschema",
-                            CONTACTS_SCHEMA.as_bytes(),
+                            schema::CONTACTS_SCHEMA.as_bytes(),
                         )?,
                         _ => self.bus_schema,
                     };

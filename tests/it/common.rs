@@ -279,3 +279,11 @@ impl Drop for Killed {
         }
     }
 }
+
+/// A TCP port on 127.0.0.1 free right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

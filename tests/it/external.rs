@@ -18,14 +18,6 @@ fn zenoh_python() -> PathBuf {
     python_packages("pyzenoh", "zenoh", &["eclipse-zenoh==1.10.2"])
 }
 
-/// A free TCP port on loopback (for this test's Zenoh listener).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 struct Client(Child);
 
 impl Drop for Client {

@@ -12,6 +12,8 @@ mod fuzz;
 #[cfg(feature = "gui")]
 mod gui;
 mod layers;
+#[cfg(feature = "live")]
+mod live;
 mod mitm;
 mod physics;
 mod process;

@@ -21,13 +21,6 @@ impl Drop for Kill {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// `armhil virtual-servo` (STS ids 1-6) on a pty linked at `dir/NAME`.
 fn virtual_servos(dir: &Path, name: &str) -> (Kill, PathBuf) {
     let link = dir.join(name);

@@ -1,0 +1,12 @@
+//! The JSON schemas of the recording's JSON channels (`jsonschema`, as MCAP and
+//! Foxglove's protocol carry them), written once for the recorder and the live
+//! server: Foxglove reads each message's fields from them.
+
+pub const EVENT_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"joint":{"type":"string"},"kind":{"type":"string"},"detail":{"type":"string"},"state":{"type":"string"},"latency_s":{"type":"number"}}}"#;
+pub const SERVED_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"instruction":{"type":"string"},"id":{"type":"integer"},"addr":{"type":"integer"},"len":{"type":"integer"},"writes":{"type":"array"},"reads":{"type":"array","items":{"type":"integer"}},"replies":{"type":"integer"},"lost":{"type":"integer"},"latency_us":{"type":["number","null"]}}}"#;
+pub const BUS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"latency_us":{"type":"number"},"replies":{"type":"integer"},"errors":{"type":"integer"}}}"#;
+pub const FRAME_TRANSFORMS_SCHEMA: &str = r#"{"type":"object","properties":{"transforms":{"type":"array","items":{"type":"object","properties":{"timestamp":{"type":"object","properties":{"sec":{"type":"integer"},"nsec":{"type":"integer"}}},"parent_frame_id":{"type":"string"},"child_frame_id":{"type":"string"},"translation":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"},"z":{"type":"number"}}},"rotation":{"type":"object","properties":{"x":{"type":"number"},"y":{"type":"number"},"z":{"type":"number"},"w":{"type":"number"}}}}}}}}"#;
+pub const JOINT_STATES_SCHEMA: &str = r#"{"type":"object","properties":{"timestamp":{"type":"object","properties":{"sec":{"type":"integer"},"nsec":{"type":"integer"}}},"joints":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"position":{"type":"number"},"velocity":{"type":"number"},"effort":{"type":"number"}}}}}}"#;
+pub const CONTACTS_SCHEMA: &str = r#"{"type":"object","properties":{"t":{"type":"number"},"contacts":{"type":"array","items":{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string"},"force_n":{"type":"number"},"depth_m":{"type":"number"},"point":{"type":"array","items":{"type":"number"}},"normal":{"type":"array","items":{"type":"number"}}}}}}}"#;
+pub const SCENE_SCHEMA: &str =
+    r#"{"type":"object","properties":{"name":{"type":"string"},"text":{"type":"string"}}}"#;

@@ -1,0 +1,249 @@
+//! The live server's channels: each record of the run on the Foxglove channel a
+//! recording would put it on, with its simulated time as log time. Foxglove's own
+//! schemas where one fits, so its panels understand them: `/tf` and `/world/tf`
+//! (`foxglove.FrameTransforms`), `/joint_states` (`foxglove.JointStates`), `/events`
+//! (`foxglove.Log`); the recording's own schemas otherwise (`/joints/<name>` the
+//! compact protobuf sample, `/bus/<port>`, `/bus/served`, `/world/contacts` JSON).
+//! Channels are made when first needed (a port used by a swap) and counted per topic.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use foxglove::messages::{
+    FrameTransform, FrameTransforms, JointState, JointStates, Log, Quaternion, Timestamp, Vector3,
+    log::Level,
+};
+use foxglove::{Channel, Context, PartialMetadata, RawChannel, Schema};
+
+use crate::recording::{self as rec, Record, WorldSample, proto, schema};
+use crate::report::Event;
+
+/// One channel: typed (a Foxglove schema) or raw bytes with the recording's schema.
+enum Out {
+    Tf(Channel<FrameTransforms>),
+    Joints(Channel<JointStates>),
+    Log(Channel<Log>),
+    Raw(Arc<RawChannel>),
+}
+
+/// Every channel so far, with how many messages each was handed.
+pub(super) struct Channels {
+    ctx: Arc<Context>,
+    /// Channel per topic, in the order made, with its count.
+    out: Vec<(String, Out, u64)>,
+    by_topic: HashMap<String, usize>,
+    /// Joint names, by index.
+    joints: Vec<String>,
+    /// The sinks' port list: names announced by `Record::Port`, by index.
+    ports: Vec<String>,
+    buf: Vec<u8>,
+}
+
+/// Simulated seconds as the nanoseconds Foxglove's log time counts.
+fn nanos(t: f64) -> u64 {
+    (t.max(0.0) * 1e9).round() as u64
+}
+
+fn timestamp(t: f64) -> Timestamp {
+    let (sec, nsec) = rec::stamp(t);
+    Timestamp::new(sec, nsec)
+}
+
+impl Channels {
+    /// The channels every run has (joints, events, the arm's frames and states), made
+    /// now so a client sees them at once; `ports` are the scene's serial ports.
+    pub(super) fn new(ctx: Arc<Context>, joints: &[String], ports: &[String]) -> Self {
+        let mut c = Self {
+            ctx,
+            out: Vec::new(),
+            by_topic: HashMap::new(),
+            joints: joints.to_vec(),
+            ports: ports.to_vec(),
+            buf: Vec::with_capacity(128),
+        };
+        for j in joints {
+            c.channel(&format!("/joints/{j}"));
+        }
+        for topic in ["/events", rec::ARM_TF, rec::JOINT_STATES] {
+            c.channel(topic);
+        }
+        c
+    }
+
+    /// The channel for `topic`, made the first time.
+    fn channel(&mut self, topic: &str) -> Option<usize> {
+        if let Some(&k) = self.by_topic.get(topic) {
+            return Some(k);
+        }
+        let b = self.ctx.channel_builder(topic);
+        let raw = |b: foxglove::ChannelBuilder, name: &str, json: &'static str| {
+            b.schema(Schema::new(name, "jsonschema", json.as_bytes()))
+                .message_encoding("json")
+                .build_raw()
+                .ok()
+                .map(Out::Raw)
+        };
+        let out = match topic {
+            rec::ARM_TF | rec::WORLD_TF => Some(Out::Tf(b.build())),
+            rec::JOINT_STATES => Some(Out::Joints(b.build())),
+            "/events" => Some(Out::Log(b.build())),
+            rec::WORLD_CONTACTS => raw(b, "armhil.Contacts", schema::CONTACTS_SCHEMA),
+            "/bus/served" => raw(b, "armhil.ServedSample", schema::SERVED_SCHEMA),
+            t if t.starts_with("/joints/") => b
+                .schema(Schema::new(
+                    proto::JOINT_SAMPLE_NAME,
+                    "protobuf",
+                    proto::joint_sample_descriptor(),
+                ))
+                .message_encoding("protobuf")
+                .build_raw()
+                .ok()
+                .map(Out::Raw),
+            _ => raw(b, "armhil.BusSample", schema::BUS_SCHEMA),
+        }?;
+        self.out.push((topic.to_string(), out, 0));
+        self.by_topic.insert(topic.to_string(), self.out.len() - 1);
+        Some(self.out.len() - 1)
+    }
+
+    /// The topic of port (or named channel) `k`.
+    fn port_topic(&self, k: u16) -> Option<String> {
+        let name = self.ports.get(k as usize)?;
+        Some(if name.starts_with('/') {
+            name.clone()
+        } else {
+            format!("/bus/{name}")
+        })
+    }
+
+    /// Logs one record on its channel; returns its topic's index (for drop counts).
+    pub(super) fn log(&mut self, r: Record) {
+        let topic = match &r {
+            Record::Joint(j, _) => match self.joints.get(*j as usize) {
+                Some(name) => format!("/joints/{name}"),
+                None => return,
+            },
+            Record::Event(_) => "/events".to_string(),
+            Record::Port(k, name) => {
+                // Announced in index order, as to the recorder.
+                if *k as usize == self.ports.len() {
+                    self.ports.push(name.clone());
+                }
+                return;
+            }
+            Record::Bus(k, _) | Record::Served(k, _) | Record::World(k, _) => {
+                match self.port_topic(*k) {
+                    Some(t) => t,
+                    None => return,
+                }
+            }
+        };
+        let Some(k) = self.channel(&topic) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let (_, out, count) = &mut self.out[k];
+        *count += 1;
+        match (out, r) {
+            (Out::Raw(c), Record::Joint(_, s)) => {
+                proto::encode_joint_sample(&s, &mut buf);
+                c.log_with_meta(&buf, meta(s.t));
+            }
+            (Out::Log(c), Record::Event(e)) => c.log_with_time(&log(&e), nanos(e.t)),
+            (Out::Tf(c), Record::World(_, WorldSample::Poses(t, poses))) => c.log_with_time(
+                &FrameTransforms {
+                    transforms: poses
+                        .iter()
+                        .map(|(name, p, q)| FrameTransform {
+                            timestamp: Some(timestamp(t)),
+                            parent_frame_id: "world".into(),
+                            child_frame_id: name.clone(),
+                            translation: Some(Vector3 {
+                                x: p[0].into(),
+                                y: p[1].into(),
+                                z: p[2].into(),
+                            }),
+                            rotation: Some(Quaternion {
+                                x: q[0].into(),
+                                y: q[1].into(),
+                                z: q[2].into(),
+                                w: q[3].into(),
+                            }),
+                        })
+                        .collect(),
+                },
+                nanos(t),
+            ),
+            (Out::Joints(c), Record::World(_, WorldSample::Joints(t, joints))) => c.log_with_time(
+                &JointStates {
+                    timestamp: Some(timestamp(t)),
+                    joints: joints
+                        .into_iter()
+                        .map(|(name, p, v, e)| JointState {
+                            name,
+                            position: Some(p),
+                            velocity: Some(v),
+                            acceleration: None,
+                            effort: Some(e),
+                        })
+                        .collect(),
+                },
+                nanos(t),
+            ),
+            (Out::Raw(c), Record::Bus(_, s)) => json(c, s.t, &s, &mut buf),
+            (Out::Raw(c), Record::Served(_, s)) => json(c, s.t, &s, &mut buf),
+            (Out::Raw(c), Record::World(_, w)) => json(c, w.t(), &w.to_json(), &mut buf),
+            // A record that does not fit its topic's channel (a port named like
+            // another channel): not sent, not counted.
+            _ => *count -= 1,
+        }
+        self.buf = buf;
+    }
+
+    /// Each topic with the messages handed to the server.
+    pub(super) fn counts(&self) -> Vec<(String, u64)> {
+        self.out.iter().map(|(t, _, n)| (t.clone(), *n)).collect()
+    }
+}
+
+fn meta(t: f64) -> PartialMetadata {
+    PartialMetadata {
+        log_time: Some(nanos(t)),
+    }
+}
+
+fn json(c: &RawChannel, t: f64, v: &impl serde::Serialize, buf: &mut Vec<u8>) {
+    if serde_json::to_writer(&mut *buf, v).is_ok() {
+        c.log_with_meta(buf, meta(t));
+    }
+}
+
+/// An event as a Foxglove log line: refusals, faults and failures are warnings or
+/// errors, the rest information; `name` is the joint (or `armhil`).
+fn log(e: &Event) -> Log {
+    let k = e.kind.as_str();
+    let level = if k.ends_with("_refused") || k.contains("miss") || k == "service_away" {
+        Level::Warning
+    } else if k.contains("fault") || k.contains("fail") || k.contains("hang") || k == "estop" {
+        Level::Error
+    } else {
+        Level::Info
+    };
+    Log {
+        timestamp: Some(timestamp(e.t)),
+        level: level as i32,
+        message: if e.detail.is_empty() {
+            e.kind.clone()
+        } else {
+            format!("{}: {}", e.kind, e.detail)
+        },
+        name: if e.joint.is_empty() {
+            "armhil".into()
+        } else {
+            e.joint.clone()
+        },
+        file: String::new(),
+        line: 0,
+    }
+}
