@@ -30,7 +30,7 @@ pub struct SessionOptions {
     /// Lockstep (paced, pausable, deterministic) or real time. A scene with serial
     /// joints always runs in real time.
     pub executor: Executor,
-    /// Lockstep pace at start, simulated s per wall s.
+    /// Lockstep pace at start, simulated s per wall s (infinite: unpaced).
     pub speed: f64,
     /// Overrides the scene's duration, s.
     pub duration_s: Option<f64>,
@@ -49,6 +49,8 @@ pub struct SessionOptions {
     pub zenoh: crate::runtime::external::ZenohOptions,
     /// Serve the run live to Foxglove on this address (feature `live`).
     pub live: Option<std::net::SocketAddr>,
+    /// With `live`: the run starts once a client has subscribed.
+    pub live_wait: bool,
 }
 
 impl Default for SessionOptions {
@@ -65,6 +67,7 @@ impl Default for SessionOptions {
             served_tap: None,
             zenoh: Default::default(),
             live: None,
+            live_wait: false,
         }
     }
 }
@@ -166,16 +169,17 @@ impl Session {
                 .record
                 .as_deref()
                 .map(crate::telemetry::recorder::to_file),
-            pace: paced.then_some(options.speed),
+            // Infinite speed (`--speed max`): as fast as the machine allows.
+            pace: paced.then_some(options.speed).filter(|s| s.is_finite()),
             live: Some(tap.clone()),
             schedule: options.schedule.clone(),
             served: options.served.clone(),
             served_tap: options.served_tap.clone(),
             zenoh: options.zenoh.clone(),
             #[cfg(feature = "live")]
-            live_server: options
-                .live
-                .map(|a| crate::telemetry::live::server(a, &scene, control.clone())),
+            live_server: options.live.map(|a| {
+                crate::telemetry::live::server(a, options.live_wait, &scene, control.clone())
+            }),
             ..RunOptions::default()
         };
         let s = scene.clone();

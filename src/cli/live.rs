@@ -23,6 +23,10 @@ pub(super) struct LiveArgs {
     /// can steer the run: e-stop, faults, swaps, gains).
     #[arg(long, requires = "live")]
     pub(super) live_remote: bool,
+    /// Start the run only once a client has subscribed to a channel (it is seen from
+    /// simulated time 0).
+    #[arg(long, requires = "live")]
+    pub(super) live_wait: bool,
 }
 
 /// `HOST:PORT` (an IP address) or a bare `PORT` on 127.0.0.1.
@@ -60,7 +64,7 @@ impl LiveArgs {
         #[cfg(feature = "live")]
         return Ok(self
             .addr()?
-            .map(|a| armhil::telemetry::live::server(a, scene, control.clone())));
+            .map(|a| armhil::telemetry::live::server(a, self.live_wait, scene, control.clone())));
         #[cfg(not(feature = "live"))]
         {
             let _ = (scene, control);

@@ -209,14 +209,21 @@ pub(crate) fn probability(s: &str) -> Result<f64, String> {
 }
 
 /// `--speed`: simulated seconds per wall second, in the range a paced run accepts.
+/// A lockstep speed in `SPEED_RANGE`, or `max` (infinity: as fast as the machine
+/// allows).
 pub(crate) fn speed(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if s == "max" {
+        return Ok(f64::INFINITY);
+    }
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number (or `max`)"))?;
     let r = armhil::runtime::command::SPEED_RANGE;
     if r.contains(&v) {
         Ok(v)
     } else {
         Err(format!(
-            "{v} is out of range: expected {} ..= {}",
+            "{v} is out of range: expected {} ..= {} (or `max`)",
             r.start(),
             r.end()
         ))

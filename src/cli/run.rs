@@ -80,7 +80,7 @@ pub(super) struct GuiArgs {
     #[arg(long, value_name = "S", value_parser = super::run_seconds)]
     pub(super) exit_after: Option<f64>,
     /// GUI and headless with --live, lockstep: initial speed in simulated seconds per
-    /// wall second (0.1..=10).
+    /// wall second (0.1..=10), or `max`: as fast as the machine allows.
     #[arg(long, default_value_t = 1.0, value_parser = super::speed)]
     pub(super) speed: f64,
     /// GUI diagnostic: make every frame this many ms slower (0..=2000), to show that
@@ -196,7 +196,10 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     let live_server = a.live.sink(&scene, &control)?;
     // Watched live, a lockstep run keeps the wall clock's pace (`--speed`), and
     // clients may pause, step and change it.
-    let pace = live_server.is_some().then_some(a.gui.speed);
+    let pace = live_server
+        .is_some()
+        .then_some(a.gui.speed)
+        .filter(|s| s.is_finite());
     let opts = RunOptions {
         executor: if a.realtime {
             Executor::Realtime
@@ -354,6 +357,7 @@ pub(super) fn gui_window(
             rt_priority: a.rt_priority,
             record: a.record.clone(),
             live: a.live.addr()?,
+            live_wait: a.live.live_wait,
             schedule,
             zenoh: a.zenoh.options(),
             ..Default::default()

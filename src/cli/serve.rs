@@ -413,6 +413,7 @@ fn gui(
         rt_priority: a.rt_priority,
         record: a.record.clone(),
         live: a.live.addr()?,
+        live_wait: a.live.live_wait,
         served,
         served_tap: tap,
         ..Default::default()

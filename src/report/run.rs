@@ -156,6 +156,10 @@ pub struct LiveReport {
     /// sent back to its client.
     pub commands: u64,
     pub refused: u64,
+    /// Real time: when simulated time 0 was on the system clock, s since the Unix
+    /// epoch (a message of simulated time t was due at this + t).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_s: Option<f64>,
 }
 
 /// One injected fault, from onset to end.

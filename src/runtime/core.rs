@@ -83,6 +83,9 @@ pub(crate) struct Core {
     served: Option<super::served::ServedLog>,
     /// The recorder and the live server.
     sinks: Vec<Box<dyn Sink>>,
+    /// When simulated time 0 was, on the system clock, s since the Unix epoch: real
+    /// time's step k is due then + k·dt (for the live server's latency figures).
+    started_unix_s: Option<f64>,
     publisher: Option<Publisher>,
     pub(crate) clock: Arc<dyn Clock>,
     time: TimeBase,
@@ -159,6 +162,7 @@ impl Core {
                 buses: None,
                 served,
                 sinks,
+                started_unix_s: None,
                 publisher,
                 clock,
                 time,
@@ -560,6 +564,14 @@ impl Core {
         }
     }
 
+    /// Notes the system clock's time as simulated time 0 (real time, as it begins).
+    pub(crate) fn mark_start(&mut self) {
+        self.started_unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64());
+    }
+
     /// Stops the buses, produces the report, finishes the recording and tells the
     /// live observer. `wall_s`: the run's wall time; `lateness`: real time's step
     /// lateness.
@@ -592,6 +604,9 @@ impl Core {
             std::mem::take(&mut self.sinks),
             &mut report,
         );
+        if let Some(l) = &mut report.live {
+            l.started_unix_s = self.started_unix_s;
+        }
         self.publish(true);
         if let Some(p) = &self.publisher {
             p.finish(&report);

@@ -493,6 +493,7 @@ pub(crate) fn start_sinks(
                 joints: &joints,
                 ports: observers.ports(),
                 gains: &gains,
+                pace: opts.pace,
             })
             .map_err(error)?;
         observers.add_sink(sink.tap());

@@ -101,6 +101,7 @@ impl Realtime {
         core.start_buses(opts.rt_priority)?;
         let dt = Duration::from_secs_f64(core.plant.dt());
         let start = core.clock.now();
+        core.mark_start();
         Ok(Self {
             core,
             host,

@@ -75,6 +75,9 @@ pub struct RunInfo<'a> {
     pub ports: &'a [String],
     /// Each joint's controller gains at the start (`None`: not a PID).
     pub gains: &'a [Option<crate::control::Gains>],
+    /// Lockstep pace at the start, simulated s per wall s (`None`: unpaced, or real
+    /// time).
+    pub pace: Option<f64>,
 }
 
 /// Why a sink failed (its own error, boxed: the runtime only passes it on).

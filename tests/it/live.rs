@@ -222,3 +222,21 @@ fn a_client_that_reads_nothing_never_holds_the_run_up() {
         .status();
     assert!(stalled.0.wait().expect("stalled client").success());
 }
+
+#[test]
+fn live_listens_beyond_loopback_only_when_told_to_and_refuses_bad_addresses() {
+    for (args, why) in [
+        (vec!["--live", "0.0.0.0:8765"], "--live-remote"),
+        (vec!["--live", "example.org:80"], "expected HOST:PORT"),
+        (vec!["--live-remote"], "--live"),
+    ] {
+        let o = armhil()
+            .args(["run", "scenes/arm6.ron", "--headless", "--duration", "0.1"])
+            .args(&args)
+            .output()
+            .expect("armhil");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+}

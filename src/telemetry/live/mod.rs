@@ -73,8 +73,11 @@ pub struct LiveServer {
 
 impl LiveServer {
     /// Starts listening on `addr` (port 0: any free port, see [`LiveServer::addr`]).
+    /// With `wait`, returns only once a client has subscribed to a channel (the run
+    /// then starts: that channel is seen from simulated time 0).
     pub fn start(
         addr: SocketAddr,
+        wait: bool,
         scene: &Scene,
         run: &RunInfo,
         control: Sender<ControlCommand>,
@@ -100,7 +103,7 @@ impl LiveServer {
                     .cloned()
                     .zip(run.gains.iter().copied())
                     .collect(),
-                speed: Some(1.0),
+                speed: run.pace,
                 paused: false,
             },
             shapes_channel,
@@ -136,10 +139,15 @@ impl LiveServer {
         slots.extend(run.ports.iter().map(|p| format!("/bus/{p}")));
         let server = Arc::new(server);
         let publish = server.clone();
+        let forwarding = steer.clone();
         let forwarder = std::thread::Builder::new()
             .name("armhil-live".into())
-            .spawn(move || forward(rx, &mut channels, &steer, &publish))
+            .spawn(move || forward(rx, &mut channels, &forwarding, &publish))
             .map_err(LiveError::Thread)?;
+        if wait {
+            eprintln!("live: waiting for a client to subscribe before the run starts");
+            steer.wait_for_subscriber();
+        }
         Ok(Self {
             tap,
             addr,
@@ -234,6 +242,7 @@ impl Sink for LiveServer {
                 .collect(),
             commands: tally.commands.load(Ordering::Relaxed),
             refused: tally.refused.load(Ordering::Relaxed),
+            started_unix_s: None,
         }))
     }
 }
@@ -242,11 +251,17 @@ impl Sink for LiveServer {
 const STOP: Duration = Duration::from_secs(2);
 
 /// A live server for a run of `scene` on `addr` (for `RunOptions::live_server`);
-/// clients' commands go to `control`, the run's control channel.
-pub fn server(addr: SocketAddr, scene: &Scene, control: Sender<ControlCommand>) -> SinkFactory {
+/// clients' commands go to `control`, the run's control channel. With `wait`, the
+/// run starts once a client has subscribed.
+pub fn server(
+    addr: SocketAddr,
+    wait: bool,
+    scene: &Scene,
+    control: Sender<ControlCommand>,
+) -> SinkFactory {
     let scene = scene.clone();
     SinkFactory::new(move |run: &RunInfo| {
-        LiveServer::start(addr, &scene, run, control.clone())
+        LiveServer::start(addr, wait, &scene, run, control.clone())
             .map(|s| Box::new(s) as Box<dyn Sink>)
             .map_err(Into::into)
     })

@@ -9,7 +9,7 @@
 //! refused with a reason sent back to that client alone; nothing is applied half.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam::channel::{Sender, TrySendError};
 use foxglove::websocket::{
@@ -137,9 +137,23 @@ pub(super) struct Steer {
     pub tally: Arc<Tally>,
     shapes: foxglove::Channel<foxglove::messages::SceneUpdate>,
     update: foxglove::messages::SceneUpdate,
+    /// Set (and notified) when a client first subscribes to a channel.
+    subscribed: (Mutex<bool>, Condvar),
 }
 
 impl Steer {
+    /// Waits until some client has subscribed to a channel.
+    pub(super) fn wait_for_subscriber(&self) {
+        let (lock, cv) = &self.subscribed;
+        let Ok(mut s) = lock.lock() else { return };
+        while !*s {
+            match cv.wait(s) {
+                Ok(g) => s = g,
+                Err(_) => return,
+            }
+        }
+    }
+
     pub(super) fn new(
         control: Sender<ControlCommand>,
         steered: Steered,
@@ -152,6 +166,7 @@ impl Steer {
             tally: Arc::new(Tally::default()),
             shapes,
             update,
+            subscribed: (Mutex::new(false), Condvar::new()),
         }
     }
 
@@ -215,6 +230,12 @@ impl ServerListener for Steer {
         // The arm's shapes never change: each subscriber gets them once.
         if channel.topic() == shapes::TOPIC {
             self.shapes.log_to_sink(&self.update, client.sink_id());
+        }
+        // Subscribed already: a run waiting for its first client may start.
+        let (lock, cv) = &self.subscribed;
+        if let Ok(mut s) = lock.lock() {
+            *s = true;
+            cv.notify_all();
         }
     }
 
