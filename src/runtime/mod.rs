@@ -454,6 +454,9 @@ impl ServiceFactory {
     }
 }
 
+/// How a sink that fails to start becomes the run's error.
+type SinkFailed = fn(tap::SinkError) -> RunError;
+
 /// Starts the run's sinks (the recorder, the live server) and hands their taps to
 /// the observers.
 pub(crate) fn start_sinks(
@@ -462,7 +465,7 @@ pub(crate) fn start_sinks(
     observers: &mut observers::Observers,
     opts: &RunOptions,
 ) -> Result<Vec<Box<dyn tap::Sink>>, RunError> {
-    let factories: Vec<(&tap::SinkFactory, fn(tap::SinkError) -> RunError)> = [
+    let factories: Vec<(&tap::SinkFactory, SinkFailed)> = [
         opts.record
             .as_ref()
             .map(|f| (f, RunError::Record as fn(_) -> _)),

@@ -134,7 +134,7 @@ impl Observers {
                     .collect(),
             );
             for (name, sample) in [(rec::ARM_TF, links), (rec::JOINT_STATES, joints)] {
-                self.to_sinks(name, sample);
+                self.hand_sinks(name, sample);
             }
         }
         if !plant.has_world() {
@@ -168,12 +168,12 @@ impl Observers {
             if let Some(l) = &self.live {
                 l.send(Record::World(0, sample.clone()));
             }
-            self.to_sinks(name, sample);
+            self.hand_sinks(name, sample);
         }
     }
 
     /// A world record for every sink, on the channel announced as `name`.
-    fn to_sinks(&mut self, name: &str, sample: crate::recording::WorldSample) {
+    fn hand_sinks(&mut self, name: &str, sample: crate::recording::WorldSample) {
         let Some(k) = self.port_index(name) else {
             return;
         };

@@ -26,16 +26,31 @@ enum Out {
     Raw(Arc<RawChannel>),
 }
 
+impl Out {
+    /// Whether any client is subscribed.
+    fn has_sinks(&self) -> bool {
+        match self {
+            Out::Tf(c) => c.has_sinks(),
+            Out::Joints(c) => c.has_sinks(),
+            Out::Log(c) => c.has_sinks(),
+            Out::Raw(c) => c.has_sinks(),
+        }
+    }
+}
+
 /// Every channel so far, with how many messages each was handed.
 pub(super) struct Channels {
     ctx: Arc<Context>,
     /// Channel per topic, in the order made, with its count.
     out: Vec<(String, Out, u64)>,
     by_topic: HashMap<String, usize>,
-    /// Joint names, by index.
-    joints: Vec<String>,
     /// The sinks' port list: names announced by `Record::Port`, by index.
     ports: Vec<String>,
+    /// Each port's channel, once made.
+    by_port: Vec<Option<usize>>,
+    /// Each joint's channel and the events'.
+    by_joint: Vec<Option<usize>>,
+    events: Option<usize>,
     buf: Vec<u8>,
 }
 
@@ -57,14 +72,18 @@ impl Channels {
             ctx,
             out: Vec::new(),
             by_topic: HashMap::new(),
-            joints: joints.to_vec(),
             ports: ports.to_vec(),
+            by_port: vec![None; ports.len()],
+            by_joint: Vec::new(),
+            events: None,
             buf: Vec::with_capacity(128),
         };
-        for j in joints {
-            c.channel(&format!("/joints/{j}"));
-        }
-        for topic in ["/events", rec::ARM_TF, rec::JOINT_STATES] {
+        c.by_joint = joints
+            .iter()
+            .map(|j| c.channel(&format!("/joints/{j}")))
+            .collect();
+        c.events = c.channel("/events");
+        for topic in [rec::ARM_TF, rec::JOINT_STATES] {
             c.channel(topic);
         }
         c
@@ -106,41 +125,45 @@ impl Channels {
         Some(self.out.len() - 1)
     }
 
-    /// The topic of port (or named channel) `k`.
-    fn port_topic(&self, k: u16) -> Option<String> {
-        let name = self.ports.get(k as usize)?;
-        Some(if name.starts_with('/') {
-            name.clone()
-        } else {
-            format!("/bus/{name}")
-        })
+    /// The channel of port (or named channel) `p`, made the first time.
+    fn port_channel(&mut self, p: u16) -> Option<usize> {
+        if let Some(&Some(k)) = self.by_port.get(p as usize) {
+            return Some(k);
+        }
+        let topic = port_topic(self.ports.get(p as usize)?);
+        let k = self.channel(&topic)?;
+        if let Some(slot) = self.by_port.get_mut(p as usize) {
+            *slot = Some(k);
+        }
+        Some(k)
     }
 
-    /// Logs one record on its channel; returns its topic's index (for drop counts).
+    /// Logs one record on its channel.
     pub(super) fn log(&mut self, r: Record) {
-        let topic = match &r {
-            Record::Joint(j, _) => match self.joints.get(*j as usize) {
-                Some(name) => format!("/joints/{name}"),
-                None => return,
-            },
-            Record::Event(_) => "/events".to_string(),
+        // Joints' and events' channels are found without building their topic (the
+        // bulk of the records).
+        let k = match &r {
+            Record::Joint(j, _) => self.by_joint.get(*j as usize).copied().flatten(),
+            Record::Event(_) => self.events,
             Record::Port(k, name) => {
                 // Announced in index order, as to the recorder.
                 if *k as usize == self.ports.len() {
                     self.ports.push(name.clone());
+                    self.by_port.push(None);
                 }
-                return;
+                None
             }
-            Record::Bus(k, _) | Record::Served(k, _) | Record::World(k, _) => {
-                match self.port_topic(*k) {
-                    Some(t) => t,
-                    None => return,
-                }
-            }
+            Record::Bus(p, _) | Record::Served(p, _) | Record::World(p, _) => self.port_channel(*p),
         };
-        let Some(k) = self.channel(&topic) else {
+        let Some(k) = k else {
             return;
         };
+        // Nobody subscribed: nothing to encode (counted all the same: what the run
+        // handed the server).
+        if !self.out[k].1.has_sinks() {
+            self.out[k].2 += 1;
+            return;
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let (_, out, count) = &mut self.out[k];
@@ -204,6 +227,29 @@ impl Channels {
     /// Each topic with the messages handed to the server.
     pub(super) fn counts(&self) -> Vec<(String, u64)> {
         self.out.iter().map(|(t, _, n)| (t.clone(), *n)).collect()
+    }
+
+    /// The topic of each of the tap's drop counters: joints, events, then ports in
+    /// the order announced.
+    pub(super) fn slot_topics(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .by_joint
+            .iter()
+            .map(|k| k.map(|k| self.out[k].0.clone()).unwrap_or_default())
+            .collect();
+        v.push("/events".into());
+        v.extend(self.ports.iter().map(|name| port_topic(name)));
+        v
+    }
+}
+
+/// A port's topic: `/bus/<name>`, or the name itself when it is a topic (the arm's
+/// and the world's channels).
+fn port_topic(name: &str) -> String {
+    if name.starts_with('/') {
+        name.to_string()
+    } else {
+        format!("/bus/{name}")
     }
 }
 

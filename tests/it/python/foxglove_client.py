@@ -6,6 +6,12 @@ does when it opens a live connection, scripted.
     foxglove_client.py watch PORT   subscribe to /joint_states and read to the end
     foxglove_client.py stall PORT   subscribe to every channel, then stop itself
                                     (SIGSTOP: reads nothing until continued)
+    foxglove_client.py all PORT     subscribe to every channel and read to the end:
+                                    messages per topic, and when each /joint_states
+                                    message arrived (for latency figures)
+    foxglove_client.py panels PORT  the same with what a 3D panel and a plot of the
+                                    joint states subscribe to: /joint_states, /tf,
+                                    /arm/shapes, /events
 
 Prints one JSON object (what it saw) on its last line, then PASS.
 """
@@ -204,6 +210,34 @@ class Watch(Client):
         print("PASS")
 
 
+class All(Watch):
+    def __init__(self, port):
+        super().__init__(port)
+        self.topics = {}
+        self.arrivals = []
+
+    def on_data(self, topic, t, payload):
+        self.topics[topic] = self.topics.get(topic, 0) + 1
+        if topic == "/joint_states":
+            self.arrivals.append((time.time_ns(), t))
+
+    def run(self):
+        self.pump(3, until=lambda: "/joint_states" in self.channels)
+        if sys.argv[1] == "panels":
+            topics = ["/tf", "/arm/shapes", "/events"]
+        else:
+            topics = sorted(self.channels)
+            topics.remove("/joint_states")
+        self.subscribe(["/joint_states"] + topics)
+        try:
+            while True:
+                self.pump(1)
+        except Exception:
+            pass
+        print(json.dumps({"topics": self.topics, "arrivals": self.arrivals}))
+        print("PASS")
+
+
 class Stall(Watch):
     """Subscribes to everything, says so, and stops itself: a client that reads
     nothing until someone sends it SIGCONT; then reads to the end."""
@@ -217,4 +251,4 @@ class Stall(Watch):
 
 
 if __name__ == "__main__":
-    {"steer": Steer, "watch": Watch, "stall": Stall}[sys.argv[1]](int(sys.argv[2])).run()
+    {"steer": Steer, "watch": Watch, "stall": Stall, "all": All, "panels": All}[sys.argv[1]](int(sys.argv[2])).run()
