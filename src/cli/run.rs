@@ -369,6 +369,7 @@ pub(super) fn gui_window(
     }
     if let Some(r) = &out.report {
         print_summary(r);
+        print_sinks(r);
         if let Some(p) = &a.report {
             std::fs::write(p, r.to_json())
                 .with_context(|| format!("writing report {}", p.display()))?;
