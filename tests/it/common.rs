@@ -287,3 +287,13 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// scenes/arm6.ron's joints, in scene order.
+pub const ARM6_JOINTS: [&str; 6] = [
+    "base_yaw",
+    "shoulder_pitch",
+    "elbow_pitch",
+    "wrist_roll",
+    "wrist_pitch",
+    "flange_roll",
+];

@@ -97,14 +97,7 @@ fn a_foxglove_client_sees_the_arm_at_simulated_time_and_steers_the_run() {
 
     // The arm in Foxglove's schemas: every joint, every link's frame under `world`,
     // a shape for every link on its frame.
-    let joints = [
-        "base_yaw",
-        "shoulder_pitch",
-        "elbow_pitch",
-        "wrist_roll",
-        "wrist_pitch",
-        "flange_roll",
-    ];
+    let joints = ARM6_JOINTS;
     let links = [
         "base",
         "turret",

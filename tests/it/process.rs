@@ -399,17 +399,10 @@ fn a_scene_names_isolation_and_limits_and_bad_limits_are_refused() {
 fn fuzz_faults_draws_aborts_and_crashes_on_service_processes_and_contains_them() {
     let _g = shared();
     let dir = tempfile::tempdir().expect("tmp");
-    let drives: Vec<String> = [
-        "base_yaw",
-        "shoulder_pitch",
-        "elbow_pitch",
-        "wrist_roll",
-        "wrist_pitch",
-        "flange_roll",
-    ]
-    .iter()
-    .map(|j| format!("{j:?}: (isolation: Process)"))
-    .collect();
+    let drives: Vec<String> = ARM6_JOINTS
+        .iter()
+        .map(|j| format!("{j:?}: (isolation: Process)"))
+        .collect();
     let scene = scenario(
         dir.path(),
         "procs",

@@ -453,16 +453,9 @@ fn fuzz_faults_200_seeds_hold_every_invariant_and_failures_replay() {
     // cannot contain a controller fault: the healthy joints are held and fall off
     // their trajectories. Some of these seeds fail, and say how to replay.
     let dir = tempfile::tempdir().expect("tempdir");
-    let drives = [
-        "base_yaw",
-        "shoulder_pitch",
-        "elbow_pitch",
-        "wrist_roll",
-        "wrist_pitch",
-        "flange_roll",
-    ]
-    .map(|j| format!("{j:?}: (safe_state: StopAll)"))
-    .join(", ");
+    let drives = ARM6_JOINTS
+        .map(|j| format!("{j:?}: (safe_state: StopAll)"))
+        .join(", ");
     let p = scenario(
         dir.path(),
         "stop_all",

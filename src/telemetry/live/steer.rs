@@ -191,6 +191,14 @@ impl Steer {
     fn refused(&self) {
         self.tally.refused.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// The parameters named (all when `names` is empty), as they are now.
+    fn values(&self, names: &[String]) -> Vec<Parameter> {
+        self.steered
+            .lock()
+            .map(|s| s.parameters(names))
+            .unwrap_or_default()
+    }
 }
 
 /// A published message as a command line: a JSON string or `{"command": "..."}`
@@ -252,12 +260,7 @@ impl ParameterHandler for Steer {
         _request_id: Option<String>,
         responder: GetParametersResponder,
     ) {
-        let values = self
-            .steered
-            .lock()
-            .map(|s| s.parameters(&names))
-            .unwrap_or_default();
-        responder.respond(values);
+        responder.respond(self.values(&names));
     }
 
     fn set(
@@ -279,12 +282,7 @@ impl ParameterHandler for Steer {
             client.send_error(format!("parameters refused: {why}"));
         }
         let names: Vec<String> = parameters.into_iter().map(|p| p.name).collect();
-        let values = self
-            .steered
-            .lock()
-            .map(|s| s.parameters(&names))
-            .unwrap_or_default();
-        responder.respond(values);
+        responder.respond(self.values(&names));
     }
 }
 
