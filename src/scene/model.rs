@@ -57,6 +57,8 @@ pub struct ArmModel {
     pub base: usize,
     pub links: Vec<Link>,
     pub joints: Vec<KinJoint>,
+    /// The URDF the arm was read from, if it was.
+    pub urdf: Option<PathBuf>,
 }
 
 /// A rigid link with its inertia about the centre of mass.

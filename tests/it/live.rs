@@ -233,3 +233,66 @@ fn live_listens_beyond_loopback_only_when_told_to_and_refuses_bad_addresses() {
         assert!(err.contains(why), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_urdf_arm_serves_its_urdf_and_meshes_and_nothing_else() {
+    let _g = shared();
+    client_packages();
+    let urdf = so101_urdf();
+    let mesh = urdf.with_file_name("assets").join("base_so101_v2.stl");
+    let port = free_port();
+    let _run = Kill(
+        armhil()
+            .args(["run", "--headless", "--duration", "30", "--live"])
+            .arg(port.to_string())
+            .arg(&urdf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("armhil run --live"),
+    );
+    let got = outcome(
+        &client(
+            "assets",
+            port,
+            &[
+                "package://armhil/robot.urdf",
+                "package://so101/assets/base_so101_v2.stl",
+                "package://so101/assets/../../../../etc/passwd",
+                "/etc/hostname",
+            ],
+        )
+        .output()
+        .expect("client"),
+    );
+    let sha = |p: &std::path::Path| {
+        let o = Command::new("sha256sum")
+            .arg(p)
+            .output()
+            .expect("sha256sum");
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let urdf_got = &got["package://armhil/robot.urdf"];
+    assert_eq!(urdf_got["status"], 0, "{got}");
+    assert_eq!(urdf_got["sha256"], sha(&urdf), "{got}");
+    let mesh_got = &got["package://so101/assets/base_so101_v2.stl"];
+    assert_eq!(mesh_got["status"], 0, "{got}");
+    assert_eq!(mesh_got["sha256"], sha(&mesh), "{got}");
+    for uri in [
+        "package://so101/assets/../../../../etc/passwd",
+        "/etc/hostname",
+    ] {
+        assert_eq!(got[uri]["status"], 1, "{got}");
+        assert!(
+            got[uri]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not an asset of this scene")),
+            "{got}"
+        );
+    }
+}

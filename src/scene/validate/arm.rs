@@ -205,6 +205,7 @@ pub(super) fn urdf_arm(
                 base: 0,
                 links,
                 joints: Vec::new(),
+                urdf: Some(urdf_path.to_path_buf()),
             };
         }
     };
@@ -258,6 +259,7 @@ pub(super) fn urdf_arm(
             l.inertia = [[1e-12, 0.0, 0.0], [0.0, 1e-12, 0.0], [0.0, 0.0, 1e-12]];
         }
     }
+    arm.urdf = Some(urdf_path.to_path_buf());
     arm
 }
 
@@ -410,5 +412,6 @@ fn build_tree(
         base: base_idx,
         links,
         joints: order,
+        urdf: None,
     }
 }

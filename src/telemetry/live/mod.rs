@@ -7,11 +7,13 @@
 //! queue in the server (`BACKLOG` messages; when a client does not read, the server
 //! drops that client's oldest messages and nobody else's). Clients steer the run
 //! through the run's one control channel (`steer`), and get the arm's shapes
-//! (`shapes`) for Foxglove's 3D panel.
+//! (`shapes`) for Foxglove's 3D panel and, for an arm read from a URDF, the URDF and
+//! its meshes (`assets`).
 //!
 //! Anyone who can reach the port can steer the run (e-stop, faults, swaps to real
 //! servos, gains): it listens on loopback unless told otherwise.
 
+pub mod assets;
 mod channels;
 pub mod shapes;
 mod steer;
@@ -116,6 +118,11 @@ impl LiveServer {
             shapes::scene_update(scene),
         ));
         let tally = steer.tally.clone();
+        let assets = assets::Assets::of(scene);
+        let mut capabilities = vec![Capability::ClientPublish, Capability::Parameters];
+        if !assets.is_empty() {
+            capabilities.push(Capability::Assets);
+        }
         let server = ctx
             .websocket_server()
             .name(format!(
@@ -124,7 +131,8 @@ impl LiveServer {
                 run.scene_name
             ))
             .bind(addr.ip().to_string(), addr.port())
-            .capabilities([Capability::ClientPublish, Capability::Parameters])
+            .capabilities(capabilities)
+            .fetch_asset_handler_blocking_fn(move |_client, uri| assets.fetch(&uri))
             .supported_encodings(["json", "text"])
             .listener(steer.clone())
             .parameter_handler(steer.clone())

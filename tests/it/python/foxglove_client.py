@@ -9,6 +9,8 @@ does when it opens a live connection, scripted.
     foxglove_client.py all PORT     subscribe to every channel and read to the end:
                                     messages per topic, and when each /joint_states
                                     message arrived (for latency figures)
+    foxglove_client.py assets PORT URI...  fetch each URI (fetchAsset): its status,
+                                    error message, size and SHA-256
     foxglove_client.py panels PORT  the same with what a 3D panel and a plot of the
                                     joint states subscribe to: /joint_states, /tf,
                                     /arm/shapes, /events
@@ -238,6 +240,28 @@ class All(Watch):
         print("PASS")
 
 
+class Assets(Client):
+    def run(self):
+        assert "assets" in self.info["capabilities"], self.info["capabilities"]
+        import hashlib
+        out = {}
+        for k, uri in enumerate(sys.argv[3:], start=1):
+            self.ws.send(json.dumps({"op": "fetchAsset", "uri": uri, "requestId": k}))
+            while True:
+                m = self.ws.recv(timeout=10)
+                if isinstance(m, bytes) and m[0] == 4:
+                    rid, status, n = struct.unpack_from("<IBI", m, 1)
+                    if rid != k:
+                        continue
+                    error = m[10:10 + n].decode()
+                    data = m[10 + n:]
+                    out[uri] = {"status": status, "error": error, "size": len(data),
+                                "sha256": hashlib.sha256(data).hexdigest()}
+                    break
+        print(json.dumps(out))
+        print("PASS")
+
+
 class Stall(Watch):
     """Subscribes to everything, says so, and stops itself: a client that reads
     nothing until someone sends it SIGCONT; then reads to the end."""
@@ -251,4 +275,5 @@ class Stall(Watch):
 
 
 if __name__ == "__main__":
-    {"steer": Steer, "watch": Watch, "stall": Stall, "all": All, "panels": All}[sys.argv[1]](int(sys.argv[2])).run()
+    {"steer": Steer, "watch": Watch, "stall": Stall, "all": All, "panels": All,
+     "assets": Assets}[sys.argv[1]](int(sys.argv[2])).run()
