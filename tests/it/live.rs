@@ -3,7 +3,7 @@
 //! (tests/it/python/foxglove_client.py): it sees the arm (`/joint_states`, `/tf`,
 //! `/arm/shapes`) in Foxglove's schemas at simulated log times, steers the run
 //! through parameters and published commands (bad ones refused to it with a
-//! reason), and a client that reads nothing never holds the run up.
+//! reason; services too), and a client that reads nothing never holds the run up.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -161,6 +161,26 @@ fn a_foxglove_client_sees_the_arm_at_simulated_time_and_steers_the_run() {
         "{events:?}"
     );
     assert!(
+        has("wrist_roll", "fault_onset", "encoder_offset"),
+        "{events:?}"
+    );
+    // Services: one per command kind, answered with what was taken or why not.
+    assert_eq!(
+        seen["services"],
+        serde_json::json!(["/armhil/command", "/armhil/estop", "/armhil/reset"])
+    );
+    assert_eq!(
+        seen["answers"]["1"],
+        serde_json::json!({"accepted": "fault wrist_roll:encoder_offset(0.05)@0"})
+    );
+    assert!(
+        seen["answers"]["2"]["failed"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"warp 9\"")),
+        "{}",
+        seen["answers"]
+    );
+    assert!(
         r["estop"]
             .as_str()
             .is_some_and(|e| e.contains("operator e-stop")),
@@ -169,8 +189,8 @@ fn a_foxglove_client_sees_the_arm_at_simulated_time_and_steers_the_run() {
     );
     let live = &r["live"];
     assert_eq!(live["address"], format!("ws://127.0.0.1:{port}"));
-    assert_eq!(live["commands"], 3, "{live}");
-    assert_eq!(live["refused"], 3, "{live}");
+    assert_eq!(live["commands"], 4, "{live}");
+    assert_eq!(live["refused"], 4, "{live}");
     assert_eq!(live["clients"], 1, "{live}");
     // The events reached the client as Foxglove log lines.
     let logs = seen["log_messages"].to_string();

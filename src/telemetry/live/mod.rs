@@ -119,7 +119,11 @@ impl LiveServer {
         ));
         let tally = steer.tally.clone();
         let assets = assets::Assets::of(scene);
-        let mut capabilities = vec![Capability::ClientPublish, Capability::Parameters];
+        let mut capabilities = vec![
+            Capability::ClientPublish,
+            Capability::Parameters,
+            Capability::Services,
+        ];
         if !assets.is_empty() {
             capabilities.push(Capability::Assets);
         }
@@ -134,6 +138,7 @@ impl LiveServer {
             .capabilities(capabilities)
             .fetch_asset_handler_blocking_fn(move |_client, uri| assets.fetch(&uri))
             .supported_encodings(["json", "text"])
+            .services(steer::services(&steer))
             .listener(steer.clone())
             .parameter_handler(steer.clone())
             .message_backlog_size(BACKLOG)

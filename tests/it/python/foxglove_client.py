@@ -69,6 +69,8 @@ class Client:
         self.subs = {}
         self.statuses = []
         self.parameters = []
+        self.services = {}
+        self.answers = {}
 
     def pump(self, seconds, until=None):
         """Reads messages for up to `seconds`; binary message data goes to on_data."""
@@ -83,6 +85,9 @@ class Client:
                 if op == 1:
                     sub, t = struct.unpack_from("<IQ", m, 1)
                     self.on_data(self.subs[sub], t, m[13:])
+                elif op == 3:
+                    _, call, n = struct.unpack_from("<III", m, 1)
+                    self.answers[call] = json.loads(m[13 + n:])
             else:
                 j = json.loads(m)
                 if j["op"] == "advertise":
@@ -92,6 +97,11 @@ class Client:
                     self.statuses.append(j)
                 elif j["op"] == "parameterValues":
                     self.parameters.append(j)
+                elif j["op"] == "advertiseServices":
+                    for sv in j["services"]:
+                        self.services[sv["name"]] = sv
+                elif j["op"] == "serviceCallFailure":
+                    self.answers[j["callId"]] = {"failed": j["message"]}
             if until is not None and until():
                 return True
         return until is None
@@ -164,6 +174,15 @@ class Steer(Client):
         publish(b"{not json")
         publish(json.dumps({"command": "launch rockets"}).encode())
         self.pump(3, until=lambda: len([s for s in self.statuses if s["level"] == 2]) >= 3)
+
+        # Services: a command through /armhil/command, and one it refuses.
+        def call(name, call_id, request):
+            sid = self.services[name]["id"]
+            enc = b"json"
+            self.ws.send(struct.pack("<BIII", 2, sid, call_id, len(enc)) + enc + json.dumps(request).encode())
+        call("/armhil/command", 1, {"command": "fault wrist_roll:encoder_offset(0.05)@0"})
+        call("/armhil/command", 2, {"command": "warp 9"})
+        self.pump(5, until=lambda: len(self.answers) >= 2)
         self.pump(1.0)
         logs = [m for _, m in self.got.get("/events", [])]
         print(json.dumps({
@@ -180,6 +199,8 @@ class Steer(Client):
             "after_set": {p["name"]: p["value"] for p in after},
             "errors": [s["message"] for s in self.statuses if s["level"] == 2],
             "log_messages": [m.message for m in logs],
+            "services": sorted(self.services),
+            "answers": {str(k): v for k, v in self.answers.items()},
         }))
         print("PASS")
 
