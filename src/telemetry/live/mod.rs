@@ -15,6 +15,8 @@
 
 pub mod assets;
 mod channels;
+mod params;
+mod services;
 pub mod shapes;
 mod steer;
 
@@ -104,7 +106,7 @@ impl LiveServer {
             .build::<foxglove::messages::SceneUpdate>();
         let steer = Arc::new(steer::Steer::new(
             control,
-            steer::Steered {
+            params::Steered {
                 gains: run
                     .joints
                     .iter()
@@ -138,7 +140,7 @@ impl LiveServer {
             .capabilities(capabilities)
             .fetch_asset_handler_blocking_fn(move |_client, uri| assets.fetch(&uri))
             .supported_encodings(["json", "text"])
-            .services(steer::services(&steer))
+            .services(services::services(&steer))
             .listener(steer.clone())
             .parameter_handler(steer.clone())
             .message_backlog_size(BACKLOG)
