@@ -1,6 +1,9 @@
-//! Reading a recording back (`armhil inspect`, `armhil export`): every message of an
-//! armhil MCAP file, channel by channel, with sequence gaps found and a truncated
-//! file (a killed process) read up to its last complete chunk.
+//! Reading a recording back (`armhil inspect`, `armhil export`, `armhil replay`):
+//! every message of an armhil MCAP file, channel by channel, with sequence gaps found
+//! and a truncated file (a killed process) read up to its last complete chunk. Joints
+//! come from the compact per-joint samples, or, for a joint a file has none of, from
+//! its `/joint_states` (`foxglove.JointStates`, JSON): what was measured, as
+//! setpoint too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +84,8 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
             source,
         })?;
     let mut rec = Recording::default();
+    // Joint states by joint, for joints without their own samples.
+    let mut states: BTreeMap<String, Vec<JointSample>> = BTreeMap::new();
     let mut by_id: BTreeMap<u16, (usize, u32)> = BTreeMap::new();
     for m in stream {
         let m = match m {
@@ -131,6 +136,10 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
             if let Ok(e) = serde_json::from_slice::<Event>(&m.data) {
                 rec.events.push(e);
             }
+        } else if topic == super::JOINT_STATES {
+            for (name, s) in joint_states(&m.data, m.log_time as f64 / 1e9) {
+                states.entry(name).or_default().push(s);
+            }
         } else if topic == super::WORLD_TF {
             if let Some(poses) = frame_transforms(&m.data) {
                 rec.objects.push((m.log_time as f64 / 1e9, poses));
@@ -144,6 +153,9 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
             ));
         }
     }
+    for (name, samples) in states {
+        rec.joints.entry(name).or_insert(samples);
+    }
     if rec.channels.is_empty() && rec.truncated.is_some() {
         return Err(ReadError::NotMcap {
             path: path.to_path_buf(),
@@ -151,6 +163,39 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
         });
     }
     Ok(rec)
+}
+
+/// The joints of a `foxglove.JointStates` JSON message at log time `t`, as samples
+/// (measured = setpoint, effort = command = torque); none if it is not one.
+fn joint_states(data: &[u8], t: f64) -> Vec<(String, JointSample)> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return Vec::new();
+    };
+    let Some(joints) = v["joints"].as_array() else {
+        return Vec::new();
+    };
+    joints
+        .iter()
+        .filter_map(|j| {
+            let pos = j["position"].as_f64()?;
+            let vel = j["velocity"].as_f64().unwrap_or(0.0);
+            let effort = j["effort"].as_f64().unwrap_or(0.0);
+            Some((
+                j["name"].as_str()?.to_string(),
+                JointSample {
+                    t,
+                    setpoint: pos,
+                    setpoint_vel: vel,
+                    measured: pos,
+                    measured_vel: vel,
+                    command: effort,
+                    torque: effort,
+                    error: 0.0,
+                    state: crate::report::JointHealth::Ok,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// The frames of a `foxglove.FrameTransforms` JSON message; `None` if it is not one.
@@ -203,4 +248,52 @@ pub fn export_csv(rec: &Recording, dir: &Path) -> std::io::Result<Vec<PathBuf>> 
         out.push(p);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file with only `/joint_states` (as a tool other than armhil might write it)
+    /// gives each joint its samples; a file with both keeps the compact ones.
+    #[test]
+    fn joints_come_from_joint_states_when_a_file_has_no_samples_of_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("states.mcap");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut w = mcap::Writer::new(std::io::BufWriter::new(file)).expect("writer");
+        let schema = w
+            .add_schema("foxglove.JointStates", "jsonschema", b"{}")
+            .expect("schema");
+        let ch = w
+            .add_channel(schema, super::super::JOINT_STATES, "json", &BTreeMap::new())
+            .expect("channel");
+        for k in 0..3u32 {
+            let t = k as f64 * 0.02;
+            let body = serde_json::json!({"joints": [
+                {"name": "elbow", "position": 0.1 * k as f64, "velocity": 5.0, "effort": -1.5},
+                {"name": "wrist", "position": -0.2, "velocity": 0.0, "effort": 0.25},
+            ]});
+            w.write_to_known_channel(
+                &mcap::records::MessageHeader {
+                    channel_id: ch,
+                    sequence: k,
+                    log_time: (t * 1e9) as u64,
+                    publish_time: (t * 1e9) as u64,
+                },
+                body.to_string().as_bytes(),
+            )
+            .expect("write");
+        }
+        w.finish().expect("finish");
+        drop(w);
+        let rec = read(&path).expect("read");
+        let elbow = &rec.joints["elbow"];
+        assert_eq!(elbow.len(), 3);
+        assert_eq!(elbow[2].t, 0.04);
+        assert!((elbow[2].measured - 0.2).abs() < 1e-12);
+        assert_eq!(elbow[2].setpoint, elbow[2].measured);
+        assert_eq!((elbow[2].measured_vel, elbow[2].torque), (5.0, -1.5));
+        assert_eq!(rec.joints["wrist"][0].torque, 0.25);
+    }
 }
