@@ -297,3 +297,15 @@ pub const ARM6_JOINTS: [&str; 6] = [
     "wrist_pitch",
     "flange_roll",
 ];
+
+/// Every joint but `except` ended OK and kept every deadline.
+pub fn others_kept_their_deadlines(r: &armhil::report::Report, except: &str) {
+    for j in r.joints.iter().filter(|j| j.name != except) {
+        assert_eq!(
+            (j.state, j.deadline_misses),
+            (armhil::report::JointHealth::Ok, 0),
+            "{}",
+            j.name
+        );
+    }
+}

@@ -110,18 +110,6 @@ fn a_python_pid_over_zenoh_drives_the_elbow_exactly_as_armhils_own() {
     assert!(joint(&external, "elbow_pitch").rms_error_rad < 0.01);
 }
 
-/// Every joint but the elbow stayed OK and kept every deadline.
-fn others_kept_their_deadlines(r: &Report) {
-    for j in r.joints.iter().filter(|j| j.name != "elbow_pitch") {
-        assert_eq!(
-            (j.state, j.deadline_misses),
-            (JointHealth::Ok, 0),
-            "{}",
-            j.name
-        );
-    }
-}
-
 /// Joint `name`'s health changes: (t, detail).
 fn states<'a>(r: &'a Report, name: &str) -> Vec<(f64, &'a str)> {
     r.events
@@ -178,7 +166,7 @@ fn a_service_that_goes_away_is_known_at_once_and_only_its_joint_waits_for_it() {
         "{:#?}",
         r.events
     );
-    others_kept_their_deadlines(&r);
+    others_kept_their_deadlines(&r, "elbow_pitch");
 }
 
 #[test]
@@ -219,7 +207,7 @@ fn a_service_that_comes_back_retakes_its_joint_at_the_same_simulated_time_every_
         r.events
     );
     assert!(e.rms_error_rad < 0.02, "{}", e.rms_error_rad);
-    others_kept_their_deadlines(&r);
+    others_kept_their_deadlines(&r, "elbow_pitch");
     // Deterministic: a second run (a new client) gives the same report (its scene
     // written to another temporary directory).
     let mut again = returning();
@@ -276,7 +264,7 @@ fn in_real_time_a_service_that_comes_back_retakes_its_joint() {
         "{:#?}",
         r.events
     );
-    others_kept_their_deadlines(&r);
+    others_kept_their_deadlines(&r, "elbow_pitch");
 }
 
 #[test]
