@@ -214,6 +214,16 @@ impl WorldSample {
     }
 }
 
+/// The topic of a port announced by [`Record::Port`]: `/bus/<name>`, or the name
+/// itself when it is a topic (the arm's and the world's channels).
+pub fn port_topic(name: &str) -> String {
+    if name.starts_with('/') {
+        name.to_string()
+    } else {
+        format!("/bus/{name}")
+    }
+}
+
 /// Simulated time `t` (s) as a timestamp's (seconds, nanoseconds); negative times
 /// are 0.
 pub fn stamp(t: f64) -> (u32, u32) {

@@ -306,12 +306,7 @@ impl<W: Write + Seek> Writer<W> {
                 // Ports are announced in index order; an index already known (or out
                 // of order, or beyond the drop counters) is ignored.
                 if slot == self.channels.len() && slot < self.max_slots {
-                    // A name that is a topic (the world's channels) stands for itself.
-                    let topic = if name.starts_with('/') {
-                        name.clone()
-                    } else {
-                        format!("/bus/{name}")
-                    };
+                    let topic = crate::recording::port_topic(&name);
                     let schema = match name.as_str() {
                         crate::recording::SERVED_PORT => self.served_schema,
                         crate::recording::WORLD_TF | crate::recording::ARM_TF => {

@@ -130,7 +130,7 @@ impl Channels {
         if let Some(&Some(k)) = self.by_port.get(p as usize) {
             return Some(k);
         }
-        let topic = port_topic(self.ports.get(p as usize)?);
+        let topic = rec::port_topic(self.ports.get(p as usize)?);
         let k = self.channel(&topic)?;
         if let Some(slot) = self.by_port.get_mut(p as usize) {
             *slot = Some(k);
@@ -238,18 +238,8 @@ impl Channels {
             .map(|k| k.map(|k| self.out[k].0.clone()).unwrap_or_default())
             .collect();
         v.push("/events".into());
-        v.extend(self.ports.iter().map(|name| port_topic(name)));
+        v.extend(self.ports.iter().map(|name| rec::port_topic(name)));
         v
-    }
-}
-
-/// A port's topic: `/bus/<name>`, or the name itself when it is a topic (the arm's
-/// and the world's channels).
-fn port_topic(name: &str) -> String {
-    if name.starts_with('/') {
-        name.to_string()
-    } else {
-        format!("/bus/{name}")
     }
 }
 
