@@ -198,11 +198,7 @@ fn a_killed_ser2net_is_an_offline_link_that_comes_back_when_ser2net_does() {
         offline.is_some() && back.is_some() && offline < back,
         "{states:#?}"
     );
-    let w = r
-        .joints
-        .iter()
-        .find(|j| j.name == "wrist_roll")
-        .expect("wrist_roll");
+    let w = joint(&r, "wrist_roll");
     assert_eq!(w.state, JointHealth::Ok, "{states:#?}");
     let link = w.link.as_ref().expect("a serial joint");
     assert!(link.transactions > 100, "{}", link.transactions);
