@@ -51,6 +51,8 @@ pub struct SessionOptions {
     pub live: Option<std::net::SocketAddr>,
     /// With `live`: the run starts once a client has subscribed.
     pub live_wait: bool,
+    /// Publish the run as ROS 2 topics over Zenoh (feature `ros2`).
+    pub ros2: Option<crate::telemetry::ros2::Ros2Options>,
 }
 
 impl Default for SessionOptions {
@@ -68,6 +70,7 @@ impl Default for SessionOptions {
             zenoh: Default::default(),
             live: None,
             live_wait: false,
+            ros2: None,
         }
     }
 }
@@ -182,11 +185,32 @@ impl Session {
             }),
             ..RunOptions::default()
         };
+        #[cfg(feature = "ros2")]
+        let ros2 = options.ros2.clone().map(|o| {
+            let joints = scene.joints.iter().map(|j| j.name.clone()).collect();
+            crate::telemetry::ros2::open(&run.zenoh, o, joints)
+        });
         let s = scene.clone();
         let thread = std::thread::Builder::new()
             .name("armhil-run".into())
             .spawn(move || {
-                if let Err(e) = runtime::run(&s, &run, &mut |_, _| {})
+                #[cfg(feature = "ros2")]
+                let mut run = run;
+                #[cfg(feature = "ros2")]
+                let run = match ros2 {
+                    Some(Ok(r)) => {
+                        r.apply(&mut run);
+                        Ok(run)
+                    }
+                    Some(Err(e)) => Err(format!("--ros2: {e}")),
+                    None => Ok(run),
+                };
+                #[cfg(not(feature = "ros2"))]
+                let run: Result<RunOptions, String> = Ok(run);
+                let outcome = run.and_then(|run| {
+                    runtime::run(&s, &run, &mut |_, _| {}).map_err(|e| e.to_string())
+                });
+                if let Err(e) = outcome
                     && let Ok(mut snap) = tap.shared.lock()
                 {
                     snap.version += 1;

@@ -18,6 +18,7 @@ mod merge;
 mod ports;
 mod recording;
 mod replay;
+mod ros2;
 mod run;
 mod serve;
 mod shard;

@@ -60,6 +60,7 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         scene: a.file.clone(),
         zenoh: Default::default(),
         live: Default::default(),
+        ros2: Default::default(),
         headless: false,
         duration: None,
         seed: None,

@@ -22,6 +22,8 @@ pub(super) struct RunArgs {
     pub(super) zenoh: super::zenoh::ZenohArgs,
     #[command(flatten)]
     pub(super) live: super::live::LiveArgs,
+    #[command(flatten)]
+    pub(super) ros2: super::ros2::Ros2Args,
     /// Run without a window even when a display is present.
     #[arg(long)]
     pub(super) headless: bool,
@@ -138,6 +140,7 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
         writable(r, "--report")?;
     }
     a.live.addr()?;
+    let ros2 = a.ros2.options()?;
     let swaps_to_serial = schedule.iter().any(|(_, c)| {
         matches!(
             c,
@@ -194,13 +197,14 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
     });
     let (control, commands) = stdin_commands();
     let live_server = a.live.sink(&scene, &control)?;
-    // Watched live, a lockstep run keeps the wall clock's pace (`--speed`), and
-    // clients may pause, step and change it.
-    let pace = live_server
-        .is_some()
+    // Watched live or on the ROS 2 graph (whose nodes live on the wall clock), a
+    // lockstep run keeps the wall clock's pace (`--speed`); live clients may pause,
+    // step and change it.
+    let pace = (live_server.is_some() || ros2.is_some())
         .then_some(a.gui.speed)
         .filter(|s| s.is_finite());
-    let opts = RunOptions {
+    #[cfg_attr(not(feature = "ros2"), allow(unused_mut))]
+    let mut opts = RunOptions {
         executor: if a.realtime {
             Executor::Realtime
         } else {
@@ -226,6 +230,13 @@ pub(super) fn cmd_run(a: RunArgs, force_gui: bool) -> anyhow::Result<ExitCode> {
         zenoh: a.zenoh.options(),
         ..RunOptions::default()
     };
+    #[cfg(feature = "ros2")]
+    if let Some(o) = ros2 {
+        let joints = scene.joints.iter().map(|j| j.name.clone()).collect();
+        armhil::telemetry::ros2::open(&opts.zenoh, o, joints)
+            .context("--ros2")?
+            .apply(&mut opts);
+    }
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{bar:40}] {msg} ({elapsed} elapsed, ETA {eta})")
@@ -360,6 +371,7 @@ pub(super) fn gui_window(
             live_wait: a.live.live_wait,
             schedule,
             zenoh: a.zenoh.options(),
+            ros2: a.ros2.options()?,
             ..Default::default()
         })
     };
@@ -431,6 +443,25 @@ pub(super) fn print_sinks(report: &Report) {
             "recording: {} ({written} messages, {dropped} dropped, {:.1} MB)",
             r.file,
             r.bytes as f64 / 1e6
+        );
+    }
+    if let Some(r) = &report.ros2 {
+        println!(
+            "ros2: {} {} and {} {} published ({} dropped); {} commands on {}: {} joint targets taken, {} malformed, {} of the wrong length{}",
+            r.joint_states,
+            r.joint_states_key,
+            r.clock,
+            r.clock_key,
+            r.dropped,
+            r.commands,
+            r.commands_key,
+            r.applied,
+            r.malformed,
+            r.wrong_length,
+            match r.unknown_joints.is_empty() {
+                true => String::new(),
+                false => format!("; unknown joints: {}", r.unknown_joints.join(", ")),
+            }
         );
     }
     if let Some(l) = &report.live {

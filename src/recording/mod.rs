@@ -140,6 +140,14 @@ pub enum Record {
 pub const WORLD_TF: &str = "/world/tf";
 /// The channel of contacts: each pair touching now, its force and where.
 pub const WORLD_CONTACTS: &str = "/world/contacts";
+/// Each joint's samples are on `/joints/<name>` (the compact `armhil.JointSample`).
+pub const JOINT_TOPIC_PREFIX: &str = "/joints/";
+
+/// The channel of joint `name`'s samples.
+pub fn joint_topic(name: &str) -> String {
+    format!("{JOINT_TOPIC_PREFIX}{name}")
+}
+
 /// The channel of link poses, as `foxglove.FrameTransforms` (frame = the link's name,
 /// parent `world`): what Foxglove's 3D panel draws the arm from.
 pub const ARM_TF: &str = "/tf";

@@ -122,7 +122,7 @@ pub fn read(path: &Path) -> Result<Recording, ReadError> {
         c.messages += 1;
         c.last_s = m.log_time as f64 / 1e9;
         let topic = m.channel.topic.as_str();
-        if let Some(joint) = topic.strip_prefix("/joints/") {
+        if let Some(joint) = topic.strip_prefix(super::JOINT_TOPIC_PREFIX) {
             // Protobuf since the recorder went binary; JSON in older files.
             let s = if m.channel.message_encoding == "protobuf" {
                 super::proto::decode_joint_sample(&m.data).ok()

@@ -9,7 +9,8 @@ mod stats;
 pub mod world;
 
 pub use run::{
-    FaultRecord, JointReport, Lateness, LinkReport, LiveReport, RecordingReport, Report, Verdict,
+    FaultRecord, JointReport, Lateness, LinkReport, LiveReport, RecordingReport, Report,
+    Ros2Report, Verdict,
 };
 pub use served::{ServedJointReport, ServedReport};
 pub use stats::JointStats;

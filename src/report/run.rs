@@ -110,6 +110,9 @@ pub struct Report {
     /// The live Foxglove server, when `--live` was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveReport>,
+    /// The ROS 2 topics, when `--ros2` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ros2: Option<Ros2Report>,
     /// The served bus, for `armhil serve` runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served: Option<super::ServedReport>,
@@ -160,6 +163,30 @@ pub struct LiveReport {
     /// epoch (a message of simulated time t was due at this + t).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_unix_s: Option<f64>,
+}
+
+/// What the ROS 2 topics (`--ros2`) carried.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ros2Report {
+    /// The Zenoh keys (zenoh-bridge-ros2dds's names of the topics).
+    pub joint_states_key: String,
+    pub clock_key: String,
+    pub commands_key: String,
+    /// Messages published.
+    pub joint_states: u64,
+    pub clock: u64,
+    /// Records the run had for them that found the publisher's queue full.
+    pub dropped: u64,
+    /// Command messages received, joint targets taken from them, and messages not
+    /// applied: not CDR JointState, or arrays not as long as the names.
+    pub commands: u64,
+    pub applied: u64,
+    pub malformed: u64,
+    pub wrong_length: u64,
+    /// Names in commands that are not joints of this arm (the first few).
+    pub unknown_joints: Vec<String>,
+    /// Why the last refused message was refused.
+    pub last_error: Option<String>,
 }
 
 /// One injected fault, from onset to end.
@@ -226,6 +253,7 @@ impl Report {
             expectations: Vec::new(),
             recording: None,
             live: None,
+            ros2: None,
             served: None,
             objects: Vec::new(),
             links: Vec::new(),

@@ -97,6 +97,13 @@ pub(crate) struct Core {
     pub(crate) aborted: Option<String>,
     /// The supervision time when the run started (the clock's reading).
     start: f64,
+    /// Targets commanded as a stream (ROS 2), the version last taken, and a buffer
+    /// reused every time they change (no allocation on the control path).
+    targets: Option<(
+        super::commanded::Targets,
+        u64,
+        Vec<Option<super::commanded::Target>>,
+    )>,
 }
 
 impl Core {
@@ -170,6 +177,7 @@ impl Core {
                 periods,
                 aborted: None,
                 start,
+                targets: opts.targets.clone().map(|t| (t, 0, Vec::new())),
             },
             services,
         ))
@@ -238,6 +246,7 @@ impl Core {
         }
         // Commands first: a fault injected now has its onset in this step.
         self.commands()?;
+        self.take_targets();
         if self.plant.timeline()
             && let Some(b) = &self.buses
         {
@@ -548,6 +557,23 @@ impl Core {
             b.sync(&mut self.plant)?;
         }
         Ok(())
+    }
+
+    /// Hands the plant the commanded targets that changed since the last step.
+    fn take_targets(&mut self) {
+        let Some((cell, seen, buf)) = &mut self.targets else {
+            return;
+        };
+        if !cell.changed(seen, buf) {
+            return;
+        }
+        for (i, t) in buf.iter().enumerate() {
+            if let Some(t) = t
+                && self.plant.commanded(i) != Some(*t)
+            {
+                self.plant.command_target(i, *t, cell.source());
+            }
+        }
     }
 
     /// Publishes a live snapshot if one is due (or `force`).

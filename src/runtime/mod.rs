@@ -10,6 +10,7 @@
 
 mod buses;
 pub mod command;
+pub mod commanded;
 mod core;
 pub mod live;
 mod lockstep;
@@ -53,6 +54,8 @@ pub enum RunError {
     Record(#[source] tap::SinkError),
     #[error("cannot start the live server: {0}")]
     Live(#[source] tap::SinkError),
+    #[error("cannot start the ROS 2 topics: {0}")]
+    Ros2(#[source] tap::SinkError),
     #[error("cannot start a thread: {0}")]
     Thread(#[source] std::io::Error),
     #[error("{0}")]
@@ -137,6 +140,15 @@ pub struct RunOptions {
     pub served_tap: Option<crate::hardware::served::ServedTap>,
     /// Where the Zenoh session for external controllers listens and connects.
     pub zenoh: external::ZenohOptions,
+    /// The run's Zenoh session when the caller opened it (for ROS 2 topics): external
+    /// controllers share it instead of opening their own.
+    #[cfg(feature = "zenoh")]
+    pub zenoh_session: Option<zenoh::Session>,
+    /// The ROS 2 topics' sink (`crate::telemetry::ros2`).
+    pub ros2: Option<tap::SinkFactory>,
+    /// Joint targets commanded from outside as a stream (ROS 2's joint command
+    /// topic), read once per step.
+    pub targets: Option<commanded::Targets>,
     /// The armhil executable run as `joint-service` for drives with `isolation:
     /// Process`; default: this executable (a program embedding the library, such as
     /// a test, names armhil's binary here).
@@ -174,6 +186,10 @@ impl Default for RunOptions {
             served_tap: None,
             service_exe: None,
             zenoh: Default::default(),
+            #[cfg(feature = "zenoh")]
+            zenoh_session: None,
+            ros2: None,
+            targets: None,
         }
     }
 }
@@ -208,10 +224,10 @@ impl ProcessOptions {
             .iter()
             .any(|j| matches!(j.controller, crate::control::ControllerSpec::External(_)));
         #[cfg(feature = "zenoh")]
-        let zenoh = if external {
-            Some(external::open(&opts.zenoh).map_err(RunError::Zenoh)?)
-        } else {
-            None
+        let zenoh = match (&opts.zenoh_session, external) {
+            (Some(s), true) => Some(s.clone()),
+            (None, true) => Some(external::open(&opts.zenoh).map_err(RunError::Zenoh)?),
+            (_, false) => None,
         };
         #[cfg(feature = "zenoh")]
         let mut presence = std::collections::HashMap::new();
@@ -472,6 +488,9 @@ pub(crate) fn start_sinks(
         opts.live_server
             .as_ref()
             .map(|f| (f, RunError::Live as fn(_) -> _)),
+        opts.ros2
+            .as_ref()
+            .map(|f| (f, RunError::Ros2 as fn(_) -> _)),
     ]
     .into_iter()
     .flatten()
@@ -519,6 +538,7 @@ pub(crate) fn finish_sinks(
         match sink.finish() {
             Ok(tap::SinkReport::Recording(rec)) => report.recording = Some(rec),
             Ok(tap::SinkReport::Live(live)) => report.live = Some(live),
+            Ok(tap::SinkReport::Ros2(ros2)) => report.ros2 = Some(ros2),
             Err(e) => report.events.push(crate::report::Event {
                 t: plant.t(),
                 joint: String::new(),

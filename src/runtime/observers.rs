@@ -69,7 +69,7 @@ impl Observers {
     /// One sample per control period of every joint, whatever drives it (its
     /// controller, its safe state, a real servo): what the host knows now.
     pub(crate) fn samples(&mut self, plant: &Plant, sup: &Supervisor) {
-        if self.sinks.is_empty() && self.live.is_none() {
+        if !self.sinks.iter().chain(&self.live).any(Tap::takes_samples) {
             return;
         }
         let t = plant.t();
@@ -97,7 +97,9 @@ impl Observers {
                 },
             );
             for tap in self.sinks.iter().chain(&self.live) {
-                tap.send(rec.clone());
+                if tap.takes_samples() {
+                    tap.send(rec.clone());
+                }
             }
         }
     }

@@ -77,6 +77,7 @@ pub(crate) fn facts(
         expectations: Vec::new(),
         recording: None,
         live: None,
+        ros2: None,
         served: None,
         objects: Vec::new(),
         links: Vec::new(),

@@ -8,12 +8,12 @@
 //! runtime.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::recording::Record;
-use crate::report::{LiveReport, RecordingReport};
+use crate::report::{LiveReport, RecordingReport, Ros2Report};
 
 /// The run's end of a telemetry channel.
 #[derive(Clone)]
@@ -22,6 +22,20 @@ pub struct Tap {
     /// Dropped records per channel: one per joint, then events, then one per bus.
     drops: Arc<Vec<AtomicU64>>,
     joints: usize,
+    /// What it takes.
+    takes: Takes,
+}
+
+/// What a tap takes.
+#[derive(Clone)]
+enum Takes {
+    Everything,
+    /// World records and port announcements: a sink that wants the world's state,
+    /// not every sample.
+    WorldOnly,
+    /// Joints' samples only while the flag is set (a live server whose clients
+    /// subscribe to none leaves it clear: the run does not even copy them).
+    SamplesWhile(Arc<AtomicBool>),
 }
 
 impl Tap {
@@ -30,12 +44,54 @@ impl Tap {
     pub fn channel(capacity: usize, joints: usize, buses: usize) -> (Self, Receiver<Record>) {
         let (tx, rx) = bounded(capacity);
         let drops = Arc::new((0..joints + 1 + buses).map(|_| AtomicU64::new(0)).collect());
-        (Self { tx, drops, joints }, rx)
+        (
+            Self {
+                tx,
+                drops,
+                joints,
+                takes: Takes::Everything,
+            },
+            rx,
+        )
+    }
+
+    /// This tap, taking world records and port announcements only.
+    pub fn world_only(mut self) -> Self {
+        self.takes = Takes::WorldOnly;
+        self
+    }
+
+    /// This tap, taking joints' samples only while `wanted` is set.
+    pub fn samples_while(mut self, wanted: Arc<AtomicBool>) -> Self {
+        self.takes = Takes::SamplesWhile(wanted);
+        self
+    }
+
+    /// Whether this tap takes joints' samples now.
+    pub fn takes_samples(&self) -> bool {
+        match &self.takes {
+            Takes::Everything => true,
+            Takes::WorldOnly => false,
+            Takes::SamplesWhile(f) => f.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether this tap takes `r` (the run need not even copy a record it does not).
+    pub fn wants(&self, r: &Record) -> bool {
+        match (&self.takes, r) {
+            (Takes::WorldOnly, Record::World(..) | Record::Port(..)) => true,
+            (Takes::WorldOnly, _) => false,
+            (_, Record::Joint(..)) => self.takes_samples(),
+            _ => true,
+        }
     }
 
     /// Hands a record over without ever blocking; counts it dropped if the reader is
     /// behind (or gone).
     pub fn send(&self, r: Record) {
+        if !self.wants(&r) {
+            return;
+        }
         if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) = self.tx.try_send(r) {
             let slot = match r {
                 Record::Joint(j, _) => j as usize,
@@ -96,6 +152,7 @@ pub trait Sink: Send {
 pub enum SinkReport {
     Recording(RecordingReport),
     Live(LiveReport),
+    Ros2(Ros2Report),
 }
 
 /// What starts a sink.
@@ -141,5 +198,43 @@ mod tests {
         assert_eq!(tap.dropped_by_slot(), vec![0, 0, 2, 0]);
         assert!(rx.try_recv().is_ok());
         assert_eq!(tap.dropped(), 2);
+    }
+
+    #[test]
+    fn taps_take_what_their_sink_wants_and_count_nothing_else() {
+        let joint = || {
+            Record::Joint(
+                0,
+                crate::recording::JointSample {
+                    t: 0.0,
+                    setpoint: 0.0,
+                    setpoint_vel: 0.0,
+                    measured: 0.0,
+                    measured_vel: 0.0,
+                    command: 0.0,
+                    torque: 0.0,
+                    error: 0.0,
+                    state: crate::report::JointHealth::Ok,
+                },
+            )
+        };
+        let world = || Record::World(0, crate::recording::WorldSample::Joints(0.0, Vec::new()));
+        let (all, rx_all) = Tap::channel(8, 1, 0);
+        let (world_only, rx_world) = Tap::channel(8, 1, 0);
+        let world_only = world_only.world_only();
+        let flag = Arc::new(AtomicBool::new(false));
+        let (gated, rx_gated) = Tap::channel(8, 1, 0);
+        let gated = gated.samples_while(flag.clone());
+        for tap in [&all, &world_only, &gated] {
+            tap.send(joint());
+            tap.send(world());
+        }
+        flag.store(true, Ordering::Relaxed);
+        assert!(gated.takes_samples() && !world_only.takes_samples());
+        gated.send(joint());
+        assert_eq!((rx_all.len(), rx_world.len(), rx_gated.len()), (2, 1, 2));
+        assert!(matches!(rx_gated.try_recv(), Ok(Record::World(..))));
+        assert!(matches!(rx_gated.try_recv(), Ok(Record::Joint(..))));
+        assert_eq!(gated.dropped() + world_only.dropped(), 0);
     }
 }

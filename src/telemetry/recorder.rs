@@ -83,7 +83,10 @@ impl Recorder {
             source,
         };
         let file = std::fs::File::create(path).map_err(io)?;
-        let mut topics: Vec<String> = joints.iter().map(|j| format!("/joints/{j}")).collect();
+        let mut topics: Vec<String> = joints
+            .iter()
+            .map(|j| crate::recording::joint_topic(j))
+            .collect();
         topics.push("/events".into());
         topics.extend(buses.iter().map(|b| format!("/bus/{b}")));
         let (sink, rx) = Tap::channel(CAPACITY, joints.len(), buses.len() + MORE_PORTS);

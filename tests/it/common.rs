@@ -261,6 +261,16 @@ impl Killed {
         }
     }
 
+    /// Waits for it to end by itself: its status and output.
+    #[cfg_attr(not(feature = "ros2"), allow(dead_code))]
+    pub fn output(mut self) -> std::process::Output {
+        self.0
+            .take()
+            .expect("a running child")
+            .wait_with_output()
+            .expect("wait")
+    }
+
     /// SIGTERM, then waits for it: its exit code.
     pub fn end(mut self) -> Option<i32> {
         self.terminate();

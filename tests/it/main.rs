@@ -20,6 +20,8 @@ mod process;
 mod protocol;
 mod realtime_exact;
 mod recording;
+#[cfg(feature = "ros2")]
+mod ros2;
 mod runtime;
 mod scenes;
 mod ser2net;

@@ -107,7 +107,7 @@ impl Plant {
                 self.faults[k].started = true;
                 self.faults[k].stuck = self.world.joint_state(joint).pos;
                 self.faults[k].jammed_at = self.world.joint_state(joint).motor_pos;
-                self.faults[k].sp0 = self.traj.sample(joint, t).pos;
+                self.faults[k].sp0 = self.target(joint).pos;
                 link_changed |= spec.kind.class() == FaultClass::Link;
                 // A link fault acts on the wire of a hardware or served joint (ground
                 // truth).
@@ -269,8 +269,7 @@ impl Plant {
                 }
                 FaultKind::EncoderStuck => {
                     let tick = j.servo.resolution;
-                    t - f.spec.at >= 0.03
-                        && (self.traj.sample(i, t).pos - f.sp0).abs() > 32.0 * tick
+                    t - f.spec.at >= 0.03 && (self.target(i).pos - f.sp0).abs() > 32.0 * tick
                 }
                 FaultKind::LinkDrop { .. }
                 | FaultKind::LinkCorrupt { .. }

@@ -195,7 +195,7 @@ impl Plant {
     /// no-load speed so the command never jumps. `None` before the servo's first reply.
     pub fn hw_goal(&mut self, i: usize) -> Option<f64> {
         let sim = self.world.joint_state(i).pos;
-        let sp = self.traj.sample(i, self.t).pos;
+        let sp = self.target(i).pos;
         let j = &mut self.joints[i];
         let max_step = j.servo.spec.no_load_speed_rad_s * j.period;
         let h = j.hw.as_mut()?;

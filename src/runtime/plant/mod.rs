@@ -6,6 +6,7 @@
 //! (`runtime::supervisor`) decides what a joint's health is and what its failures
 //! lead to; the plant carries it out (`drive.rs`).
 
+mod commanded;
 mod contacts;
 mod drive;
 mod fault_log;
@@ -83,6 +84,8 @@ pub struct PlantJoint {
     served: Option<served::Served>,
     /// The simulated servo's own protections.
     guard: protect::SimGuard,
+    /// Set once the joint is commanded from outside the run (`commanded.rs`).
+    commanded: Option<crate::runtime::commanded::Target>,
 }
 
 /// What the rest of the runtime may read of a joint; the plant alone changes it.
@@ -243,6 +246,7 @@ impl Plant {
                     thermal: crate::servo::Thermal::default(),
                     served: None,
                     guard: protect::SimGuard::new(c.servo.protection),
+                    commanded: None,
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
@@ -418,7 +422,7 @@ impl Plant {
     /// onto the trajectory, so it walks back instead of jumping (and tripping its
     /// following-error limit at once).
     pub fn setpoint(&mut self, i: usize) -> crate::control::Setpoint {
-        let sp = self.traj.sample(i, self.t);
+        let sp = self.target(i);
         let j = &mut self.joints[i];
         let Some((t0, p0, v0, dur)) = j.resume else {
             return sp;
@@ -449,7 +453,7 @@ impl Plant {
     /// joint, and without a velocity step for a joint that is still moving.
     fn resume(&mut self, i: usize) {
         let st = self.world.joint_state(i);
-        let target = self.traj.sample(i, self.t).pos;
+        let target = self.target(i).pos;
         let j = &mut self.joints[i];
         let speed = 0.25 * j.servo.spec.no_load_speed_rad_s;
         let brake = st.vel.abs() / speed * 0.1;
@@ -461,7 +465,7 @@ impl Plant {
     pub fn command(&mut self, i: usize, torque: f64, for_t: f64) {
         let j = &mut self.joints[i];
         if j.mode == DriveMode::Controller {
-            j.command = torque;
+            j.command = j.commanded.map_or(torque, |c| c.torque(torque));
             j.command_t = for_t;
         }
     }
@@ -494,7 +498,7 @@ impl Plant {
         } else if j.last_setpoint.0 == self.t {
             (j.last_setpoint.1, j.last_setpoint.2)
         } else {
-            let sp = self.traj.sample(i, self.t);
+            let sp = self.target(i);
             (sp.pos, sp.vel)
         };
         let m = match (&j.hw, j.mode) {
@@ -597,6 +601,7 @@ impl Plant {
             let state = self.world.joint_state(i);
             let served = self.joints[i].mode == DriveMode::Served;
             let firmware = if served { self.served_command(i) } else { 0.0 };
+            let target = self.target(i).pos;
             let j = &mut self.joints[i];
             let cmd = match j.mode {
                 DriveMode::Served => firmware,
@@ -608,12 +613,11 @@ impl Plant {
                     let kd = 2.0 * (kp * j.servo.armature().max(1e-4)).sqrt();
                     let g = self.world.gravity_torque(i);
                     let tau = kp * (hw.0 - state.pos) + kd * (hw.1 - state.vel) - g;
-                    let sp = self.traj.sample(i, self.t);
                     // Torque as the servo reports it (its load), not the twin's.
                     let load = j.hw.as_ref().map_or(0.0, |h| h.load);
                     let servo_tau = load * j.servo.spec.stall_torque_nm;
                     j.stats.record(
-                        sp.pos - hw.0,
+                        target - hw.0,
                         servo_tau,
                         load.abs() >= 0.999,
                         hw.0,
@@ -671,7 +675,7 @@ impl Plant {
             let sp = match &j.served {
                 // A served joint's target is the host's goal.
                 Some(_) if served => self.served_goal(i).unwrap_or(state.pos),
-                _ => self.traj.sample(i, self.t).pos,
+                _ => target,
             };
             let j = &mut self.joints[i];
             j.stats

@@ -80,7 +80,7 @@ impl Channels {
         };
         c.by_joint = joints
             .iter()
-            .map(|j| c.channel(&format!("/joints/{j}")))
+            .map(|j| c.channel(&crate::recording::joint_topic(j)))
             .collect();
         c.events = c.channel("/events");
         for topic in [rec::ARM_TF, rec::JOINT_STATES] {
@@ -108,7 +108,7 @@ impl Channels {
             "/events" => Some(Out::Log(b.build())),
             rec::WORLD_CONTACTS => raw(b, "armhil.Contacts", schema::CONTACTS_SCHEMA),
             "/bus/served" => raw(b, "armhil.ServedSample", schema::SERVED_SCHEMA),
-            t if t.starts_with("/joints/") => b
+            t if t.starts_with(crate::recording::JOINT_TOPIC_PREFIX) => b
                 .schema(Schema::new(
                     proto::JOINT_SAMPLE_NAME,
                     "protobuf",

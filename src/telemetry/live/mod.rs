@@ -154,6 +154,7 @@ impl LiveServer {
         // Said where it listens (port 0 picks one): open it in Foxglove.
         eprintln!("live: Foxglove WebSocket server on ws://{addr}");
         let (tap, rx) = Tap::channel(CAPACITY, run.joints.len(), run.ports.len() + MORE_PORTS);
+        let tap = tap.samples_while(steer.samples_wanted.clone());
         let mut channels = channels::Channels::new(ctx, run.joints, run.ports);
         let server = Arc::new(server);
         let publish = server.clone();

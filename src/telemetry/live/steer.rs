@@ -36,6 +36,10 @@ pub(super) struct Steer {
     update: foxglove::messages::SceneUpdate,
     /// Set (and notified) when a client first subscribes to a channel.
     subscribed: (Mutex<bool>, Condvar),
+    /// Subscriptions to joints' sample channels now, and whether there are any: the
+    /// run hands its tap joints' samples only then (the bulk of its records).
+    joint_subscriptions: Mutex<usize>,
+    pub samples_wanted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Steer {
@@ -64,6 +68,22 @@ impl Steer {
             shapes,
             update,
             subscribed: (Mutex::new(false), Condvar::new()),
+            joint_subscriptions: Mutex::new(0),
+            samples_wanted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
+    /// Counts a subscription to (`+1`) or from (`-1`) a joint's samples.
+    fn count_joint_subscription(&self, channel: &ChannelView, change: isize) {
+        if !channel
+            .topic()
+            .starts_with(crate::recording::JOINT_TOPIC_PREFIX)
+        {
+            return;
+        }
+        if let Ok(mut n) = self.joint_subscriptions.lock() {
+            *n = n.saturating_add_signed(change);
+            self.samples_wanted.store(*n > 0, Ordering::Relaxed);
         }
     }
 
@@ -136,12 +156,17 @@ impl ServerListener for Steer {
         if channel.topic() == shapes::TOPIC {
             self.shapes.log_to_sink(&self.update, client.sink_id());
         }
+        self.count_joint_subscription(&channel, 1);
         // Subscribed already: a run waiting for its first client may start.
         let (lock, cv) = &self.subscribed;
         if let Ok(mut s) = lock.lock() {
             *s = true;
             cv.notify_all();
         }
+    }
+
+    fn on_unsubscribe(&self, _client: Client, channel: ChannelView) {
+        self.count_joint_subscription(&channel, -1);
     }
 
     fn on_client_connect(&self) {
