@@ -447,11 +447,13 @@ pub(super) fn print_sinks(report: &Report) {
     }
     if let Some(r) = &report.ros2 {
         println!(
-            "ros2: {} {} and {} {} published ({} dropped); {} commands on {}: {} joint targets taken, {} malformed, {} of the wrong length{}",
+            "ros2: {} {} and {} {} published ({} and {} without a subscriber, {} dropped); {} commands on {}: {} joint targets taken, {} malformed, {} of the wrong length{}",
             r.joint_states,
             r.joint_states_key,
             r.clock,
             r.clock_key,
+            r.joint_states_unheard,
+            r.clock_unheard,
             r.dropped,
             r.commands,
             r.commands_key,

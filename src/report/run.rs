@@ -154,6 +154,10 @@ pub struct LiveReport {
     /// (topic, messages handed to the server, messages dropped before it: the run's
     /// queue to the server was full).
     pub channels: Vec<(String, u64, u64)>,
+    /// (topic, messages held back) for state channels thinned to the display's rate
+    /// (`telemetry::live::thin`: only when a run goes faster than 2× real time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thinned: Vec<(String, u64)>,
     /// Commands and parameter changes from clients put on the control channel, and
     /// those refused (malformed, unknown, or the channel full), each with a reason
     /// sent back to its client.
@@ -172,9 +176,12 @@ pub struct Ros2Report {
     pub joint_states_key: String,
     pub clock_key: String,
     pub commands_key: String,
-    /// Messages published.
+    /// Messages published, and samples not published because nobody subscribed
+    /// (the bridge subscribes for a ROS node that does).
     pub joint_states: u64,
+    pub joint_states_unheard: u64,
     pub clock: u64,
+    pub clock_unheard: u64,
     /// Records the run had for them that found the publisher's queue full.
     pub dropped: u64,
     /// Command messages received, joint targets taken from them, and messages not

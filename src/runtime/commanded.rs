@@ -3,11 +3,13 @@
 //! controller to track, and/or an effort. A stream at the sender's rate is state, not
 //! a queue of commands: each joint's latest target wins, in one [`Targets`] cell that
 //! the writer (a Zenoh callback thread) updates and the executor reads once per
-//! physics step, copying only when its version changed. The control channel stays
+//! physics step, copying only when its version changed (a [`Latest`] cell, read
+//! without ever waiting on the writer). The control channel stays
 //! for commands at human rate.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::sys::latest::Latest;
 
 /// What a joint is commanded to do (SI units: rad or m, rad/s or m/s, N·m or N).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -47,16 +49,10 @@ impl Target {
 /// The latest target of each joint, shared between the writer and the run.
 #[derive(Clone)]
 pub struct Targets {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     /// Where the targets come from, for events (e.g. `ROS 2 /joint_commands`).
-    source: String,
-    names: Vec<String>,
-    cells: Mutex<Vec<Option<Target>>>,
-    /// Bumped on every change, so the run copies only when there is news.
-    version: AtomicU64,
+    source: Arc<str>,
+    names: Arc<[String]>,
+    cell: Latest<Vec<Option<Target>>>,
 }
 
 impl Targets {
@@ -64,61 +60,41 @@ impl Targets {
     pub fn new(source: impl Into<String>, names: Vec<String>) -> Self {
         let n = names.len();
         Self {
-            inner: Arc::new(Inner {
-                source: source.into(),
-                names,
-                cells: Mutex::new(vec![None; n]),
-                version: AtomicU64::new(0),
-            }),
+            source: source.into().into(),
+            names: names.into(),
+            cell: Latest::new(vec![None; n]),
         }
     }
 
     /// Where the targets come from.
     pub fn source(&self) -> &str {
-        &self.inner.source
+        &self.source
     }
 
     /// The joints, in order.
     pub fn names(&self) -> &[String] {
-        &self.inner.names
+        &self.names
     }
 
     /// Joint `name`'s index.
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.inner.names.iter().position(|n| n == name)
+        self.names.iter().position(|n| n == name)
     }
 
     /// Sets joint `i`'s target (the latest wins); an empty target or an unknown
     /// index changes nothing.
     pub fn set(&self, i: usize, t: Target) {
-        if t.is_empty() || i >= self.inner.names.len() {
+        if t.is_empty() || i >= self.names.len() {
             return;
         }
-        let mut cells = self
-            .inner
-            .cells
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        cells[i] = Some(t);
-        self.inner.version.fetch_add(1, Ordering::Release);
+        self.cell.update(|v| v[i] = Some(t));
     }
 
     /// Copies every joint's target into `out` if anything changed since version
-    /// `seen` (then updated): no lock and no copy when nothing did.
+    /// `seen` (then updated). Never waits: while the writer holds the cell, this is
+    /// false and the news is taken next step.
     pub fn changed(&self, seen: &mut u64, out: &mut Vec<Option<Target>>) -> bool {
-        let v = self.inner.version.load(Ordering::Acquire);
-        if v == *seen {
-            return false;
-        }
-        let cells = self
-            .inner
-            .cells
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        out.clear();
-        out.extend_from_slice(&cells);
-        *seen = self.inner.version.load(Ordering::Acquire);
-        true
+        self.cell.try_changed_into(seen, out)
     }
 }
 

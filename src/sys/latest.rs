@@ -41,6 +41,14 @@ impl<T: Clone> Latest<T> {
         g.1 = v;
     }
 
+    /// Changes part of the value in place (the version moves on): for state several
+    /// writers each update a part of.
+    pub fn update(&self, f: impl FnOnce(&mut T)) {
+        let mut g = self.lock();
+        g.0 += 1;
+        f(&mut g.1);
+    }
+
     /// The value now.
     pub fn get(&self) -> T {
         self.lock().1.clone()
@@ -63,6 +71,20 @@ impl<T: Clone> Latest<T> {
             *seen = g.0;
             g.1.clone()
         })
+    }
+
+    /// As [`Latest::try_changed`], copied into `out` (reusing its allocation: a
+    /// control loop that must not allocate); true if it was.
+    pub fn try_changed_into(&self, seen: &mut u64, out: &mut T) -> bool {
+        let Some(g) = self.try_lock() else {
+            return false;
+        };
+        if g.0 == *seen {
+            return false;
+        }
+        *seen = g.0;
+        out.clone_from(&g.1);
+        true
     }
 
     /// As [`Latest::set`], without waiting: false while the other side holds the
@@ -128,5 +150,19 @@ mod tests {
         drop(held);
         assert_eq!(cell.try_changed(&mut seen), Some(2));
         assert_eq!(cell.try_changed(&mut seen), None);
+    }
+
+    #[test]
+    fn updated_in_place_and_copied_into_a_buffer_only_when_changed() {
+        let cell = Latest::new(vec![0, 0]);
+        let (mut seen, mut out) = (0, Vec::new());
+        assert!(!cell.try_changed_into(&mut seen, &mut out));
+        cell.update(|v| v[1] = 7);
+        let held = cell.hold();
+        assert!(!cell.try_changed_into(&mut seen, &mut out), "held: not now");
+        drop(held);
+        assert!(cell.try_changed_into(&mut seen, &mut out));
+        assert_eq!(out, vec![0, 7]);
+        assert!(!cell.try_changed_into(&mut seen, &mut out));
     }
 }

@@ -15,6 +15,7 @@ use foxglove::messages::{
 };
 use foxglove::{Channel, Context, PartialMetadata, RawChannel, Schema};
 
+use super::thin::Thin;
 use crate::recording::{self as rec, Record, WorldSample, proto, schema};
 use crate::report::Event;
 
@@ -38,11 +39,22 @@ impl Out {
     }
 }
 
+/// One channel and what went through it.
+struct Made {
+    topic: String,
+    out: Out,
+    /// Messages handed to the server (or counted while nobody subscribed).
+    count: u64,
+    /// A state channel's bucket (`thin`), and the messages it held back.
+    thin: Option<Thin>,
+    thinned: u64,
+}
+
 /// Every channel so far, with how many messages each was handed.
 pub(super) struct Channels {
     ctx: Arc<Context>,
     /// Channel per topic, in the order made, with its count.
-    out: Vec<(String, Out, u64)>,
+    out: Vec<Made>,
     by_topic: HashMap<String, usize>,
     /// The sinks' port list: names announced by `Record::Port`, by index.
     ports: Vec<String>,
@@ -120,7 +132,17 @@ impl Channels {
                 .map(Out::Raw),
             _ => raw(b, "armhil.BusSample", schema::BUS_SCHEMA),
         }?;
-        self.out.push((topic.to_string(), out, 0));
+        let state = matches!(
+            topic,
+            rec::ARM_TF | rec::WORLD_TF | rec::JOINT_STATES | rec::WORLD_CONTACTS
+        );
+        self.out.push(Made {
+            topic: topic.to_string(),
+            out,
+            count: 0,
+            thin: state.then(|| Thin::new(0.0)),
+            thinned: 0,
+        });
         self.by_topic.insert(topic.to_string(), self.out.len() - 1);
         Some(self.out.len() - 1)
     }
@@ -138,8 +160,8 @@ impl Channels {
         Some(k)
     }
 
-    /// Logs one record on its channel.
-    pub(super) fn log(&mut self, r: Record) {
+    /// Logs one record on its channel; `now` is the wall time, s (for thinning).
+    pub(super) fn log(&mut self, r: Record, now: f64) {
         // Joints' and events' channels are found without building their topic (the
         // bulk of the records).
         let k = match &r {
@@ -160,13 +182,20 @@ impl Channels {
         };
         // Nobody subscribed: nothing to encode (counted all the same: what the run
         // handed the server).
-        if !self.out[k].1.has_sinks() {
-            self.out[k].2 += 1;
+        let made = &mut self.out[k];
+        if !made.out.has_sinks() {
+            made.count += 1;
+            return;
+        }
+        if let Some(thin) = &mut made.thin
+            && !thin.pass(now)
+        {
+            made.thinned += 1;
             return;
         }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let (_, out, count) = &mut self.out[k];
+        let Made { out, count, .. } = made;
         *count += 1;
         match (out, r) {
             (Out::Raw(c), Record::Joint(_, s)) => {
@@ -224,9 +253,12 @@ impl Channels {
         self.buf = buf;
     }
 
-    /// Each topic with the messages handed to the server.
-    pub(super) fn counts(&self) -> Vec<(String, u64)> {
-        self.out.iter().map(|(t, _, n)| (t.clone(), *n)).collect()
+    /// Each topic with the messages handed to the server and those thinned.
+    pub(super) fn counts(&self) -> Vec<(String, u64, u64)> {
+        self.out
+            .iter()
+            .map(|m| (m.topic.clone(), m.count, m.thinned))
+            .collect()
     }
 
     /// The topic of each of the tap's drop counters: joints, events, then ports in
@@ -235,7 +267,7 @@ impl Channels {
         let mut v: Vec<String> = self
             .by_joint
             .iter()
-            .map(|k| k.map(|k| self.out[k].0.clone()).unwrap_or_default())
+            .map(|k| k.map(|k| self.out[k].topic.clone()).unwrap_or_default())
             .collect();
         v.push("/events".into());
         v.extend(self.ports.iter().map(|name| rec::port_topic(name)));

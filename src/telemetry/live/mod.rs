@@ -19,6 +19,7 @@ mod params;
 mod services;
 pub mod shapes;
 mod steer;
+pub mod thin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,7 +80,7 @@ pub struct LiveServer {
 
 /// What the forwarder handed the server: (topic, messages) per channel, and the
 /// topic of each of the tap's drop counters.
-type Forwarded = (Vec<(String, u64)>, Vec<String>);
+type Forwarded = (Vec<(String, u64, u64)>, Vec<String>);
 
 impl LiveServer {
     /// Starts listening on `addr` (port 0: any free port, see [`LiveServer::addr`]).
@@ -194,6 +195,7 @@ fn forward(
     steer: &steer::Steer,
     server: &foxglove::WebSocketServerHandle,
 ) -> Forwarded {
+    let start = std::time::Instant::now();
     loop {
         match rx.try_recv() {
             Ok(r) => {
@@ -203,7 +205,7 @@ fn forward(
                         server.publish_parameter_values(changed);
                     }
                 }
-                channels.log(r);
+                channels.log(r, start.elapsed().as_secs_f64());
             }
             Err(TryRecvError::Empty) => std::thread::sleep(POLL),
             Err(TryRecvError::Disconnected) => return (channels.counts(), channels.slot_topics()),
@@ -250,9 +252,14 @@ impl Sink for LiveServer {
         Ok(SinkReport::Live(LiveReport {
             address: format!("ws://{addr}"),
             clients: tally.clients.load(Ordering::Relaxed),
+            thinned: counts
+                .iter()
+                .filter(|c| c.2 > 0)
+                .map(|(t, _, n)| (t.clone(), *n))
+                .collect(),
             channels: counts
                 .into_iter()
-                .map(|(t, n)| {
+                .map(|(t, n, _)| {
                     let d = dropped(&t);
                     (t, n, d)
                 })

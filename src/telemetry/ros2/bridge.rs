@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam::channel::Receiver;
+use crossbeam::channel::{Receiver, TryRecvError};
 use zenoh::Wait;
 
 use super::cdr::{self, JointState};
@@ -21,6 +21,11 @@ use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, SinkReport, Tap
 /// poses, joint states, objects, contacts: 4 × 50 a simulated second), so 1,024 hold
 /// 5 s at 1x and ~0.1 s at 50x; the thread publishes one in a few µs.
 const CAPACITY: usize = 1024;
+
+/// How often the publisher drains its queue: it never blocks on it, so the control
+/// loop's send never has to wake it (a syscall per record). 1 ms: at 60× real time
+/// ~12 records wait, and a ROS node sees a state at most 1 ms after it was taken.
+const POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Unknown joint names kept for the report (a misconfigured controller sends the
 /// same few again and again).
@@ -57,7 +62,7 @@ pub fn start(session: zenoh::Session, opts: Ros2Options, targets: Targets) -> Si
 struct Bridge {
     tap: Tap,
     keys: [String; 3],
-    publisher: Option<JoinHandle<(u64, u64)>>,
+    publisher: Option<JoinHandle<Published>>,
     subscriber: Option<zenoh::pubsub::Subscriber<()>>,
     counts: Arc<Counts>,
 }
@@ -122,9 +127,17 @@ fn publish(
     mut ports: Vec<String>,
     states: &zenoh::pubsub::Publisher<'static>,
     clock: &zenoh::pubsub::Publisher<'static>,
-) -> (u64, u64) {
-    let (mut n_states, mut n_clock) = (0, 0);
-    while let Ok(r) = rx.recv() {
+) -> Published {
+    let mut n = Published::default();
+    loop {
+        let r = match rx.try_recv() {
+            Ok(r) => r,
+            Err(TryRecvError::Empty) => {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Err(TryRecvError::Disconnected) => return n,
+        };
         match r {
             Record::Port(k, name) => {
                 let k = k as usize;
@@ -138,6 +151,21 @@ fn publish(
                     == Some(crate::recording::JOINT_STATES) =>
             {
                 let stamp = cdr::stamp(t);
+                // Encoded and put only for a subscriber (the bridge subscribes once a
+                // ROS node does): unheard, it costs the machine nothing.
+                let heard = |p: &zenoh::pubsub::Publisher<'static>| {
+                    p.matching_status().wait().is_ok_and(|m| m.matching())
+                };
+                if heard(clock) {
+                    // A put fails only once the session is closing: nothing to do then.
+                    n.clock += clock.put(cdr::clock(stamp)).wait().is_ok() as u64;
+                } else {
+                    n.clock_unheard += 1;
+                }
+                if !heard(states) {
+                    n.joint_states_unheard += 1;
+                    continue;
+                }
                 let mut m = JointState {
                     stamp,
                     ..Default::default()
@@ -148,14 +176,20 @@ fn publish(
                     m.velocity.push(vel);
                     m.effort.push(effort);
                 }
-                // A put fails only once the session is closing: nothing to do then.
-                n_clock += clock.put(cdr::clock(stamp)).wait().is_ok() as u64;
-                n_states += states.put(m.encode()).wait().is_ok() as u64;
+                n.joint_states += states.put(m.encode()).wait().is_ok() as u64;
             }
             _ => {}
         }
     }
-    (n_states, n_clock)
+}
+
+/// Messages put, and samples nobody subscribed to, per topic.
+#[derive(Debug, Default)]
+struct Published {
+    joint_states: u64,
+    joint_states_unheard: u64,
+    clock: u64,
+    clock_unheard: u64,
 }
 
 /// Takes one command message: each named joint's position, velocity and effort
@@ -226,15 +260,17 @@ impl Sink for Bridge {
             ..
         } = *self;
         drop(tap);
-        let (joint_states, clock) = publisher.and_then(|p| p.join().ok()).unwrap_or_default();
+        let n = publisher.and_then(|p| p.join().ok()).unwrap_or_default();
         let c = &counts;
         let [states_key, clock_key, commands_key] = keys;
         Ok(SinkReport::Ros2(Ros2Report {
             joint_states_key: states_key,
             clock_key,
             commands_key,
-            joint_states,
-            clock,
+            joint_states: n.joint_states,
+            joint_states_unheard: n.joint_states_unheard,
+            clock: n.clock,
+            clock_unheard: n.clock_unheard,
             dropped,
             commands: c.messages.load(Ordering::Relaxed),
             applied: c.applied.load(Ordering::Relaxed),
