@@ -24,6 +24,10 @@ pub(super) struct Ros2Args {
     /// effort), as the topic-based ros2_control hardware interface publishes it.
     #[arg(long, requires = "ros2", value_name = "TOPIC", default_value = armhil::telemetry::ros2::JOINT_COMMANDS, value_parser = ros_name)]
     ros2_commands: String,
+    /// Start the run only once something subscribes to the joint states (the ROS
+    /// side then sees them from simulated time 0).
+    #[arg(long, requires = "ros2")]
+    ros2_wait: bool,
 }
 
 fn ros_name(s: &str) -> Result<String, String> {
@@ -45,6 +49,7 @@ impl Ros2Args {
             namespace: self.ros2_namespace.clone().unwrap_or_default(),
             states: self.ros2_states.clone(),
             commands: self.ros2_commands.clone(),
+            wait: self.ros2_wait,
         }))
     }
 }

@@ -66,6 +66,9 @@ impl Drop for InPlace {
 pub struct Lockstep {
     core: Core,
     host: InPlace,
+    /// The clock's reading when simulated time began: the run's wall time counts
+    /// from here (not the setup before: processes started, a live client awaited).
+    started: std::time::Duration,
 }
 
 impl Lockstep {
@@ -93,6 +96,7 @@ impl Lockstep {
         )
         .map_err(RunError::Thread)?;
         let clock = core.clock.clone();
+        let started = clock.now();
         Ok(Self {
             core,
             host: InPlace {
@@ -101,6 +105,7 @@ impl Lockstep {
                 dog: Some(dog),
                 clock,
             },
+            started,
         })
     }
 
@@ -145,8 +150,9 @@ impl Lockstep {
     /// Stops the watchdog and produces the report.
     pub fn finish(mut self, scene: &Scene) -> Report {
         self.host.stop_watchdog();
-        let wall = self.core.clock.now().as_secs_f64();
-        self.core.finish(scene, "lockstep", wall, None)
+        let wall = self.core.clock.now().saturating_sub(self.started);
+        self.core
+            .finish(scene, "lockstep", wall.as_secs_f64(), None)
     }
 }
 

@@ -29,7 +29,7 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
     let port = free_port();
     let endpoint = format!("tcp/127.0.0.1:{port}");
     let run = armhil()
-        .args(["run", "scenes/arm6.ron", "--headless", "--ros2"])
+        .args(["run", "scenes/arm6.ron", "--headless", "--ros2", "--ros2-wait"])
         .args(["--zenoh-listen", &endpoint, "--duration", "5"])
         // Supervision applies to a joint commanded from ROS as to any other.
         .args(["--fault", "elbow_pitch:panic@3"])
@@ -63,9 +63,9 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
     let r: Report =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
 
-    // What the ROS side saw: the arm's joints, stamped with simulated time every
-    // 20 ms without a gap up to the end (the first it saw depends on when it
-    // connected), each stamp also on /clock.
+    // What the ROS side saw (the run waited for it): the arm's joints, stamped with
+    // simulated time every 20 ms from 0 to the end without a gap, each stamp also on
+    // /clock.
     let names: Vec<&str> = seen["names"]
         .as_array()
         .expect("names")
@@ -83,10 +83,9 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
             .collect()
     };
     let (stamps, clock) = (ms("stamps_ms"), ms("clock_ms"));
-    assert!(stamps.len() > 150, "{} joint states", stamps.len());
-    assert!(stamps.windows(2).all(|w| w[1] - w[0] == 20), "{stamps:?}");
-    assert_eq!(stamps.last(), Some(&4980));
-    assert!(stamps.iter().all(|s| clock.contains(s)), "{clock:?}");
+    let every_20ms: Vec<i64> = (0..250).map(|k| k * 20).collect();
+    assert_eq!(stamps, every_20ms);
+    assert_eq!(clock, every_20ms);
     assert_eq!(seen["effort_len"], 6);
     // The commanded joint ends where ROS put it, after a panic and a restart.
     let elbow = seen["joint_final"].as_f64().expect("elbow");
@@ -101,11 +100,10 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
         ),
         ("joint_states", "clock", "joint_commands")
     );
-    // Every 20 ms of the 5 s published, or not for want of a subscriber (before the
-    // client came).
-    assert_eq!(ros.joint_states + ros.joint_states_unheard, 250);
-    assert_eq!(ros.clock + ros.clock_unheard, 250);
-    assert!(ros.joint_states as usize >= stamps.len(), "{ros:?}");
+    assert_eq!(
+        (ros.joint_states, ros.joint_states_unheard, ros.clock, ros.clock_unheard),
+        (250, 0, 250, 0)
+    );
     assert_eq!(ros.dropped, 0);
     // One message that is not CDR, one of the wrong shape, one unknown joint: the
     // rest each commanded the elbow once.
@@ -207,4 +205,27 @@ fn an_effort_alone_is_the_joints_torque() {
     assert!((w.peak_torque_nm - 0.3).abs() < 1e-9, "{w:?}");
     assert!(w.max_pos_rad > 0.5, "{w:?}");
     assert_eq!(w.state, JointHealth::Ok);
+}
+
+#[test]
+fn with_nobody_subscribed_nothing_is_published() {
+    let _g = shared();
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("r.json");
+    let endpoint = format!("tcp/127.0.0.1:{}", free_port());
+    let out = armhil()
+        .args(["run", "scenes/arm6.ron", "--headless", "--ros2", "--speed", "max"])
+        .args(["--zenoh-listen", &endpoint, "--duration", "1", "--report"])
+        .arg(&report)
+        .output()
+        .expect("armhil");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Report =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let ros = r.ros2.expect("ros2");
+    assert_eq!(
+        (ros.joint_states, ros.joint_states_unheard, ros.clock, ros.clock_unheard),
+        (0, 50, 0, 50)
+    );
+    assert_eq!((ros.commands, ros.applied), (0, 0));
 }

@@ -27,6 +27,9 @@ const CAPACITY: usize = 1024;
 /// ~12 records wait, and a ROS node sees a state at most 1 ms after it was taken.
 const POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// How often a run waiting for its first subscriber looks.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Unknown joint names kept for the report (a misconfigured controller sends the
 /// same few again and again).
 const MAX_UNKNOWN: usize = 16;
@@ -99,6 +102,15 @@ impl Bridge {
                 key: keys[2].clone(),
                 why: e.to_string(),
             })?;
+        if opts.wait {
+            eprintln!(
+                "ros2: waiting for a subscriber to {} before the run starts",
+                keys[0]
+            );
+            while !heard(&states) {
+                std::thread::sleep(WAIT_POLL);
+            }
+        }
         let (tap, rx) = Tap::channel(CAPACITY, run.joints.len(), run.ports.len() + 32);
         let tap = tap.world_only();
         let ports = run.ports.to_vec();
@@ -153,9 +165,6 @@ fn publish(
                 let stamp = cdr::stamp(t);
                 // Encoded and put only for a subscriber (the bridge subscribes once a
                 // ROS node does): unheard, it costs the machine nothing.
-                let heard = |p: &zenoh::pubsub::Publisher<'static>| {
-                    p.matching_status().wait().is_ok_and(|m| m.matching())
-                };
                 if heard(clock) {
                     // A put fails only once the session is closing: nothing to do then.
                     n.clock += clock.put(cdr::clock(stamp)).wait().is_ok() as u64;
@@ -181,6 +190,11 @@ fn publish(
             _ => {}
         }
     }
+}
+
+/// Whether anything subscribes to what `p` publishes now.
+fn heard(p: &zenoh::pubsub::Publisher<'static>) -> bool {
+    p.matching_status().wait().is_ok_and(|m| m.matching())
 }
 
 /// Messages put, and samples nobody subscribed to, per topic.

@@ -81,6 +81,9 @@ pub struct Ros2Options {
     pub states: String,
     /// The topic the joints' commands come on.
     pub commands: String,
+    /// Start the run only once something subscribes to the joint states (the ROS
+    /// side then sees them from simulated time 0).
+    pub wait: bool,
 }
 
 impl Default for Ros2Options {
@@ -89,6 +92,7 @@ impl Default for Ros2Options {
             namespace: String::new(),
             states: JOINT_STATES.into(),
             commands: JOINT_COMMANDS.into(),
+            wait: false,
         }
     }
 }

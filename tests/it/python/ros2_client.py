@@ -72,8 +72,10 @@ def main():
         with lock:
             clocks.append((m.clock.sec, m.clock.nanosec))
 
-    subs = [session.declare_subscriber("joint_states", on_state),
-            session.declare_subscriber("clock", on_clock)]
+    # The clock first: a run started by --ros2-wait (once joint_states has a
+    # subscriber) then has both from simulated time 0.
+    subs = [session.declare_subscriber("clock", on_clock),
+            session.declare_subscriber("joint_states", on_state)]
     pub = session.declare_publisher("joint_commands")
     sent, nonsense_sent = 0, False
     while True:
