@@ -131,7 +131,8 @@ impl Core {
             })
             .collect();
         let mut observers = Observers::new(plant.joints().len(), scene.serial_ports(), links);
-        let sinks = super::start_sinks(scene, &plant, &mut observers, opts)?;
+        let sinks =
+            super::start_sinks(scene, &plant, &mut observers, opts, time == TimeBase::Clock)?;
         let publisher = opts.live.clone().map(|tap| {
             observers.set_live(tap.sink.clone());
             let duration = opts.duration_s.unwrap_or(scene.duration_s);

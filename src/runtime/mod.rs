@@ -480,6 +480,7 @@ pub(crate) fn start_sinks(
     plant: &plant::Plant,
     observers: &mut observers::Observers,
     opts: &RunOptions,
+    realtime: bool,
 ) -> Result<Vec<Box<dyn tap::Sink>>, RunError> {
     let factories: Vec<(&tap::SinkFactory, SinkFailed)> = [
         opts.record
@@ -516,6 +517,7 @@ pub(crate) fn start_sinks(
                 ports: observers.ports(),
                 gains: &gains,
                 pace: opts.pace,
+                realtime,
             })
             .map_err(error)?;
         observers.add_sink(sink.tap());

@@ -134,6 +134,8 @@ pub struct RunInfo<'a> {
     /// Lockstep pace at the start, simulated s per wall s (`None`: unpaced, or real
     /// time).
     pub pace: Option<f64>,
+    /// A real-time run: it keeps the wall clock's pace (pacing commands are refused).
+    pub realtime: bool,
 }
 
 /// Why a sink failed (its own error, boxed: the runtime only passes it on).

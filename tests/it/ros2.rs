@@ -29,7 +29,13 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
     let port = free_port();
     let endpoint = format!("tcp/127.0.0.1:{port}");
     let run = armhil()
-        .args(["run", "scenes/arm6.ron", "--headless", "--ros2", "--ros2-wait"])
+        .args([
+            "run",
+            "scenes/arm6.ron",
+            "--headless",
+            "--ros2",
+            "--ros2-wait",
+        ])
         .args(["--zenoh-listen", &endpoint, "--duration", "5"])
         // Supervision applies to a joint commanded from ROS as to any other.
         .args(["--fault", "elbow_pitch:panic@3"])
@@ -101,7 +107,12 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
         ("joint_states", "clock", "joint_commands")
     );
     assert_eq!(
-        (ros.joint_states, ros.joint_states_unheard, ros.clock, ros.clock_unheard),
+        (
+            ros.joint_states,
+            ros.joint_states_unheard,
+            ros.clock,
+            ros.clock_unheard
+        ),
         (250, 0, 250, 0)
     );
     assert_eq!(ros.dropped, 0);
@@ -214,17 +225,33 @@ fn with_nobody_subscribed_nothing_is_published() {
     let report = dir.path().join("r.json");
     let endpoint = format!("tcp/127.0.0.1:{}", free_port());
     let out = armhil()
-        .args(["run", "scenes/arm6.ron", "--headless", "--ros2", "--speed", "max"])
+        .args([
+            "run",
+            "scenes/arm6.ron",
+            "--headless",
+            "--ros2",
+            "--speed",
+            "max",
+        ])
         .args(["--zenoh-listen", &endpoint, "--duration", "1", "--report"])
         .arg(&report)
         .output()
         .expect("armhil");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Report =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
     let ros = r.ros2.expect("ros2");
     assert_eq!(
-        (ros.joint_states, ros.joint_states_unheard, ros.clock, ros.clock_unheard),
+        (
+            ros.joint_states,
+            ros.joint_states_unheard,
+            ros.clock,
+            ros.clock_unheard
+        ),
         (0, 50, 0, 50)
     );
     assert_eq!((ros.commands, ros.applied), (0, 0));

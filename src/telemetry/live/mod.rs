@@ -115,6 +115,7 @@ impl LiveServer {
                     .zip(run.gains.iter().copied())
                     .collect(),
                 speed: run.pace,
+                realtime: run.realtime,
                 paused: false,
             },
             shapes_channel,

@@ -1,8 +1,10 @@
 //! The parameters a client sees and sets (Foxglove's *Parameters* panel): each PID
 //! joint's gains (`JOINT.kp`, `JOINT.ki`, `JOINT.kd`) and the lockstep pace (`speed`,
-//! `paused`). Setting one sends its command on the run's control channel (all of a
-//! request's or none); gains changed by anyone (the GUI, stdin, another client) come
-//! back through the run's `gains` events, so what clients read stays true.
+//! `paused`; lockstep only: a real-time run keeps the wall clock's pace, and says so
+//! to a client that tries). Setting one sends its command on the run's control
+//! channel (all of a request's or none); gains changed by anyone (the GUI, stdin,
+//! another client) come back through the run's `gains` events, so what clients read
+//! stays true.
 
 use foxglove::websocket::{
     AnyClient, GetParametersResponder, Parameter, ParameterHandler, ParameterValue,
@@ -21,15 +23,18 @@ pub(super) struct Steered {
     /// Simulated s per wall s; `None`: as fast as the machine allows.
     pub speed: Option<f64>,
     pub paused: bool,
+    /// A real-time run keeps the wall clock's pace: no `speed` or `paused` then.
+    pub realtime: bool,
 }
 
 impl Steered {
     /// Every parameter, or those named (all when `names` is empty).
     pub(super) fn parameters(&self, names: &[String]) -> Vec<Parameter> {
-        let mut all = vec![
-            Parameter::float64("speed", self.speed.unwrap_or(0.0)),
-            Parameter::bool("paused", self.paused),
-        ];
+        let mut all = Vec::new();
+        if !self.realtime {
+            all.push(Parameter::float64("speed", self.speed.unwrap_or(0.0)));
+            all.push(Parameter::bool("paused", self.paused));
+        }
         for (j, g) in &self.gains {
             if let Some(g) = g {
                 for (k, v) in [("kp", g.kp), ("ki", g.ki), ("kd", g.kd)] {
@@ -51,6 +56,10 @@ impl Steered {
             _ => Err(format!("{}: expected a number", p.name)),
         };
         match p.name.as_str() {
+            "speed" | "paused" if self.realtime => Err(format!(
+                "{}: a real-time run keeps the wall clock's pace",
+                p.name
+            )),
             "speed" => {
                 let x = number()?;
                 if x == 0.0 {
@@ -215,6 +224,28 @@ mod tests {
             ],
             speed: Some(1.0),
             paused: false,
+            realtime: false,
+        }
+    }
+
+    #[test]
+    fn a_real_time_run_has_no_pace_to_set() {
+        let s = Steered {
+            realtime: true,
+            speed: None,
+            ..steered()
+        };
+        let m = as_map(&s.parameters(&[]));
+        assert!(
+            !m.contains_key("speed") && !m.contains_key("paused"),
+            "{m:?}"
+        );
+        for p in [
+            Parameter::float64("speed", 2.0),
+            Parameter::bool("paused", true),
+        ] {
+            let e = s.command(&p).expect_err(&p.name);
+            assert!(e.contains("keeps the wall clock's pace"), "{e}");
         }
     }
 
