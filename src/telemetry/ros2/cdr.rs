@@ -175,34 +175,27 @@ impl<'a> Reader<'a> {
         self.at += n;
         Ok(s)
     }
+    /// The next `N` bytes, in little-endian order (swapped if the message is
+    /// big-endian).
+    fn bytes<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CdrError> {
+        let mut s: [u8; N] = self
+            .take(N, field)?
+            .try_into()
+            .map_err(|_| CdrError::Truncated {
+                field,
+                at: self.b.len(),
+            })?;
+        if !self.little {
+            s.reverse();
+        }
+        Ok(s)
+    }
     fn u32(&mut self, field: &'static str) -> Result<u32, CdrError> {
         self.align(4);
-        let s: [u8; 4] = self
-            .take(4, field)?
-            .try_into()
-            .map_err(|_| CdrError::Truncated {
-                field,
-                at: self.b.len(),
-            })?;
-        Ok(if self.little {
-            u32::from_le_bytes(s)
-        } else {
-            u32::from_be_bytes(s)
-        })
+        Ok(u32::from_le_bytes(self.bytes(field)?))
     }
     fn f64(&mut self, field: &'static str) -> Result<f64, CdrError> {
-        let s: [u8; 8] = self
-            .take(8, field)?
-            .try_into()
-            .map_err(|_| CdrError::Truncated {
-                field,
-                at: self.b.len(),
-            })?;
-        Ok(if self.little {
-            f64::from_le_bytes(s)
-        } else {
-            f64::from_be_bytes(s)
-        })
+        Ok(f64::from_le_bytes(self.bytes(field)?))
     }
     /// A sequence's count, refused if `min_size`-byte elements could not fit.
     fn count(&mut self, field: &'static str, min_size: usize) -> Result<usize, CdrError> {
