@@ -34,6 +34,10 @@ pub struct JointReport {
     /// sample (ignored; the joint was DEGRADED meanwhile). Absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub garbled_replies: u64,
+    /// Where the joint's target came from once it was commanded from outside the run
+    /// (e.g. `ROS 2 /joint_commands`); absent: its trajectory throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commanded_by: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -569,9 +569,7 @@ impl Core {
             return;
         }
         for (i, t) in buf.iter().enumerate() {
-            if let Some(t) = t
-                && self.plant.commanded(i) != Some(*t)
-            {
+            if let Some(t) = t {
                 self.plant.command_target(i, *t, cell.source());
             }
         }

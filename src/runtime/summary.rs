@@ -34,6 +34,7 @@ pub(crate) fn facts(
             saturated_fraction: j.stats().saturated_fraction(),
             deadline_misses: j.stats().deadline_misses,
             garbled_replies: j.stats().garbled_replies,
+            commanded_by: j.commanded_by().map(String::from),
             restarts: sup.restarts(i),
             max_command_age_s: j.stats().max_command_age_s,
             at_limit_fraction: if j.stats().steps == 0 {

@@ -127,6 +127,8 @@ fn the_ros_side_sees_joint_states_and_clock_and_its_commands_move_a_supervised_j
     assert_eq!(commanded[0].joint, "elbow_pitch");
     let e = joint(&r, "elbow_pitch");
     assert_eq!((e.state, e.restarts), (JointHealth::Ok, 1));
+    assert_eq!(e.commanded_by.as_deref(), Some("ROS 2 /joint_commands"));
+    assert!(r.joints.iter().filter(|j| j.commanded_by.is_some()).count() == 1);
     others_kept_their_deadlines(&r, "elbow_pitch");
 }
 

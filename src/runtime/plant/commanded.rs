@@ -51,6 +51,7 @@ impl Plant {
         let first = j.commanded.is_none();
         j.commanded = Some(t);
         if first {
+            j.commanded_by = Some(source.to_string());
             let what = match (t.pos, t.effort) {
                 (Some(_), Some(_)) => "position and effort",
                 (Some(_), None) => "position",
@@ -61,10 +62,5 @@ impl Plant {
                 self.resume(i);
             }
         }
-    }
-
-    /// Joint `i`'s commanded target, if it has one.
-    pub fn commanded(&self, i: usize) -> Option<Target> {
-        self.joints.get(i).and_then(|j| j.commanded)
     }
 }

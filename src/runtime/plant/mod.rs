@@ -84,8 +84,10 @@ pub struct PlantJoint {
     served: Option<served::Served>,
     /// The simulated servo's own protections.
     guard: protect::SimGuard,
-    /// Set once the joint is commanded from outside the run (`commanded.rs`).
+    /// Set once the joint is commanded from outside the run (`commanded.rs`), with
+    /// where from.
     commanded: Option<crate::runtime::commanded::Target>,
+    commanded_by: Option<String>,
 }
 
 /// What the rest of the runtime may read of a joint; the plant alone changes it.
@@ -169,6 +171,12 @@ impl PlantJoint {
         }
     }
 
+    /// Where the joint's target comes from since it was first commanded from
+    /// outside the run.
+    pub fn commanded_by(&self) -> Option<&str> {
+        self.commanded_by.as_deref()
+    }
+
     /// Whether the joint is being blended back onto its trajectory.
     pub fn resuming(&self) -> bool {
         self.resume.is_some()
@@ -247,6 +255,7 @@ impl Plant {
                     served: None,
                     guard: protect::SimGuard::new(c.servo.protection),
                     commanded: None,
+                    commanded_by: None,
                 });
                 if let (crate::scene::BackendSpec::Serial { .. }, Some(j)) =
                     (&c.backend, joints.last_mut())
