@@ -26,6 +26,8 @@ pub(super) struct ServeArgs {
     scene: PathBuf,
     #[command(flatten)]
     live: super::live::LiveArgs,
+    #[command(flatten)]
+    zenoh: super::zenoh::ZenohArgs,
     /// Make PATH a symlink to the served pseudo-terminal (replaced if it is a symlink).
     #[arg(long, value_name = "PATH")]
     link: Option<PathBuf>,
@@ -345,6 +347,7 @@ pub(super) fn cmd_serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             clock: Some(clock),
             served,
             served_tap: tap,
+            zenoh: a.zenoh.options(),
             ..RunOptions::default()
         };
         Some(runtime::run(&scene, &opts, &mut |_, _| {}).context("running the scene")?)
@@ -416,6 +419,7 @@ fn gui(
         live_wait: a.live.live_wait,
         served,
         served_tap: tap,
+        zenoh: a.zenoh.options(),
         ..Default::default()
     });
     let out = armhil::gui::run(scene, opts);

@@ -43,6 +43,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "N")]
     rt_priority: Option<i32>,
     #[command(flatten)]
+    zenoh: super::zenoh::ZenohArgs,
+    #[command(flatten)]
     campaign: CampaignArgs,
 }
 
@@ -82,6 +84,8 @@ pub struct FuzzArgs {
     /// Simulated seconds per run (default: the scene's duration).
     #[arg(long)]
     duration: Option<f64>,
+    #[command(flatten)]
+    zenoh: super::zenoh::ZenohArgs,
     #[command(flatten)]
     campaign: CampaignArgs,
 }
@@ -127,8 +131,8 @@ fn bar(len: u64) -> ProgressBar {
 
 /// A run that catches a panic escaping the runtime (that is a bug: it is reported,
 /// not propagated).
-fn run_caught(scene: &Scene) -> Result<Report, String> {
-    run_with(scene, RunOptions::default())
+fn run_caught(scene: &Scene, opts: &RunOptions) -> Result<Report, String> {
+    run_with(scene, opts.clone())
 }
 
 fn run_with(scene: &Scene, opts: RunOptions) -> Result<Report, String> {
@@ -225,13 +229,15 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
     let scenes: Vec<&Scene> = mine.iter().map(|&k| &all[k]).collect();
     let pb = bar(scenes.len() as u64);
     // Lockstep scenes run in parallel; scenes with serial joints run in real time and
-    // get the machine to themselves, one after the other, afterwards.
-    let lock: Vec<usize> = (0..scenes.len())
-        .filter(|&k| !scenes[k].needs_realtime())
-        .collect();
-    let rt: Vec<usize> = (0..scenes.len())
-        .filter(|&k| scenes[k].needs_realtime())
-        .collect();
+    // get the machine to themselves, one after the other, afterwards; so do scenes
+    // with external controllers (a service's keys serve one run at a time), on one
+    // Zenoh session.
+    let alone = |s: &Scene| s.needs_realtime() || s.has_external();
+    let lock: Vec<usize> = (0..scenes.len()).filter(|&k| !alone(scenes[k])).collect();
+    let rt: Vec<usize> = (0..scenes.len()).filter(|&k| alone(scenes[k])).collect();
+    let base = a
+        .zenoh
+        .run_options(scenes.iter().any(|s| s.has_external()))?;
     let mut results: Vec<Option<Result<Report, String>>> =
         (0..scenes.len()).map(|_| None).collect();
     let opts_for = |k: usize, rt: Option<i32>| RunOptions {
@@ -242,7 +248,7 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
                 .map_or("scene".into(), |s| s.to_string_lossy());
             armhil::telemetry::recorder::to_file(&d.join(format!("{stem}.mcap")))
         }),
-        ..RunOptions::default()
+        ..base.clone()
     };
     let done = batch::parallel_map(
         &lock,
@@ -254,7 +260,8 @@ pub fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
         results[*k] = Some(r);
     }
     for k in rt {
-        results[k] = Some(run_with(scenes[k], opts_for(k, a.rt_priority)));
+        let prio = a.rt_priority.filter(|_| scenes[k].needs_realtime());
+        results[k] = Some(run_with(scenes[k], opts_for(k, prio)));
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -481,14 +488,24 @@ pub fn fuzz(a: FuzzArgs) -> anyhow::Result<ExitCode> {
         max_faults: a.max_faults,
         margin_rad: a.margin,
     };
+    // External controllers serve one run at a time: seeds one after another, on one
+    // Zenoh session.
+    let external = scene.has_external();
+    let opts = a.zenoh.run_options(external)?;
+    let jobs = if external {
+        eprintln!("note: the scene has external controllers: seeds run one at a time");
+        1
+    } else {
+        a.jobs
+    };
     let baseline =
-        run_caught(&scene).map_err(|e| anyhow::anyhow!("fault-free baseline run: {e}"))?;
+        run_caught(&scene, &opts).map_err(|e| anyhow::anyhow!("fault-free baseline run: {e}"))?;
     let pb = bar(seeds.len() as u64);
     let bad = AtomicUsize::new(0);
     let outcomes = batch::parallel_map(
         &seeds,
-        a.jobs,
-        |&seed| seed_outcome(&scene, &file, seed, &cfg, &baseline),
+        jobs,
+        |&seed| seed_outcome(&scene, &file, seed, &cfg, &baseline, &opts),
         |_, o: &SeedOutcome| {
             if !o.violations.is_empty() {
                 bad.fetch_add(1, Ordering::Relaxed);
@@ -531,13 +548,14 @@ fn seed_outcome(
     seed: u64,
     cfg: &FuzzConfig,
     baseline: &Report,
+    opts: &RunOptions,
 ) -> SeedOutcome {
     let faults = fuzz::draw(scene, seed, cfg);
     let mut s = scene.clone();
     s.seed = seed;
     s.faults = faults.clone();
     let replay = fuzz::replay_command(file, seed, &faults);
-    let (violations, detections, recoveries, healthy_misses) = match run_caught(&s) {
+    let (violations, detections, recoveries, healthy_misses) = match run_caught(&s, opts) {
         Ok(r) => {
             let v = fuzz::violations(&s, &faults, &r, baseline, cfg);
             let periods = |name: &str| {

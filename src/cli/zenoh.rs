@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use armhil::runtime::RunOptions;
 use armhil::runtime::external::ZenohOptions;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -29,6 +30,24 @@ impl ZenohArgs {
         o.connect = self.connect.clone();
         o.config = self.config.clone();
         o
+    }
+
+    /// Options for a campaign's runs: with `external` controllers among them, one
+    /// Zenoh session opened now that every run shares (runs one after another then
+    /// reuse it instead of each binding the listen endpoint again).
+    pub(super) fn run_options(&self, external: bool) -> anyhow::Result<RunOptions> {
+        #[cfg_attr(not(feature = "zenoh"), allow(unused_mut))]
+        let mut o = RunOptions {
+            zenoh: self.options(),
+            ..RunOptions::default()
+        };
+        #[cfg(feature = "zenoh")]
+        if external {
+            o.zenoh_session = Some(armhil::runtime::external::open(&o.zenoh)?);
+        }
+        #[cfg(not(feature = "zenoh"))]
+        let _ = external;
+        Ok(o)
     }
 }
 

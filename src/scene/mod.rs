@@ -30,6 +30,14 @@ impl Scene {
         self.joints.iter().any(|j| j.backend.is_hardware())
     }
 
+    /// Whether a joint's controller is an external service (over Zenoh): runs of
+    /// such scenes cannot share the machine, they share the service's keys.
+    pub fn has_external(&self) -> bool {
+        self.joints
+            .iter()
+            .any(|j| matches!(j.controller, crate::control::ControllerSpec::External(_)))
+    }
+
     /// The serial ports the scene's joints are on, each once, in order of first use.
     pub fn serial_ports(&self) -> Vec<String> {
         let mut ports: Vec<String> = Vec::new();

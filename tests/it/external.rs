@@ -320,3 +320,57 @@ fn malformed_and_out_of_sequence_replies_are_counted_and_degrade_only_while_they
     assert!(e.rms_error_rad < 0.01, "{}", e.rms_error_rad);
     assert!(r.passed || r.expectations.is_empty());
 }
+
+/// `armhil test` over scenes with an external controller: they run one after
+/// another on one Zenoh session (where `--zenoh-listen` says), not side by side on
+/// the same keys and port; the rest still run in parallel.
+#[test]
+fn a_suite_runs_external_scenes_one_at_a_time_on_one_session() {
+    let _g = shared();
+    let port = free_port();
+    let _client = client(port, &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let scenes = dir.path().join("scenes");
+    std::fs::create_dir_all(&scenes).expect("mkdir");
+    let drive = "    duration_s: 1.5,\n    drives: { \"elbow_pitch\": (controller: External(key: \"armhil/arm6/elbow_pitch\")) },";
+    scenario(&scenes, "ext_a", "scenes/arm6.ron", drive);
+    scenario(&scenes, "ext_b", "scenes/arm6.ron", drive);
+    scenario(&scenes, "own", "scenes/arm6.ron", "    duration_s: 1.5,");
+    let reports = dir.path().join("reports");
+    let out = armhil()
+        .arg("test")
+        .arg(&scenes)
+        .args([
+            "--jobs",
+            "2",
+            "--zenoh-listen",
+            &format!("tcp/127.0.0.1:{port}"),
+        ])
+        .arg("--reports")
+        .arg(&reports)
+        .output()
+        .expect("armhil test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = |name: &str| -> Report {
+        let text = std::fs::read_to_string(reports.join(format!("{name}.json")))
+            .unwrap_or_else(|e| panic!("{name}: {e}: {:?}", std::fs::read_dir(&reports)));
+        serde_json::from_str(&text).expect("json")
+    };
+    let (a, b) = (report("ext_a"), report("ext_b"));
+    // The same service answered both runs in turn: the same figures to the bit.
+    let figures = |r: &Report| {
+        r.joints
+            .iter()
+            .map(|j| (j.rms_error_rad, j.max_error_rad, j.peak_torque_nm, j.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&a), figures(&b));
+    assert_eq!(joint(&a, "elbow_pitch").controller, "external");
+    assert_eq!(joint(&report("own"), "elbow_pitch").controller, "pid");
+}

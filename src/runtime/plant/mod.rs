@@ -246,7 +246,9 @@ impl Plant {
                     stats: JointStats::default(),
                     controller_kind: c.controller.kind(),
                     hw: None,
-                    reset_controller: false,
+                    // The first sample tells the service to start afresh: an
+                    // external service may have served a run before this one.
+                    reset_controller: true,
                     resume: None,
                     last_measured: Measured::default(),
                     last_setpoint: (f64::NAN, 0.0, 0.0),
