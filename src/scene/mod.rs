@@ -33,9 +33,12 @@ impl Scene {
     /// Whether a joint's controller is an external service (over Zenoh): runs of
     /// such scenes cannot share the machine, they share the service's keys.
     pub fn has_external(&self) -> bool {
-        self.joints
-            .iter()
-            .any(|j| matches!(j.controller, crate::control::ControllerSpec::External(_)))
+        self.joints.iter().any(|j| {
+            matches!(
+                j.controller,
+                crate::control::spec::ControllerSpec::External(_)
+            )
+        })
     }
 
     /// The serial ports the scene's joints are on, each once, in order of first use.
