@@ -71,11 +71,6 @@ impl Targets {
         &self.source
     }
 
-    /// The joints, in order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
     /// Joint `name`'s index.
     pub fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)

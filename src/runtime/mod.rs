@@ -219,10 +219,7 @@ impl ProcessOptions {
             .clone()
             .or_else(|| std::env::current_exe().ok())
             .unwrap_or_else(|| "armhil".into());
-        let external = scene
-            .joints
-            .iter()
-            .any(|j| matches!(j.controller, crate::control::ControllerSpec::External(_)));
+        let external = scene.has_external();
         #[cfg(feature = "zenoh")]
         let zenoh = match (&opts.zenoh_session, external) {
             (Some(s), true) => Some(s.clone()),

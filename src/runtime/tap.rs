@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crossbeam::channel::{Receiver, Sender, TrySendError, bounded};
+use crossbeam::channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 
 use crate::recording::Record;
 use crate::report::{LiveReport, RecordingReport, Ros2Report};
@@ -118,6 +118,19 @@ impl Tap {
             .iter()
             .map(|d| d.load(Ordering::Relaxed))
             .collect()
+    }
+}
+
+/// A sink's reader: hands `f` every record until the run has let go of every tap,
+/// looking every `poll` without ever blocking on the queue, so the run's `send`
+/// never has to wake the reader (a syscall per record on the control path).
+pub fn drain(rx: &Receiver<Record>, poll: std::time::Duration, mut f: impl FnMut(Record)) {
+    loop {
+        match rx.try_recv() {
+            Ok(r) => f(r),
+            Err(TryRecvError::Empty) => std::thread::sleep(poll),
+            Err(TryRecvError::Disconnected) => return,
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{Receiver, Sender, TryRecvError};
+use crossbeam::channel::{Receiver, Sender};
 use foxglove::websocket::Capability;
 
 use crate::recording::Record;
@@ -78,8 +78,8 @@ pub struct LiveServer {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
-/// What the forwarder handed the server: (topic, messages) per channel, and the
-/// topic of each of the tap's drop counters.
+/// What the forwarder handed the server: (topic, messages, messages thinned) per
+/// channel, and the topic of each of the tap's drop counters.
 type Forwarded = (Vec<(String, u64, u64)>, Vec<String>);
 
 impl LiveServer {
@@ -197,21 +197,16 @@ fn forward(
     server: &foxglove::WebSocketServerHandle,
 ) -> Forwarded {
     let start = std::time::Instant::now();
-    loop {
-        match rx.try_recv() {
-            Ok(r) => {
-                if let Record::Event(e) = &r {
-                    let changed = steer.observe(e);
-                    if !changed.is_empty() {
-                        server.publish_parameter_values(changed);
-                    }
-                }
-                channels.log(r, start.elapsed().as_secs_f64());
+    crate::runtime::tap::drain(&rx, POLL, |r| {
+        if let Record::Event(e) = &r {
+            let changed = steer.observe(e);
+            if !changed.is_empty() {
+                server.publish_parameter_values(changed);
             }
-            Err(TryRecvError::Empty) => std::thread::sleep(POLL),
-            Err(TryRecvError::Disconnected) => return (channels.counts(), channels.slot_topics()),
         }
-    }
+        channels.log(r, start.elapsed().as_secs_f64());
+    });
+    (channels.counts(), channels.slot_topics())
 }
 
 impl Sink for LiveServer {

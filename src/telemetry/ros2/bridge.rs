@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam::channel::{Receiver, TryRecvError};
+use crossbeam::channel::Receiver;
 use zenoh::Wait;
 
 use super::cdr::{self, JointState};
@@ -22,8 +22,7 @@ use crate::runtime::tap::{RunInfo, Sink, SinkError, SinkFactory, SinkReport, Tap
 /// 5 s at 1x and ~0.1 s at 50x; the thread publishes one in a few µs.
 const CAPACITY: usize = 1024;
 
-/// How often the publisher drains its queue: it never blocks on it, so the control
-/// loop's send never has to wake it (a syscall per record). 1 ms: at 60× real time
+/// How often the publisher drains its queue (`tap::drain`). 1 ms: at 60× real time
 /// ~12 records wait, and a ROS node sees a state at most 1 ms after it was taken.
 const POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
@@ -141,15 +140,7 @@ fn publish(
     clock: &zenoh::pubsub::Publisher<'static>,
 ) -> Published {
     let mut n = Published::default();
-    loop {
-        let r = match rx.try_recv() {
-            Ok(r) => r,
-            Err(TryRecvError::Empty) => {
-                std::thread::sleep(POLL);
-                continue;
-            }
-            Err(TryRecvError::Disconnected) => return n,
-        };
+    crate::runtime::tap::drain(&rx, POLL, |r| {
         match r {
             Record::Port(k, name) => {
                 let k = k as usize;
@@ -173,7 +164,7 @@ fn publish(
                 }
                 if !heard(states) {
                     n.joint_states_unheard += 1;
-                    continue;
+                    return;
                 }
                 let mut m = JointState {
                     stamp,
@@ -189,7 +180,8 @@ fn publish(
             }
             _ => {}
         }
-    }
+    });
+    n
 }
 
 /// Whether anything subscribes to what `p` publishes now.
